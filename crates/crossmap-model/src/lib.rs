@@ -1,0 +1,53 @@
+//! The wire model of Microsoft Graph's (beta) SharePoint cross-tenant identity-mapping API.
+//!
+//! Typed, exact JSON for `sharePointUserIdentityMapping` and `sharePointGroupIdentityMapping` and their
+//! parts, generated from `schema/crossmap.csdl.xml` (see [`generated`]); the delta request and response
+//! envelopes and Graph's error shape ([`envelope`], [`error`]); the source keys that name a mapping and
+//! their OData alternate-key URL segments ([`keys`]); and mapping ids ([`id`]). No I/O, no async, no HTTP:
+//! embed it anywhere.
+//!
+//! ```
+//! use crossmap_model::{DeltaItem, DeltaRequest, IdentityMapping, MappingKey, Patch, SharePointGroupIdentityMapping};
+//!
+//! let body = r##"{"@context": "#$delta", "value": [{
+//!     "sourceOrganizationId": "11111111-1111-1111-1111-111111111111",
+//!     "groupType": "m365Group",
+//!     "sourceGroupIdentity": {"id": "AAAAAAAA-AAAA-AAAA-AAAA-AAAAAAAAAAAA"},
+//!     "targetGroupMigrationData": {"mailNickname": null}
+//! }]}"##;
+//! let request: DeltaRequest<SharePointGroupIdentityMapping> = serde_json::from_str(body).unwrap();
+//! let DeltaItem::Upsert(item) = &request.value[0] else { panic!("an upsert") };
+//! let key = item.source_key().unwrap().unwrap();
+//! assert_eq!(key.as_str(), "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa");
+//! assert_eq!(SharePointGroupIdentityMapping::id_of(&key), "AQAAAAIAAABhYWFhYWFhYS1hYWFhLWFhYWEtYWFhYS1hYWFhYWFhYWFhYWE");
+//! // An explicit null stays distinguishable from an absent property.
+//! let data = item.target_group_migration_data.value().unwrap();
+//! assert!(data.mail_nickname.is_null());
+//! assert!(item.target_group_identity.is_absent());
+//! ```
+
+pub mod envelope;
+pub mod error;
+pub mod generated;
+mod guid;
+pub mod id;
+pub mod keys;
+mod mapping;
+pub mod odata;
+mod patch;
+
+pub use envelope::{
+    CollectionResponse, DELTA_CONTEXT, DeltaItem, DeltaRequest, EntityResponse, MAX_DELTA_ITEMS,
+    Removed, RemovedReason, context_url,
+};
+pub use error::{ErrorDetail, ErrorResponse, GraphError, InnerError};
+pub use generated::*;
+pub use guid::{Guid, GuidError};
+pub use id::{IdError, MappingId, MappingKind};
+pub use keys::{GroupKey, KeyError, MappingKey, UserKey};
+pub use mapping::IdentityMapping;
+pub use odata::{PropertyInfo, StructuredType};
+pub use patch::{Merge, Patch};
+
+/// The CSDL `$metadata` document of the API, generated from the same schema as the types.
+pub const METADATA_XML: &str = include_str!("metadata.xml");

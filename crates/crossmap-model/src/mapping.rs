@@ -1,0 +1,134 @@
+//! What the two mapping types have in common, so the engine, store, server and client are written once.
+
+use crate::id::{MappingKind, encode};
+use crate::odata::StructuredType;
+use crate::{
+    GroupKey, Identity, KeyError, MappingKey, Merge, Patch, SharePointGroupIdentityMapping,
+    SharePointUserIdentityMapping, UserIdentity, UserKey,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// A mapping type: a user or a group mapping, with its key and the properties that hold it.
+///
+/// ```
+/// use crossmap_model::{GroupKey, IdentityMapping, MappingKey, SharePointGroupIdentityMapping};
+/// let key = GroupKey::parse("aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa").unwrap();
+/// let mapping = SharePointGroupIdentityMapping::from_key(&key);
+/// assert_eq!(mapping.source_key(), Some(Ok(key.clone())));
+/// assert_eq!(SharePointGroupIdentityMapping::id_of(&key), "AQAAAAIAAABhYWFhYWFhYS1hYWFhLWFhYWEtYWFhYS1hYWFhYWFhYWFhYWE");
+/// ```
+pub trait IdentityMapping:
+    StructuredType
+    + Merge
+    + Clone
+    + Default
+    + PartialEq
+    + Serialize
+    + DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+    /// The key that names a mapping of this type.
+    type Key: MappingKey;
+    /// The kind written into ids.
+    const KIND: MappingKind;
+    /// The property path of the source key inside an item, for error messages.
+    const SOURCE_KEY_PATH: &'static str;
+
+    /// The source key as written in the item, before validation: absent, `null` or a string.
+    fn source_key_raw(&self) -> Patch<&str>;
+    /// A mapping holding only its source key (the shape of a removal item).
+    fn from_key(key: &Self::Key) -> Self;
+    /// The `id` property.
+    fn id(&self) -> &Patch<String>;
+    /// The `id` property, mutably.
+    fn id_mut(&mut self) -> &mut Patch<String>;
+
+    /// The validated, normalised source key; `None` when the item does not carry one.
+    fn source_key(&self) -> Option<Result<Self::Key, KeyError>> {
+        self.source_key_raw()
+            .value()
+            .map(|raw| Self::Key::parse(raw))
+    }
+
+    /// The id of the mapping named by `key`.
+    fn id_of(key: &Self::Key) -> String {
+        encode(Self::KIND, key.as_str())
+    }
+}
+
+impl IdentityMapping for SharePointGroupIdentityMapping {
+    type Key = GroupKey;
+    const KIND: MappingKind = MappingKind::Group;
+    const SOURCE_KEY_PATH: &'static str = "sourceGroupIdentity.id";
+
+    fn source_key_raw(&self) -> Patch<&str> {
+        match &self.source_group_identity {
+            Patch::Value(identity) => identity.id.as_ref().map_str(),
+            Patch::Null => Patch::Null,
+            Patch::Absent => Patch::Absent,
+        }
+    }
+
+    fn from_key(key: &GroupKey) -> Self {
+        SharePointGroupIdentityMapping {
+            source_group_identity: Patch::Value(Identity {
+                id: Patch::Value(key.to_string()),
+                ..Identity::default()
+            }),
+            ..Self::default()
+        }
+    }
+
+    fn id(&self) -> &Patch<String> {
+        &self.id
+    }
+
+    fn id_mut(&mut self) -> &mut Patch<String> {
+        &mut self.id
+    }
+}
+
+impl IdentityMapping for SharePointUserIdentityMapping {
+    type Key = UserKey;
+    const KIND: MappingKind = MappingKind::User;
+    const SOURCE_KEY_PATH: &'static str = "sourceUserIdentity.userPrincipalName";
+
+    fn source_key_raw(&self) -> Patch<&str> {
+        match &self.source_user_identity {
+            Patch::Value(identity) => identity.user_principal_name.as_ref().map_str(),
+            Patch::Null => Patch::Null,
+            Patch::Absent => Patch::Absent,
+        }
+    }
+
+    fn from_key(key: &UserKey) -> Self {
+        SharePointUserIdentityMapping {
+            source_user_identity: Patch::Value(UserIdentity {
+                user_principal_name: Patch::Value(key.to_string()),
+                ..UserIdentity::default()
+            }),
+            ..Self::default()
+        }
+    }
+
+    fn id(&self) -> &Patch<String> {
+        &self.id
+    }
+
+    fn id_mut(&mut self) -> &mut Patch<String> {
+        &mut self.id
+    }
+}
+
+impl<'a> Patch<&'a String> {
+    fn map_str(self) -> Patch<&'a str> {
+        match self {
+            Patch::Absent => Patch::Absent,
+            Patch::Null => Patch::Null,
+            Patch::Value(s) => Patch::Value(s.as_str()),
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! Test helpers shared by crossmap's crates: the wire fixtures from the public documentation.
+//!
+//! A dev-dependency only; `cargo xtask layers` fails if a shipped crate depends on it.
+//!
+//! ```
+//! let body = crossmap_test_support::fixture("group_update_request.json");
+//! assert!(body.contains("#$delta"));
+//! ```
+
+use std::path::PathBuf;
+
+/// The folder holding the wire fixtures: `tests/fixtures/` at the workspace root.
+pub fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+}
+
+/// The text of one fixture file.
+///
+/// # Panics
+/// If the fixture does not exist: a test naming a missing fixture is a broken test.
+pub fn fixture(name: &str) -> String {
+    let path = fixtures_dir().join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
+/// Every fixture's file name, sorted.
+pub fn fixture_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(fixtures_dir())
+        .expect("tests/fixtures exists")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    names
+}

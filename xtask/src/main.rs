@@ -1,0 +1,81 @@
+//! crossmap's project tasks, run as `cargo xtask <task>`.
+//!
+//! - `codegen [--check]`: regenerate the model from `schema/`, or fail naming every stale file;
+//! - `layers`: fail when a crate depends on something its layer forbids (see `docs/architecture.md`);
+//! - `proptest [--cases N]`: run the workspace's property tests (tests named `law_*`) with N cases;
+//! - `ci`: everything CI runs: fmt, clippy, codegen --check, layers, the whole test suite.
+
+// A command-line tool reports on its terminal.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod layers;
+
+use anyhow::{Context, Result, bail};
+use crossmap_codegen::Mode;
+use std::path::{Path, PathBuf};
+use xshell::{Shell, cmd};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let sh = Shell::new()?;
+    sh.change_dir(project_root());
+    match args.as_slice() {
+        ["codegen"] => codegen(Mode::Write),
+        ["codegen", "--check"] => codegen(Mode::Check),
+        ["layers"] => layers::check(&sh),
+        ["proptest"] => proptest(&sh, 20_000),
+        ["proptest", "--cases", n] => {
+            proptest(&sh, n.parse().context("--cases takes a whole number")?)
+        }
+        ["ci"] => ci(&sh),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci>"
+            );
+            bail!("unknown task {args:?}")
+        }
+    }
+}
+
+/// The workspace root: the xtask crate's parent.
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace root")
+        .to_owned()
+}
+
+fn codegen(mode: Mode) -> Result<()> {
+    let stale = crossmap_codegen::run(&project_root(), mode)?;
+    match (mode, stale.is_empty()) {
+        (_, true) => println!("codegen: generated files are up to date"),
+        (Mode::Write, false) => println!("codegen: rewrote {}", stale.join(", ")),
+        (Mode::Check, false) => bail!(
+            "codegen: stale generated file(s): {}\nrun `cargo xtask codegen` and commit the result",
+            stale.join(", ")
+        ),
+    }
+    Ok(())
+}
+
+fn proptest(sh: &Shell, cases: u32) -> Result<()> {
+    let cases = cases.to_string();
+    let _env = sh.push_env("PROPTEST_CASES", &cases);
+    println!("proptest: running the property tests (law_*) with {cases} cases each");
+    cmd!(sh, "cargo test --workspace --release -- law_").run()?;
+    Ok(())
+}
+
+fn ci(sh: &Shell) -> Result<()> {
+    cmd!(sh, "cargo fmt --all -- --check").run()?;
+    cmd!(
+        sh,
+        "cargo clippy --workspace --all-targets --locked -- -D warnings"
+    )
+    .run()?;
+    codegen(Mode::Check)?;
+    layers::check(sh)?;
+    cmd!(sh, "cargo test --workspace --locked").run()?;
+    Ok(())
+}
