@@ -13,7 +13,7 @@ pub(crate) fn render(schema: &Schema) -> Result<String, CodegenError> {
          //! The wire types of the identity-mapping API: every property with its exact JSON name, PATCH-aware\n\
          //! ([`Patch`]), unknown properties kept in `additional_properties`, evolvable enums.\n\n\
          use crate::odata::{self, PropertyInfo, StructuredType};\n\
-         use crate::{Guid, Merge, Patch};\n\
+         use crate::{Diff, Guid, Merge, Patch};\n\
          use serde::de::{MapAccess, Visitor};\n\
          use serde::ser::SerializeMap;\n\
          use serde_json::{Map, Value};\n\
@@ -168,6 +168,15 @@ fn render_enum(schema: &Schema, e: &EnumType, out: &mut String) {
         }}
         impl Merge for {name} {{
             fn merge(&mut self, patch: Self) {{ *self = patch; }}
+        }}
+        impl Diff for {name} {{
+            fn diff(&self, to: &Self) -> Self {{ to.clone() }}
+            fn canonicalize(&mut self) {{}}
+        }}
+        impl odata::AsValueRef for {name} {{
+            fn value_ref(&self) -> odata::ValueRef<'_> {{
+                odata::ValueRef::Enum {{ name: self.as_str(), known: self.is_known(), members: Self::MEMBERS }}
+            }}
         }}
 
         "
@@ -350,6 +359,67 @@ fn render_struct(
                 {merge}
                 self.additional_properties.extend(patch.additional_properties);
             }}
+        }}
+
+        "
+    )
+    .expect("writing to a String");
+
+    // Diff: the smallest patch from `self` to `to`; canonical form: no nulls, no annotations.
+    let diff = props
+        .iter()
+        .map(|p| format!("{0}: self.{0}.diff(&to.{0}),", snake(&p.name)))
+        .collect::<String>();
+    let canon = props
+        .iter()
+        .map(|p| format!("self.{0}.canonicalize();", snake(&p.name)))
+        .collect::<String>();
+    write!(
+        out,
+        "impl Diff for {name} {{
+            fn diff(&self, to: &Self) -> Self {{
+                Self {{
+                    odata_type: if self.odata_type == to.odata_type {{ None }} else {{ to.odata_type.clone() }},
+                    {diff}
+                    additional_properties: odata::diff_additional(&self.additional_properties, &to.additional_properties),
+                }}
+            }}
+            fn canonicalize(&mut self) {{
+                self.odata_type = None;
+                {canon}
+                self.additional_properties.retain(|k, _| !k.contains('@'));
+            }}
+        }}
+
+        "
+    )
+    .expect("writing to a String");
+
+    // Visit: every declared property in order with its metadata, descending into complex values.
+    let visit = props
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let field = snake(&p.name);
+            let mut s = format!("v.property(&Self::PROPERTIES[{i}], odata::value_of(&self.{field}));");
+            if matches!(p.ty, TypeRef::Complex(_)) {
+                s += &format!(
+                    "if let Patch::Value(inner) = &self.{field} {{ v.enter(&Self::PROPERTIES[{i}]); inner.visit(v); v.leave(); }}"
+                );
+            }
+            s
+        })
+        .collect::<String>();
+    write!(
+        out,
+        "impl odata::Visit for {name} {{
+            fn visit<V: odata::Visitor>(&self, v: &mut V) {{
+                v.structured(Self::QUALIFIED_NAME, self.odata_type.as_deref(), &self.additional_properties);
+                {visit}
+            }}
+        }}
+        impl odata::AsValueRef for {name} {{
+            fn value_ref(&self) -> odata::ValueRef<'_> {{ odata::ValueRef::Structured }}
         }}
 
         "

@@ -1,17 +1,53 @@
 //! The delta-merge engine: what a delta PATCH of identity mappings means, applied, planned and chunked.
 //!
 //! This crate is the single source of truth for the semantics of
-//! `PATCH /solutions/sharePoint/migrations/crossOrganization{User,Group}Mappings`: the emulator applies
-//! requests with it and the client plans them with it. It is pure (no I/O, no async) and depends only on
-//! `crossmap-model`.
+//! `PATCH /solutions/sharePoint/migrations/crossOrganization{User,Group}Mappings`, written down in
+//! `docs/delta-semantics.md`: the emulator applies requests with it, the client plans them with it. It is
+//! pure (no I/O, no async) and depends only on `crossmap-model`. Everything is written once, generically
+//! over [`Rules`], which the two mapping types implement.
 //!
-//! Status: a skeleton. The engine (validate, apply, plan, chunk, change feed) is the subject of the
-//! delta-engine issue; until it lands this crate exposes nothing but the request-size limit it will
-//! enforce, re-exported from the model.
+//! - [`apply`] / [`prepare`]: validate a request and apply it to a [`MappingTable`], all-or-nothing or
+//!   continue-on-error ([`Mode`]), with one [`Outcome`] per item and the net [`Change`]s;
+//! - [`plan`]: the smallest list of items from one state to another; [`chunk`]: into requests;
+//! - [`ChangeFeed`]: numbered changes for mirrors, compacted without breaking replay;
+//! - [`one_to_one`]: two sources mapped to the same target.
 //!
 //! ```
-//! assert_eq!(crossmap_delta::MAX_ITEMS, 50);
+//! use crossmap_delta::{MemoryTable, Mode, apply, chunk, plan};
+//! use crossmap_model::{DeltaRequest, SharePointGroupIdentityMapping as Group};
+//!
+//! let body = r##"{"@context": "#$delta", "value": [
+//!   {"sourceOrganizationId": "11111111-1111-1111-1111-111111111111", "groupType": "m365Group",
+//!    "sourceGroupIdentity": {"id": "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa"},
+//!    "targetGroupIdentity": {"id": "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb"}},
+//!   {"@removed": {"reason": "deleted"}, "sourceGroupIdentity": {"id": "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa"}}]}"##;
+//! let request: DeltaRequest<Group> = serde_json::from_str(body).unwrap();
+//! let mut table = MemoryTable::new();
+//! let outcomes = apply(&mut table, &request, Mode::Atomic).unwrap();
+//! assert_eq!(outcomes.len(), 2); // both items answer, in order
+//! assert!(plan(&table, &MemoryTable::new()).is_empty()); // created then removed: nothing left
+//! assert!(chunk::<Group>(Vec::new(), 50).is_empty());
 //! ```
+
+mod apply;
+mod error;
+mod feed;
+mod lint;
+mod plan;
+mod rules;
+mod table;
+mod validate;
+
+pub use apply::{
+    Change, Mode, Outcome, Prepared, apply, check_envelope, prepare, prepare_items, tombstone,
+};
+pub use error::{ItemError, RequestError};
+pub use feed::{ChangeFeed, FeedError, replay};
+pub use lint::{SharedTarget, one_to_one};
+pub use plan::{Chunk, chunk, plan};
+pub use rules::{Format, Rules};
+pub use table::{MappingTable, MemoryTable, canonical, same_contents};
+pub use validate::{Op, validate_item};
 
 /// The most items one delta request may carry.
 pub const MAX_ITEMS: usize = crossmap_model::MAX_DELTA_ITEMS;

@@ -4,7 +4,7 @@
 //! ([`Patch`]), unknown properties kept in `additional_properties`, evolvable enums.
 
 use crate::odata::{self, PropertyInfo, StructuredType};
-use crate::{Guid, Merge, Patch};
+use crate::{Diff, Guid, Merge, Patch};
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde_json::{Map, Value};
@@ -87,6 +87,21 @@ impl<'de> serde::Deserialize<'de> for SharePointIdentityMappingGroupType {
 impl Merge for SharePointIdentityMappingGroupType {
     fn merge(&mut self, patch: Self) {
         *self = patch;
+    }
+}
+impl Diff for SharePointIdentityMappingGroupType {
+    fn diff(&self, to: &Self) -> Self {
+        to.clone()
+    }
+    fn canonicalize(&mut self) {}
+}
+impl odata::AsValueRef for SharePointIdentityMappingGroupType {
+    fn value_ref(&self) -> odata::ValueRef<'_> {
+        odata::ValueRef::Enum {
+            name: self.as_str(),
+            known: self.is_known(),
+            members: Self::MEMBERS,
+        }
     }
 }
 
@@ -173,6 +188,21 @@ impl<'de> serde::Deserialize<'de> for SharePointIdentityMappingUserType {
 impl Merge for SharePointIdentityMappingUserType {
     fn merge(&mut self, patch: Self) {
         *self = patch;
+    }
+}
+impl Diff for SharePointIdentityMappingUserType {
+    fn diff(&self, to: &Self) -> Self {
+        to.clone()
+    }
+    fn canonicalize(&mut self) {}
+}
+impl odata::AsValueRef for SharePointIdentityMappingUserType {
+    fn value_ref(&self) -> odata::ValueRef<'_> {
+        odata::ValueRef::Enum {
+            name: self.as_str(),
+            known: self.is_known(),
+            members: Self::MEMBERS,
+        }
     }
 }
 
@@ -274,6 +304,47 @@ impl Merge for Identity {
         self.id.merge(patch.id);
         self.additional_properties
             .extend(patch.additional_properties);
+    }
+}
+
+impl Diff for Identity {
+    fn diff(&self, to: &Self) -> Self {
+        Self {
+            odata_type: if self.odata_type == to.odata_type {
+                None
+            } else {
+                to.odata_type.clone()
+            },
+            display_name: self.display_name.diff(&to.display_name),
+            id: self.id.diff(&to.id),
+            additional_properties: odata::diff_additional(
+                &self.additional_properties,
+                &to.additional_properties,
+            ),
+        }
+    }
+    fn canonicalize(&mut self) {
+        self.odata_type = None;
+        self.display_name.canonicalize();
+        self.id.canonicalize();
+        self.additional_properties.retain(|k, _| !k.contains('@'));
+    }
+}
+
+impl odata::Visit for Identity {
+    fn visit<V: odata::Visitor>(&self, v: &mut V) {
+        v.structured(
+            Self::QUALIFIED_NAME,
+            self.odata_type.as_deref(),
+            &self.additional_properties,
+        );
+        v.property(&Self::PROPERTIES[0], odata::value_of(&self.display_name));
+        v.property(&Self::PROPERTIES[1], odata::value_of(&self.id));
+    }
+}
+impl odata::AsValueRef for Identity {
+    fn value_ref(&self) -> odata::ValueRef<'_> {
+        odata::ValueRef::Structured
     }
 }
 
@@ -409,6 +480,56 @@ impl Merge for UserIdentity {
     }
 }
 
+impl Diff for UserIdentity {
+    fn diff(&self, to: &Self) -> Self {
+        Self {
+            odata_type: if self.odata_type == to.odata_type {
+                None
+            } else {
+                to.odata_type.clone()
+            },
+            display_name: self.display_name.diff(&to.display_name),
+            id: self.id.diff(&to.id),
+            ip_address: self.ip_address.diff(&to.ip_address),
+            user_principal_name: self.user_principal_name.diff(&to.user_principal_name),
+            additional_properties: odata::diff_additional(
+                &self.additional_properties,
+                &to.additional_properties,
+            ),
+        }
+    }
+    fn canonicalize(&mut self) {
+        self.odata_type = None;
+        self.display_name.canonicalize();
+        self.id.canonicalize();
+        self.ip_address.canonicalize();
+        self.user_principal_name.canonicalize();
+        self.additional_properties.retain(|k, _| !k.contains('@'));
+    }
+}
+
+impl odata::Visit for UserIdentity {
+    fn visit<V: odata::Visitor>(&self, v: &mut V) {
+        v.structured(
+            Self::QUALIFIED_NAME,
+            self.odata_type.as_deref(),
+            &self.additional_properties,
+        );
+        v.property(&Self::PROPERTIES[0], odata::value_of(&self.display_name));
+        v.property(&Self::PROPERTIES[1], odata::value_of(&self.id));
+        v.property(&Self::PROPERTIES[2], odata::value_of(&self.ip_address));
+        v.property(
+            &Self::PROPERTIES[3],
+            odata::value_of(&self.user_principal_name),
+        );
+    }
+}
+impl odata::AsValueRef for UserIdentity {
+    fn value_ref(&self) -> odata::ValueRef<'_> {
+        odata::ValueRef::Structured
+    }
+}
+
 /// Marks an item as deleted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Deleted {
@@ -491,6 +612,44 @@ impl Merge for Deleted {
         self.state.merge(patch.state);
         self.additional_properties
             .extend(patch.additional_properties);
+    }
+}
+
+impl Diff for Deleted {
+    fn diff(&self, to: &Self) -> Self {
+        Self {
+            odata_type: if self.odata_type == to.odata_type {
+                None
+            } else {
+                to.odata_type.clone()
+            },
+            state: self.state.diff(&to.state),
+            additional_properties: odata::diff_additional(
+                &self.additional_properties,
+                &to.additional_properties,
+            ),
+        }
+    }
+    fn canonicalize(&mut self) {
+        self.odata_type = None;
+        self.state.canonicalize();
+        self.additional_properties.retain(|k, _| !k.contains('@'));
+    }
+}
+
+impl odata::Visit for Deleted {
+    fn visit<V: odata::Visitor>(&self, v: &mut V) {
+        v.structured(
+            Self::QUALIFIED_NAME,
+            self.odata_type.as_deref(),
+            &self.additional_properties,
+        );
+        v.property(&Self::PROPERTIES[0], odata::value_of(&self.state));
+    }
+}
+impl odata::AsValueRef for Deleted {
+    fn value_ref(&self) -> odata::ValueRef<'_> {
+        odata::ValueRef::Structured
     }
 }
 
@@ -587,6 +746,44 @@ impl Merge for SharePointIdentityMappingGroupMigrationData {
     }
 }
 
+impl Diff for SharePointIdentityMappingGroupMigrationData {
+    fn diff(&self, to: &Self) -> Self {
+        Self {
+            odata_type: if self.odata_type == to.odata_type {
+                None
+            } else {
+                to.odata_type.clone()
+            },
+            mail_nickname: self.mail_nickname.diff(&to.mail_nickname),
+            additional_properties: odata::diff_additional(
+                &self.additional_properties,
+                &to.additional_properties,
+            ),
+        }
+    }
+    fn canonicalize(&mut self) {
+        self.odata_type = None;
+        self.mail_nickname.canonicalize();
+        self.additional_properties.retain(|k, _| !k.contains('@'));
+    }
+}
+
+impl odata::Visit for SharePointIdentityMappingGroupMigrationData {
+    fn visit<V: odata::Visitor>(&self, v: &mut V) {
+        v.structured(
+            Self::QUALIFIED_NAME,
+            self.odata_type.as_deref(),
+            &self.additional_properties,
+        );
+        v.property(&Self::PROPERTIES[0], odata::value_of(&self.mail_nickname));
+    }
+}
+impl odata::AsValueRef for SharePointIdentityMappingGroupMigrationData {
+    fn value_ref(&self) -> odata::ValueRef<'_> {
+        odata::ValueRef::Structured
+    }
+}
+
 /// Migration-specific data for the target user.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SharePointIdentityMappingUserMigrationData {
@@ -674,6 +871,44 @@ impl Merge for SharePointIdentityMappingUserMigrationData {
         self.email.merge(patch.email);
         self.additional_properties
             .extend(patch.additional_properties);
+    }
+}
+
+impl Diff for SharePointIdentityMappingUserMigrationData {
+    fn diff(&self, to: &Self) -> Self {
+        Self {
+            odata_type: if self.odata_type == to.odata_type {
+                None
+            } else {
+                to.odata_type.clone()
+            },
+            email: self.email.diff(&to.email),
+            additional_properties: odata::diff_additional(
+                &self.additional_properties,
+                &to.additional_properties,
+            ),
+        }
+    }
+    fn canonicalize(&mut self) {
+        self.odata_type = None;
+        self.email.canonicalize();
+        self.additional_properties.retain(|k, _| !k.contains('@'));
+    }
+}
+
+impl odata::Visit for SharePointIdentityMappingUserMigrationData {
+    fn visit<V: odata::Visitor>(&self, v: &mut V) {
+        v.structured(
+            Self::QUALIFIED_NAME,
+            self.odata_type.as_deref(),
+            &self.additional_properties,
+        );
+        v.property(&Self::PROPERTIES[0], odata::value_of(&self.email));
+    }
+}
+impl odata::AsValueRef for SharePointIdentityMappingUserMigrationData {
+    fn value_ref(&self) -> odata::ValueRef<'_> {
+        odata::ValueRef::Structured
     }
 }
 
@@ -871,6 +1106,96 @@ impl Merge for SharePointGroupIdentityMapping {
             .merge(patch.target_group_migration_data);
         self.additional_properties
             .extend(patch.additional_properties);
+    }
+}
+
+impl Diff for SharePointGroupIdentityMapping {
+    fn diff(&self, to: &Self) -> Self {
+        Self {
+            odata_type: if self.odata_type == to.odata_type {
+                None
+            } else {
+                to.odata_type.clone()
+            },
+            id: self.id.diff(&to.id),
+            deleted: self.deleted.diff(&to.deleted),
+            source_organization_id: self.source_organization_id.diff(&to.source_organization_id),
+            group_type: self.group_type.diff(&to.group_type),
+            source_group_identity: self.source_group_identity.diff(&to.source_group_identity),
+            target_group_identity: self.target_group_identity.diff(&to.target_group_identity),
+            target_group_migration_data: self
+                .target_group_migration_data
+                .diff(&to.target_group_migration_data),
+            additional_properties: odata::diff_additional(
+                &self.additional_properties,
+                &to.additional_properties,
+            ),
+        }
+    }
+    fn canonicalize(&mut self) {
+        self.odata_type = None;
+        self.id.canonicalize();
+        self.deleted.canonicalize();
+        self.source_organization_id.canonicalize();
+        self.group_type.canonicalize();
+        self.source_group_identity.canonicalize();
+        self.target_group_identity.canonicalize();
+        self.target_group_migration_data.canonicalize();
+        self.additional_properties.retain(|k, _| !k.contains('@'));
+    }
+}
+
+impl odata::Visit for SharePointGroupIdentityMapping {
+    fn visit<V: odata::Visitor>(&self, v: &mut V) {
+        v.structured(
+            Self::QUALIFIED_NAME,
+            self.odata_type.as_deref(),
+            &self.additional_properties,
+        );
+        v.property(&Self::PROPERTIES[0], odata::value_of(&self.id));
+        v.property(&Self::PROPERTIES[1], odata::value_of(&self.deleted));
+        if let Patch::Value(inner) = &self.deleted {
+            v.enter(&Self::PROPERTIES[1]);
+            inner.visit(v);
+            v.leave();
+        }
+        v.property(
+            &Self::PROPERTIES[2],
+            odata::value_of(&self.source_organization_id),
+        );
+        v.property(&Self::PROPERTIES[3], odata::value_of(&self.group_type));
+        v.property(
+            &Self::PROPERTIES[4],
+            odata::value_of(&self.source_group_identity),
+        );
+        if let Patch::Value(inner) = &self.source_group_identity {
+            v.enter(&Self::PROPERTIES[4]);
+            inner.visit(v);
+            v.leave();
+        }
+        v.property(
+            &Self::PROPERTIES[5],
+            odata::value_of(&self.target_group_identity),
+        );
+        if let Patch::Value(inner) = &self.target_group_identity {
+            v.enter(&Self::PROPERTIES[5]);
+            inner.visit(v);
+            v.leave();
+        }
+        v.property(
+            &Self::PROPERTIES[6],
+            odata::value_of(&self.target_group_migration_data),
+        );
+        if let Patch::Value(inner) = &self.target_group_migration_data {
+            v.enter(&Self::PROPERTIES[6]);
+            inner.visit(v);
+            v.leave();
+        }
+    }
+}
+impl odata::AsValueRef for SharePointGroupIdentityMapping {
+    fn value_ref(&self) -> odata::ValueRef<'_> {
+        odata::ValueRef::Structured
     }
 }
 
@@ -1084,5 +1409,103 @@ impl Merge for SharePointUserIdentityMapping {
         self.user_type.merge(patch.user_type);
         self.additional_properties
             .extend(patch.additional_properties);
+    }
+}
+
+impl Diff for SharePointUserIdentityMapping {
+    fn diff(&self, to: &Self) -> Self {
+        Self {
+            odata_type: if self.odata_type == to.odata_type {
+                None
+            } else {
+                to.odata_type.clone()
+            },
+            id: self.id.diff(&to.id),
+            deleted: self.deleted.diff(&to.deleted),
+            source_organization_id: self.source_organization_id.diff(&to.source_organization_id),
+            source_user_identity: self.source_user_identity.diff(&to.source_user_identity),
+            source_user_principal_name: self
+                .source_user_principal_name
+                .diff(&to.source_user_principal_name),
+            target_user_identity: self.target_user_identity.diff(&to.target_user_identity),
+            target_user_migration_data: self
+                .target_user_migration_data
+                .diff(&to.target_user_migration_data),
+            user_type: self.user_type.diff(&to.user_type),
+            additional_properties: odata::diff_additional(
+                &self.additional_properties,
+                &to.additional_properties,
+            ),
+        }
+    }
+    fn canonicalize(&mut self) {
+        self.odata_type = None;
+        self.id.canonicalize();
+        self.deleted.canonicalize();
+        self.source_organization_id.canonicalize();
+        self.source_user_identity.canonicalize();
+        self.source_user_principal_name.canonicalize();
+        self.target_user_identity.canonicalize();
+        self.target_user_migration_data.canonicalize();
+        self.user_type.canonicalize();
+        self.additional_properties.retain(|k, _| !k.contains('@'));
+    }
+}
+
+impl odata::Visit for SharePointUserIdentityMapping {
+    fn visit<V: odata::Visitor>(&self, v: &mut V) {
+        v.structured(
+            Self::QUALIFIED_NAME,
+            self.odata_type.as_deref(),
+            &self.additional_properties,
+        );
+        v.property(&Self::PROPERTIES[0], odata::value_of(&self.id));
+        v.property(&Self::PROPERTIES[1], odata::value_of(&self.deleted));
+        if let Patch::Value(inner) = &self.deleted {
+            v.enter(&Self::PROPERTIES[1]);
+            inner.visit(v);
+            v.leave();
+        }
+        v.property(
+            &Self::PROPERTIES[2],
+            odata::value_of(&self.source_organization_id),
+        );
+        v.property(
+            &Self::PROPERTIES[3],
+            odata::value_of(&self.source_user_identity),
+        );
+        if let Patch::Value(inner) = &self.source_user_identity {
+            v.enter(&Self::PROPERTIES[3]);
+            inner.visit(v);
+            v.leave();
+        }
+        v.property(
+            &Self::PROPERTIES[4],
+            odata::value_of(&self.source_user_principal_name),
+        );
+        v.property(
+            &Self::PROPERTIES[5],
+            odata::value_of(&self.target_user_identity),
+        );
+        if let Patch::Value(inner) = &self.target_user_identity {
+            v.enter(&Self::PROPERTIES[5]);
+            inner.visit(v);
+            v.leave();
+        }
+        v.property(
+            &Self::PROPERTIES[6],
+            odata::value_of(&self.target_user_migration_data),
+        );
+        if let Patch::Value(inner) = &self.target_user_migration_data {
+            v.enter(&Self::PROPERTIES[6]);
+            inner.visit(v);
+            v.leave();
+        }
+        v.property(&Self::PROPERTIES[7], odata::value_of(&self.user_type));
+    }
+}
+impl odata::AsValueRef for SharePointUserIdentityMapping {
+    fn value_ref(&self) -> odata::ValueRef<'_> {
+        odata::ValueRef::Structured
     }
 }

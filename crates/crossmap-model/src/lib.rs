@@ -46,8 +46,8 @@ pub use guid::{Guid, GuidError};
 pub use id::{IdError, MappingId, MappingKind};
 pub use keys::{GroupKey, KeyError, MappingKey, UserKey};
 pub use mapping::IdentityMapping;
-pub use odata::{PropertyInfo, StructuredType};
-pub use patch::{Merge, Patch};
+pub use odata::{PropertyInfo, StructuredType, Visit};
+pub use patch::{Diff, Merge, Patch};
 
 /// The CSDL `$metadata` document of the API, generated from the same schema as the types.
 pub const METADATA_XML: &str = include_str!("metadata.xml");

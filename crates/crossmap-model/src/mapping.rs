@@ -3,8 +3,8 @@
 use crate::id::{MappingKind, encode};
 use crate::odata::StructuredType;
 use crate::{
-    GroupKey, Identity, KeyError, MappingKey, Merge, Patch, SharePointGroupIdentityMapping,
-    SharePointUserIdentityMapping, UserIdentity, UserKey,
+    Deleted, GroupKey, Identity, KeyError, MappingKey, Merge, Patch,
+    SharePointGroupIdentityMapping, SharePointUserIdentityMapping, UserIdentity, UserKey,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -41,10 +41,14 @@ pub trait IdentityMapping:
     fn source_key_raw(&self) -> Patch<&str>;
     /// A mapping holding only its source key (the shape of a removal item).
     fn from_key(key: &Self::Key) -> Self;
+    /// A mapping holding only this mapping's source key property, exactly as this one writes it.
+    fn key_only(&self) -> Self;
     /// The `id` property.
     fn id(&self) -> &Patch<String>;
     /// The `id` property, mutably.
     fn id_mut(&mut self) -> &mut Patch<String>;
+    /// The `deleted` facet, mutably.
+    fn deleted_mut(&mut self) -> &mut Patch<Deleted>;
 
     /// The validated, normalised source key; `None` when the item does not carry one.
     fn source_key(&self) -> Option<Result<Self::Key, KeyError>> {
@@ -82,12 +86,30 @@ impl IdentityMapping for SharePointGroupIdentityMapping {
         }
     }
 
+    fn key_only(&self) -> Self {
+        let id = self
+            .source_group_identity
+            .as_ref()
+            .map_identity(|i| i.id.clone());
+        SharePointGroupIdentityMapping {
+            source_group_identity: id.map_value(|id| Identity {
+                id,
+                ..Identity::default()
+            }),
+            ..Self::default()
+        }
+    }
+
     fn id(&self) -> &Patch<String> {
         &self.id
     }
 
     fn id_mut(&mut self) -> &mut Patch<String> {
         &mut self.id
+    }
+
+    fn deleted_mut(&mut self) -> &mut Patch<Deleted> {
+        &mut self.deleted
     }
 }
 
@@ -114,12 +136,51 @@ impl IdentityMapping for SharePointUserIdentityMapping {
         }
     }
 
+    fn key_only(&self) -> Self {
+        let upn = self
+            .source_user_identity
+            .as_ref()
+            .map_identity(|i| i.user_principal_name.clone());
+        SharePointUserIdentityMapping {
+            source_user_identity: upn.map_value(|user_principal_name| UserIdentity {
+                user_principal_name,
+                ..UserIdentity::default()
+            }),
+            ..Self::default()
+        }
+    }
+
     fn id(&self) -> &Patch<String> {
         &self.id
     }
 
     fn id_mut(&mut self) -> &mut Patch<String> {
         &mut self.id
+    }
+
+    fn deleted_mut(&mut self) -> &mut Patch<Deleted> {
+        &mut self.deleted
+    }
+}
+
+impl<'a, T> Patch<&'a T> {
+    /// Reads one property of a complex value, keeping absent and null as they are.
+    fn map_identity(self, f: impl FnOnce(&'a T) -> Patch<String>) -> Patch<Patch<String>> {
+        match self {
+            Patch::Absent => Patch::Absent,
+            Patch::Null => Patch::Null,
+            Patch::Value(v) => Patch::Value(f(v)),
+        }
+    }
+}
+
+impl<T> Patch<T> {
+    fn map_value<U>(self, f: impl FnOnce(T) -> U) -> Patch<U> {
+        match self {
+            Patch::Absent => Patch::Absent,
+            Patch::Null => Patch::Null,
+            Patch::Value(v) => Patch::Value(f(v)),
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! OData plumbing shared by the generated types: property metadata and the helpers their serde code calls.
 
-use crate::Patch;
-use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+use crate::{Guid, Patch};
+use serde::de::{self, Deserialize, Deserializer, MapAccess};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::fmt;
@@ -87,7 +87,7 @@ impl Text<'_> {
 impl<'de> Deserialize<'de> for Text<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct V;
-        impl<'de> Visitor<'de> for V {
+        impl<'de> de::Visitor<'de> for V {
             type Value = Text<'de>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a string")
@@ -148,6 +148,123 @@ pub fn read_additional<'de, A: MapAccess<'de>>(
     }
     additional.insert(key, value);
     Ok(())
+}
+
+/// A view of one property's value, for code that walks values generically (validation, `$select`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ValueRef<'a> {
+    /// Not in the object.
+    Absent,
+    /// Explicitly `null`.
+    Null,
+    /// A string.
+    Text(&'a str),
+    /// A GUID.
+    Guid(&'a Guid),
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// An enum member, declared or not, with the declared members.
+    Enum {
+        /// The member's wire name.
+        name: &'a str,
+        /// Whether the schema declares it.
+        known: bool,
+        /// The declared members.
+        members: &'static [&'static str],
+    },
+    /// A complex value; [`Visit`] descends into it.
+    Structured,
+    /// A collection of this many values.
+    List(usize),
+}
+
+/// Gives the [`ValueRef`] of a value.
+pub trait AsValueRef {
+    /// The view.
+    fn value_ref(&self) -> ValueRef<'_>;
+}
+
+impl AsValueRef for String {
+    fn value_ref(&self) -> ValueRef<'_> {
+        ValueRef::Text(self)
+    }
+}
+
+impl AsValueRef for Guid {
+    fn value_ref(&self) -> ValueRef<'_> {
+        ValueRef::Guid(self)
+    }
+}
+
+impl AsValueRef for bool {
+    fn value_ref(&self) -> ValueRef<'_> {
+        ValueRef::Bool(*self)
+    }
+}
+
+impl AsValueRef for i32 {
+    fn value_ref(&self) -> ValueRef<'_> {
+        ValueRef::Int(i64::from(*self))
+    }
+}
+
+impl AsValueRef for i64 {
+    fn value_ref(&self) -> ValueRef<'_> {
+        ValueRef::Int(*self)
+    }
+}
+
+impl<T> AsValueRef for Vec<T> {
+    fn value_ref(&self) -> ValueRef<'_> {
+        ValueRef::List(self.len())
+    }
+}
+
+/// The view of a property slot.
+pub fn value_of<T: AsValueRef>(p: &Patch<T>) -> ValueRef<'_> {
+    match p {
+        Patch::Absent => ValueRef::Absent,
+        Patch::Null => ValueRef::Null,
+        Patch::Value(v) => v.value_ref(),
+    }
+}
+
+/// Receives the walk of a value: see [`Visit`].
+pub trait Visitor {
+    /// Called first for every structured value (the top one and each complex one descended into).
+    fn structured(
+        &mut self,
+        qualified_name: &'static str,
+        odata_type: Option<&str>,
+        additional: &Map<String, Value>,
+    );
+    /// Called for every declared property, in schema order.
+    fn property(&mut self, info: &'static PropertyInfo, value: ValueRef<'_>);
+    /// Called before descending into the complex value of property `info`.
+    fn enter(&mut self, info: &'static PropertyInfo);
+    /// Called after that descent.
+    fn leave(&mut self);
+}
+
+/// Walks a value's declared properties with their metadata, generated from the schema.
+pub trait Visit {
+    /// Walks `self`, calling `v` for each structured value and property.
+    fn visit<V: Visitor>(&self, v: &mut V);
+}
+
+/// The patch between two sets of undeclared properties: changed or new ones, and `null` for removed ones.
+pub fn diff_additional(from: &Map<String, Value>, to: &Map<String, Value>) -> Map<String, Value> {
+    let mut out: Map<String, Value> = to
+        .iter()
+        .filter(|(k, v)| from.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for k in from.keys().filter(|k| !to.contains_key(*k)) {
+        out.insert(k.clone(), Value::Null);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -182,6 +182,69 @@ impl<T> Merge for Vec<T> {
     }
 }
 
+/// The inverse of [`Merge`]: the smallest patch that turns one value into another, and the canonical form
+/// in which such comparisons are made.
+///
+/// For canonical values `a` and `b`: `a.merge(a.diff(&b))`, canonicalised, equals `b`.
+///
+/// ```
+/// use crossmap_model::{Diff, Identity, Merge, Patch};
+/// let a = Identity { id: "x".to_owned().into(), display_name: "X".to_owned().into(), ..Default::default() };
+/// let b = Identity { id: "x".to_owned().into(), ..Default::default() };
+/// let patch = a.diff(&b);
+/// assert!(patch.id.is_absent() && patch.display_name.is_null());
+/// let mut c = a.clone();
+/// c.merge(patch);
+/// c.canonicalize();
+/// assert_eq!(c, b);
+/// ```
+pub trait Diff {
+    /// The patch from `self` to `to`: unchanged properties absent, removed ones `null`.
+    fn diff(&self, to: &Self) -> Self;
+    /// Puts the value in canonical form: `null` properties become absent, `@odata.type` and other
+    /// instance annotations are dropped.
+    fn canonicalize(&mut self);
+}
+
+impl<T: Diff + PartialEq + Clone> Diff for Patch<T> {
+    fn diff(&self, to: &Self) -> Self {
+        match (self, to) {
+            _ if self == to => Patch::Absent,
+            (Patch::Value(a), Patch::Value(b)) => Patch::Value(a.diff(b)),
+            (_, Patch::Value(b)) => Patch::Value(b.clone()),
+            (_, Patch::Absent | Patch::Null) => Patch::Null,
+        }
+    }
+
+    fn canonicalize(&mut self) {
+        match self {
+            Patch::Null => *self = Patch::Absent,
+            Patch::Value(v) => v.canonicalize(),
+            Patch::Absent => {}
+        }
+    }
+}
+
+macro_rules! replace_on_diff {
+    ($($t:ty),*) => {$(
+        impl Diff for $t {
+            fn diff(&self, to: &Self) -> Self {
+                to.clone()
+            }
+            fn canonicalize(&mut self) {}
+        }
+    )*};
+}
+
+replace_on_diff!(String, bool, i32, i64, crate::Guid);
+
+impl<T: Clone> Diff for Vec<T> {
+    fn diff(&self, to: &Self) -> Self {
+        to.clone()
+    }
+    fn canonicalize(&mut self) {}
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,119 @@
+//! Planning (the smallest list of items from one state to another) and chunking into requests.
+
+use crate::rules::Rules;
+use crate::table::MappingTable;
+use crossmap_model::{DeltaItem, IdentityMapping, MAX_DELTA_ITEMS};
+use std::collections::HashMap;
+
+/// The smallest list of delta items that turns `current` into `desired`, sorted by key.
+///
+/// Both tables hold canonical mappings (as the engine stores them; build a desired state with
+/// [`crate::MemoryTable::from_mappings`]). A new key becomes its complete mapping; a changed one only its
+/// changed properties (removed ones as `null`) beside its source key; a key missing from `desired` a
+/// removal. Keep only the upserts to plan without removing anything.
+///
+/// ```
+/// use crossmap_delta::{MemoryTable, plan};
+/// use crossmap_model::SharePointUserIdentityMapping as User;
+/// let user: User = serde_json::from_str(r#"{"sourceOrganizationId": "11111111-1111-1111-1111-111111111111",
+///   "sourceUserIdentity": {"userPrincipalName": "ann@contoso.com"},
+///   "targetUserIdentity": {"userPrincipalName": "ann@fabrikam.com"}}"#).unwrap();
+/// let desired = MemoryTable::from_mappings([user]).unwrap();
+/// assert_eq!(plan(&MemoryTable::new(), &desired).len(), 1);
+/// assert!(plan(&desired, &desired).is_empty());
+/// ```
+pub fn plan<M: Rules>(
+    current: &impl MappingTable<M>,
+    desired: &impl MappingTable<M>,
+) -> Vec<DeltaItem<M>> {
+    let mut items: Vec<(&M::Key, DeltaItem<M>)> = Vec::new();
+    for (key, want) in desired.iter() {
+        match current.get(key) {
+            None => {
+                let mut full = want.clone();
+                full.clear_server_owned();
+                items.push((key, DeltaItem::Upsert(full)));
+            }
+            Some(have) if have == want => {}
+            Some(have) => {
+                let mut patch = want.key_only();
+                let mut changed = have.diff(want);
+                changed.clear_server_owned();
+                patch.merge(changed);
+                items.push((key, DeltaItem::Upsert(patch)));
+            }
+        }
+    }
+    for (key, have) in current.iter() {
+        if desired.get(key).is_none() {
+            items.push((key, DeltaItem::deleted(have.key_only())));
+        }
+    }
+    items.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    items.into_iter().map(|(_, item)| item).collect()
+}
+
+/// A request's worth of items, and the chunk that must be applied before it, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chunk<M> {
+    /// At most the chunk size, in an order that keeps every key's items in their original order.
+    pub items: Vec<DeltaItem<M>>,
+    /// The index of a chunk that must be applied first (only when one key has more items than fit in a
+    /// chunk). Chunks without it touch keys no other chunk touches and may be sent concurrently.
+    pub after: Option<usize>,
+}
+
+/// Splits `items` into chunks of at most `max` (1 to 50) items, never reordering two items of the same key.
+///
+/// All items of a key go into one chunk where they fit, so chunks are independent and may be sent
+/// concurrently; a key with more than `max` items spans consecutive chunks chained by [`Chunk::after`].
+/// Applying the chunks one after another in order is the same as applying `items` whole.
+pub fn chunk<M: IdentityMapping>(items: Vec<DeltaItem<M>>, max: usize) -> Vec<Chunk<M>> {
+    let max = max.clamp(1, MAX_DELTA_ITEMS);
+    // Group by key text (an item without a usable key is its own group: it will be refused anyway).
+    let mut groups: Vec<Vec<DeltaItem<M>>> = Vec::new();
+    let mut by_key: HashMap<M::Key, usize> = HashMap::new();
+    for item in items {
+        let key = item.entity().source_key().and_then(Result::ok);
+        let slot = match key {
+            Some(k) => *by_key.entry(k).or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            }),
+            None => {
+                groups.push(Vec::new());
+                groups.len() - 1
+            }
+        };
+        groups[slot].push(item);
+    }
+    let mut chunks: Vec<Chunk<M>> = Vec::new();
+    let mut open: Option<usize> = None;
+    for group in groups {
+        if group.len() > max {
+            let mut previous = None;
+            let mut rest = group;
+            while !rest.is_empty() {
+                let tail = rest.split_off(rest.len().min(max));
+                chunks.push(Chunk {
+                    items: rest,
+                    after: previous,
+                });
+                previous = Some(chunks.len() - 1);
+                rest = tail;
+            }
+            continue;
+        }
+        match open {
+            Some(i) if chunks[i].items.len() + group.len() <= max => chunks[i].items.extend(group),
+            _ => {
+                chunks.push(Chunk {
+                    items: group,
+                    after: None,
+                });
+                open = Some(chunks.len() - 1);
+            }
+        }
+    }
+    chunks
+}
