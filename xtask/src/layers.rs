@@ -87,9 +87,7 @@ fn rules() -> Vec<(&'static str, Vec<&'static str>, &'static str)> {
 
 /// Runs the check; fails listing every violation.
 pub(crate) fn check(sh: &Shell) -> Result<()> {
-    let json = cmd!(sh, "cargo metadata --format-version 1 --locked")
-        .quiet()
-        .read()?;
+    let json = cmd!(sh, "cargo metadata --format-version 1 --locked").quiet().read()?;
     let violations = violations(&serde_json::from_str(&json)?)?;
     if !violations.is_empty() {
         bail!("layering violated:\n{}", violations.join("\n"));
@@ -106,10 +104,7 @@ fn violations(metadata: &Value) -> Result<Vec<String>> {
         .filter_map(|p| Some((p["id"].as_str()?, p["name"].as_str()?)))
         .collect();
     let mut edges: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for node in metadata["resolve"]["nodes"]
-        .as_array()
-        .context("resolve.nodes")?
-    {
+    for node in metadata["resolve"]["nodes"].as_array().context("resolve.nodes")? {
         let id = node["id"].as_str().context("node id")?;
         let deps = node["deps"].as_array().context("deps")?.iter().filter(|d| {
             d["dep_kinds"]

@@ -25,14 +25,10 @@ fn main() -> Result<()> {
         ["codegen", "--check"] => codegen(Mode::Check),
         ["layers"] => layers::check(&sh),
         ["proptest"] => proptest(&sh, 20_000),
-        ["proptest", "--cases", n] => {
-            proptest(&sh, n.parse().context("--cases takes a whole number")?)
-        }
+        ["proptest", "--cases", n] => proptest(&sh, n.parse().context("--cases takes a whole number")?),
         ["ci"] => ci(&sh),
         _ => {
-            eprintln!(
-                "usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci>"
-            );
+            eprintln!("usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci>");
             bail!("unknown task {args:?}")
         }
     }
@@ -69,11 +65,7 @@ fn proptest(sh: &Shell, cases: u32) -> Result<()> {
 
 fn ci(sh: &Shell) -> Result<()> {
     cmd!(sh, "cargo fmt --all -- --check").run()?;
-    cmd!(
-        sh,
-        "cargo clippy --workspace --all-targets --locked -- -D warnings"
-    )
-    .run()?;
+    cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings").run()?;
     codegen(Mode::Check)?;
     layers::check(sh)?;
     cmd!(sh, "cargo test --workspace --locked").run()?;

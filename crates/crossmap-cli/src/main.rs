@@ -9,8 +9,8 @@
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use crossmap_model::{
-    GroupKey, IdentityMapping, MappingId, MappingKey, SharePointGroupIdentityMapping,
-    SharePointUserIdentityMapping, UserKey,
+    GroupKey, IdentityMapping, MappingId, MappingKey, SharePointGroupIdentityMapping, SharePointUserIdentityMapping,
+    UserKey,
 };
 
 /// Tools for Microsoft Graph's SharePoint cross-tenant identity-mapping API.

@@ -175,9 +175,7 @@ fn attr<'a>(node: Node<'a, '_>, name: &str) -> Result<&'a str, CodegenError> {
 
 fn description(node: Node<'_, '_>) -> Option<String> {
     edm(node)
-        .find(|c| {
-            c.has_tag_name((EDM_NS, "Annotation")) && c.attribute("Term") == Some(DESCRIPTION)
-        })
+        .find(|c| c.has_tag_name((EDM_NS, "Annotation")) && c.attribute("Term") == Some(DESCRIPTION))
         .and_then(|c| c.attribute("String"))
         .map(str::to_owned)
 }
@@ -258,9 +256,7 @@ fn parse_struct(
         Some(b) => match resolve(b)? {
             TypeRef::Complex(n) | TypeRef::Entity(n) => Some(n),
             other => {
-                return Err(err(format!(
-                    "{name}: base type {other:?} is not structured"
-                )));
+                return Err(err(format!("{name}: base type {other:?} is not structured")));
             }
         },
         None => None,
@@ -300,8 +296,7 @@ fn parse_struct(
 fn parse_alternate_keys(annotation: Node<'_, '_>) -> Result<Vec<(String, String)>, CodegenError> {
     let mut keys = Vec::new();
     for record in annotation.descendants().filter(|n| {
-        n.has_tag_name((EDM_NS, "Record"))
-            && n.attribute("Type") == Some("OData.Community.Keys.V1.PropertyRef")
+        n.has_tag_name((EDM_NS, "Record")) && n.attribute("Type") == Some("OData.Community.Keys.V1.PropertyRef")
     }) {
         let value = |prop: &str, attr_name: &str| {
             edm(record)
@@ -324,10 +319,7 @@ fn resolve_type(
     alias: Option<&str>,
     names: &[(&str, &str)],
 ) -> Result<TypeRef, CodegenError> {
-    if let Some(inner) = raw
-        .strip_prefix("Collection(")
-        .and_then(|r| r.strip_suffix(')'))
-    {
+    if let Some(inner) = raw.strip_prefix("Collection(").and_then(|r| r.strip_suffix(')')) {
         return Ok(TypeRef::Collection(Box::new(resolve_type(
             inner, namespace, alias, names,
         )?)));
@@ -357,14 +349,8 @@ mod tests {
         let xml = include_str!("../../../schema/crossmap.csdl.xml");
         let schema = parse(xml).unwrap();
         assert_eq!(schema.namespace, "microsoft.graph");
-        let group = schema
-            .struct_type("sharePointGroupIdentityMapping")
-            .unwrap();
-        let names: Vec<_> = schema
-            .all_properties(group)
-            .into_iter()
-            .map(|p| p.name)
-            .collect();
+        let group = schema.struct_type("sharePointGroupIdentityMapping").unwrap();
+        let names: Vec<_> = schema.all_properties(group).into_iter().map(|p| p.name).collect();
         assert_eq!(
             names,
             [
@@ -379,10 +365,7 @@ mod tests {
         );
         assert_eq!(
             group.alternate_keys,
-            [(
-                "sourceGroupObjectId".to_owned(),
-                "sourceGroupIdentity/id".to_owned()
-            )]
+            [("sourceGroupObjectId".to_owned(), "sourceGroupIdentity/id".to_owned())]
         );
         assert_eq!(
             schema.collections(),

@@ -103,8 +103,7 @@ pub fn run(root: &Path, mode: Mode) -> Result<Vec<&'static str>, CodegenError> {
         }
         stale.push(output.path);
         if mode == Mode::Write {
-            std::fs::write(&path, &output.contents)
-                .map_err(|source| CodegenError::Io { path, source })?;
+            std::fs::write(&path, &output.contents).map_err(|source| CodegenError::Io { path, source })?;
         }
     }
     Ok(stale)
@@ -140,9 +139,7 @@ fn rustfmt(source: &str) -> Result<String, CodegenError> {
         .wait_with_output()
         .map_err(|e| CodegenError::Rustfmt(e.to_string()))?;
     if !out.status.success() {
-        return Err(CodegenError::Rustfmt(
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        ));
+        return Err(CodegenError::Rustfmt(String::from_utf8_lossy(&out.stderr).into_owned()));
     }
     String::from_utf8(out.stdout).map_err(|e| CodegenError::Rustfmt(e.to_string()))
 }

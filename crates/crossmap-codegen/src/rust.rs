@@ -68,9 +68,7 @@ fn snake(name: &str) -> String {
         }
     }
     match out.as_str() {
-        "type" | "ref" | "self" | "match" | "enum" | "struct" | "fn" | "mod" | "use" | "impl" => {
-            out + "_"
-        }
+        "type" | "ref" | "self" | "match" | "enum" | "struct" | "fn" | "mod" | "use" | "impl" => out + "_",
         _ => out,
     }
 }
@@ -84,9 +82,7 @@ fn rust_type(ty: &TypeRef) -> Result<String, CodegenError> {
             "Edm.Int32" => "i32".to_owned(),
             "Edm.Int64" => "i64".to_owned(),
             other => {
-                return Err(CodegenError::Schema(format!(
-                    "primitive type {other} is not supported"
-                )));
+                return Err(CodegenError::Schema(format!("primitive type {other} is not supported")));
             }
         },
         TypeRef::Enum(n) | TypeRef::Complex(n) => pascal(n),
@@ -102,11 +98,7 @@ fn rust_type(ty: &TypeRef) -> Result<String, CodegenError> {
 fn render_enum(schema: &Schema, e: &EnumType, out: &mut String) {
     let name = pascal(&e.name);
     let qualified = format!("{}.{}", schema.namespace, e.name);
-    doc(
-        out,
-        e.description.as_deref(),
-        &format!("The `{qualified}` enum."),
-    );
+    doc(out, e.description.as_deref(), &format!("The `{qualified}` enum."));
     out.push_str(
         "///\n/// Evolvable: a member this version does not declare is kept as [`Self::Other`] and written back\n\
          /// unchanged; [`Self::is_known`] tells whether a value is declared.\n",
@@ -193,20 +185,12 @@ fn render_struct(
     let name = pascal(&ty.name);
     let qualified = format!("{}.{}", schema.namespace, ty.name);
     let props: Vec<Property> = schema.all_properties(ty);
-    doc(
-        out,
-        ty.description.as_deref(),
-        &format!("The `{qualified}` type."),
-    );
+    doc(out, ty.description.as_deref(), &format!("The `{qualified}` type."));
     out.push_str("#[derive(Debug, Clone, Default, PartialEq, Eq)]\n");
     writeln!(out, "pub struct {name} {{").expect("writing to a String");
     out.push_str("/// The `@odata.type` annotation, as received or to be sent.\npub odata_type: Option<String>,\n");
     for p in &props {
-        doc(
-            out,
-            p.description.as_deref(),
-            &format!("The `{}` property.", p.name),
-        );
+        doc(out, p.description.as_deref(), &format!("The `{}` property.", p.name));
         writeln!(
             out,
             "///\n/// JSON name `{}`, type `{}`.",
@@ -214,8 +198,7 @@ fn render_struct(
             p.ty.edm_name(&schema.namespace)
         )
         .expect("writing to a String");
-        writeln!(out, "pub {}: Patch<{}>,", snake(&p.name), rust_type(&p.ty)?)
-            .expect("writing to a String");
+        writeln!(out, "pub {}: Patch<{}>,", snake(&p.name), rust_type(&p.ty)?).expect("writing to a String");
     }
     out.push_str(
         "/// Properties and instance annotations this version does not declare, kept as received.\n\
@@ -231,10 +214,7 @@ fn render_struct(
         let base = schema.struct_type(&ty.name).expect("declared");
         let keys = collect_alternate_keys(schema, base);
         let (alias, key_path) = keys.first().cloned().ok_or_else(|| {
-            CodegenError::Schema(format!(
-                "{}: a collection element type needs an alternate key",
-                ty.name
-            ))
+            CodegenError::Schema(format!("{}: a collection element type needs an alternate key", ty.name))
         })?;
         write!(
             out,
@@ -281,13 +261,7 @@ fn render_struct(
     // Serialize: annotations first, then properties in schema order, then what we kept.
     let ser = props
         .iter()
-        .map(|p| {
-            format!(
-                "self.{}.serialize_entry(&mut map, {:?})?;",
-                snake(&p.name),
-                p.name
-            )
-        })
+        .map(|p| format!("self.{}.serialize_entry(&mut map, {:?})?;", snake(&p.name), p.name))
         .collect::<String>();
     write!(
         out,

@@ -177,11 +177,10 @@ pub fn prepare_items<M: Rules>(
         match validate_item(index, item) {
             Ok(op) => ops.push(Ok(op)),
             Err(e) => {
-                ops.push(Err(e
-                    .first()
-                    .cloned()
-                    .expect("an invalid item has an error")));
-                errors.extend(e);
+                ops.push(Err(e.first().cloned().expect("an invalid item has an error")));
+                if mode == Mode::Atomic {
+                    errors.extend(e);
+                }
             }
         }
     }
@@ -242,10 +241,7 @@ pub fn prepare_items<M: Rules>(
                 }
                 *next.id_mut() = Patch::Value(M::id_of(&key));
                 slot.current = Some(Cow::Owned(next.clone()));
-                outcomes.push(Outcome::Upserted {
-                    created,
-                    mapping: next,
-                });
+                outcomes.push(Outcome::Upserted { created, mapping: next });
             }
         }
     }

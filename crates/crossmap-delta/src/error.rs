@@ -68,9 +68,7 @@ pub enum RequestError {
         found: Option<String>,
     },
     /// More items than one request may carry.
-    #[error(
-        "the request has {count} items; at most {MAX_DELTA_ITEMS} are allowed in the value array"
-    )]
+    #[error("the request has {count} items; at most {MAX_DELTA_ITEMS} are allowed in the value array")]
     TooManyItems {
         /// How many items it has.
         count: usize,
@@ -84,19 +82,14 @@ pub enum RequestError {
 }
 
 fn found_context(found: &Option<String>) -> String {
-    found
-        .as_deref()
-        .map_or_else(|| "none".to_owned(), |c| format!("{c:?}"))
+    found.as_deref().map_or_else(|| "none".to_owned(), |c| format!("{c:?}"))
 }
 
 fn describe_items(errors: &[ItemError]) -> String {
     match errors {
         [] => "no item is invalid".to_owned(),
         [one] => format!("nothing was applied: {one}"),
-        [first, rest @ ..] => format!(
-            "nothing was applied: {first} (and {} more invalid items)",
-            rest.len()
-        ),
+        [first, rest @ ..] => format!("nothing was applied: {first} (and {} more invalid items)", rest.len()),
     }
 }
 

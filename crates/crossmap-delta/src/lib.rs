@@ -38,9 +38,7 @@ mod rules;
 mod table;
 mod validate;
 
-pub use apply::{
-    Change, Mode, Outcome, Prepared, apply, check_envelope, prepare, prepare_items, tombstone,
-};
+pub use apply::{Change, Mode, Outcome, Prepared, apply, check_envelope, prepare, prepare_items, tombstone};
 pub use error::{ItemError, RequestError};
 pub use feed::{ChangeFeed, FeedError, replay};
 pub use lint::{SharedTarget, one_to_one};

@@ -21,9 +21,7 @@ pub struct SharedTarget<K> {
 /// let b: Group = serde_json::from_str(r#"{"sourceGroupIdentity": {"id": "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb"}, "targetGroupIdentity": {"id": "CCCCCCCC-cccc-cccc-cccc-cccccccccccc"}}"#).unwrap();
 /// assert_eq!(one_to_one([&a, &b])[0].sources.len(), 2);
 /// ```
-pub fn one_to_one<'a, M: Rules>(
-    mappings: impl IntoIterator<Item = &'a M>,
-) -> Vec<SharedTarget<M::Key>> {
+pub fn one_to_one<'a, M: Rules>(mappings: impl IntoIterator<Item = &'a M>) -> Vec<SharedTarget<M::Key>> {
     let mut by_target: BTreeMap<String, Vec<M::Key>> = BTreeMap::new();
     for m in mappings {
         if let (Some(target), Some(Ok(source))) = (m.target_key(), m.source_key()) {

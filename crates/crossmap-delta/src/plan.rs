@@ -22,10 +22,7 @@ use std::collections::HashMap;
 /// assert_eq!(plan(&MemoryTable::new(), &desired).len(), 1);
 /// assert!(plan(&desired, &desired).is_empty());
 /// ```
-pub fn plan<M: Rules>(
-    current: &impl MappingTable<M>,
-    desired: &impl MappingTable<M>,
-) -> Vec<DeltaItem<M>> {
+pub fn plan<M: Rules>(current: &impl MappingTable<M>, desired: &impl MappingTable<M>) -> Vec<DeltaItem<M>> {
     let mut items: Vec<(&M::Key, DeltaItem<M>)> = Vec::new();
     for (key, want) in desired.iter() {
         match current.get(key) {

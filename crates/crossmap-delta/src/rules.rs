@@ -3,9 +3,8 @@
 //! Everything else in the engine is written once, generically over [`Rules`].
 
 use crossmap_model::{
-    Diff, IdentityMapping, Patch, SharePointGroupIdentityMapping,
-    SharePointIdentityMappingGroupType, SharePointIdentityMappingUserType,
-    SharePointUserIdentityMapping, Visit,
+    Diff, IdentityMapping, Patch, SharePointGroupIdentityMapping, SharePointIdentityMappingGroupType,
+    SharePointIdentityMappingUserType, SharePointUserIdentityMapping, Visit,
 };
 
 /// A format a string property must have.
@@ -72,8 +71,7 @@ impl Rules for SharePointGroupIdentityMapping {
         (&["targetGroupIdentity", "id"], Format::Guid),
         (&["targetGroupMigrationData", "mailNickname"], Format::Token),
     ];
-    const REQUIRED: &'static [&'static [&'static str]] =
-        &[&["sourceOrganizationId"], &["targetGroupIdentity", "id"]];
+    const REQUIRED: &'static [&'static [&'static str]] = &[&["sourceOrganizationId"], &["targetGroupIdentity", "id"]];
     const TARGET_KEY_PATH: &'static str = "targetGroupIdentity.id";
 
     fn clear_server_owned(&mut self) {
@@ -88,13 +86,7 @@ impl Rules for SharePointGroupIdentityMapping {
     }
 
     fn target_key(&self) -> Option<String> {
-        Some(
-            self.target_group_identity
-                .value()?
-                .id
-                .value()?
-                .to_lowercase(),
-        )
+        Some(self.target_group_identity.value()?.id.value()?.to_lowercase())
     }
 }
 
@@ -103,10 +95,8 @@ impl Rules for SharePointUserIdentityMapping {
         (&["targetUserIdentity", "userPrincipalName"], Format::Upn),
         (&["targetUserMigrationData", "email"], Format::Email),
     ];
-    const REQUIRED: &'static [&'static [&'static str]] = &[
-        &["sourceOrganizationId"],
-        &["targetUserIdentity", "userPrincipalName"],
-    ];
+    const REQUIRED: &'static [&'static [&'static str]] =
+        &[&["sourceOrganizationId"], &["targetUserIdentity", "userPrincipalName"]];
     const TARGET_KEY_PATH: &'static str = "targetUserIdentity.userPrincipalName";
 
     fn clear_server_owned(&mut self) {

@@ -38,9 +38,7 @@ pub struct MemoryTable<M: IdentityMapping> {
 
 impl<M: IdentityMapping> Default for MemoryTable<M> {
     fn default() -> Self {
-        MemoryTable {
-            rows: HashMap::new(),
-        }
+        MemoryTable { rows: HashMap::new() }
     }
 }
 
@@ -115,20 +113,13 @@ pub fn canonical<M: Rules>(index: usize, mut mapping: M) -> Result<(M::Key, M), 
     mapping.fill_defaults();
     crossmap_model::Diff::canonicalize(&mut mapping);
     if let Some(missing) = crate::apply::missing_required(&mapping) {
-        return Err(ItemError::new(
-            index,
-            missing,
-            "is required: every mapping holds it",
-        ));
+        return Err(ItemError::new(index, missing, "is required: every mapping holds it"));
     }
     *mapping.id_mut() = M::id_of(&key).into();
     Ok((key, mapping))
 }
 
 /// Two tables hold the same mappings.
-pub fn same_contents<M: IdentityMapping>(
-    a: &impl MappingTable<M>,
-    b: &impl MappingTable<M>,
-) -> bool {
+pub fn same_contents<M: IdentityMapping>(a: &impl MappingTable<M>, b: &impl MappingTable<M>) -> bool {
     a.len() == b.len() && a.iter().all(|(k, m)| b.get(k) == Some(m))
 }

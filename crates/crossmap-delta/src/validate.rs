@@ -112,8 +112,7 @@ impl<M: Rules> Checker<'_, M> {
 
     fn fail(&mut self, name: &str, message: String) {
         let property = self.at(name);
-        self.errors
-            .push(ItemError::new(self.index, property, message));
+        self.errors.push(ItemError::new(self.index, property, message));
     }
 
     fn format_of(&self, name: &str) -> Option<crate::rules::Format> {
@@ -125,12 +124,7 @@ impl<M: Rules> Checker<'_, M> {
 }
 
 impl<M: Rules> Visitor for Checker<'_, M> {
-    fn structured(
-        &mut self,
-        qualified_name: &'static str,
-        odata_type: Option<&str>,
-        additional: &Map<String, Value>,
-    ) {
+    fn structured(&mut self, qualified_name: &'static str, odata_type: Option<&str>, additional: &Map<String, Value>) {
         if let Some(t) = odata_type {
             if !type_name_matches(t, qualified_name) {
                 self.fail(
@@ -151,11 +145,19 @@ impl<M: Rules> Visitor for Checker<'_, M> {
                 info.name,
                 "\"unknownFutureValue\" marks members added later; it is not a value a client can set".to_owned(),
             ),
-            ValueRef::Enum { name, known: false, members } => {
+            ValueRef::Enum {
+                name,
+                known: false,
+                members,
+            } => {
                 let accepted: Vec<&str> = members.iter().copied().filter(|m| *m != "unknownFutureValue").collect();
                 self.fail(
                     info.name,
-                    format!("{name:?} is not a member of {}: expected one of {}", info.edm_type, accepted.join(", ")),
+                    format!(
+                        "{name:?} is not a member of {}: expected one of {}",
+                        info.edm_type,
+                        accepted.join(", ")
+                    ),
                 );
             }
             ValueRef::Text(text) => {

@@ -20,10 +20,7 @@ pub const MAX_DELTA_ITEMS: usize = 50;
 /// assert_eq!(url, "https://graph.microsoft.com/beta/$metadata#solutions/sharePoint/migrations/crossOrganizationGroupMappings/$delta");
 /// ```
 pub fn context_url(service_root: &str, fragment: &str) -> String {
-    format!(
-        "{}/$metadata#{fragment}",
-        service_root.trim_end_matches('/')
-    )
+    format!("{}/$metadata#{fragment}", service_root.trim_end_matches('/'))
 }
 
 /// A delta request: `{"@context": "#$delta", "value": [...]}`.
@@ -64,9 +61,7 @@ impl<T> DeltaRequest<T> {
 
     /// Whether the context marks a delta payload (it ends with `$delta`).
     pub fn is_delta(&self) -> bool {
-        self.context
-            .as_deref()
-            .is_some_and(|c| c.ends_with("$delta"))
+        self.context.as_deref().is_some_and(|c| c.ends_with("$delta"))
     }
 }
 
@@ -125,9 +120,7 @@ impl<'de, T: StructuredType + DeserializeOwned> Deserialize<'de> for DeltaItem<T
         for name in REMOVED_ANNOTATIONS {
             if let Some(v) = entity.additional_properties_mut().remove(name) {
                 if found.is_some() {
-                    return Err(D::Error::custom(
-                        "both `@removed` and `@odata.removed` are present",
-                    ));
+                    return Err(D::Error::custom("both `@removed` and `@odata.removed` are present"));
                 }
                 found = Some(v);
             }
@@ -135,8 +128,7 @@ impl<'de, T: StructuredType + DeserializeOwned> Deserialize<'de> for DeltaItem<T
         match found {
             None => Ok(DeltaItem::Upsert(entity)),
             Some(v) => {
-                let removed = Removed::deserialize(v)
-                    .map_err(|e| D::Error::custom(format_args!("@removed: {e}")))?;
+                let removed = Removed::deserialize(v).map_err(|e| D::Error::custom(format_args!("@removed: {e}")))?;
                 Ok(DeltaItem::Removed { removed, entity })
             }
         }
@@ -154,9 +146,7 @@ impl<T: Serialize> Serialize for DeltaItem<T> {
         }
         match self {
             DeltaItem::Upsert(e) => e.serialize(serializer),
-            DeltaItem::Removed { removed, entity } => {
-                WithRemoved { removed, entity }.serialize(serializer)
-            }
+            DeltaItem::Removed { removed, entity } => WithRemoved { removed, entity }.serialize(serializer),
         }
     }
 }
@@ -218,34 +208,18 @@ impl<'de> Deserialize<'de> for RemovedReason {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CollectionResponse<T> {
     /// The `@odata.context` URL.
-    #[serde(
-        rename = "@odata.context",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.context", default, skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
     /// The total count, when `$count=true` asked for it.
-    #[serde(
-        rename = "@odata.count",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.count", default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u64>,
     /// The items of this page.
     pub value: Vec<T>,
     /// The URL of the next page, if any.
-    #[serde(
-        rename = "@odata.nextLink",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.nextLink", default, skip_serializing_if = "Option::is_none")]
     pub next_link: Option<String>,
     /// On the last page of a delta feed, the URL to ask for later changes.
-    #[serde(
-        rename = "@odata.deltaLink",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.deltaLink", default, skip_serializing_if = "Option::is_none")]
     pub delta_link: Option<String>,
 }
 

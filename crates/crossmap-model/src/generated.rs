@@ -35,8 +35,7 @@ impl SharePointIdentityMappingGroupType {
     /// The enum type's qualified name.
     pub const QUALIFIED_NAME: &'static str = "microsoft.graph.sharePointIdentityMappingGroupType";
     /// The declared members' wire names, in schema order.
-    pub const MEMBERS: &'static [&'static str] =
-        &["none", "regularGroup", "m365Group", "unknownFutureValue"];
+    pub const MEMBERS: &'static [&'static str] = &["none", "regularGroup", "m365Group", "unknownFutureValue"];
     /// The value's wire name.
     pub fn as_str(&self) -> &str {
         match self {
@@ -129,13 +128,8 @@ impl SharePointIdentityMappingUserType {
     /// The enum type's qualified name.
     pub const QUALIFIED_NAME: &'static str = "microsoft.graph.sharePointIdentityMappingUserType";
     /// The declared members' wire names, in schema order.
-    pub const MEMBERS: &'static [&'static str] = &[
-        "none",
-        "regularUser",
-        "adminUser",
-        "guestUser",
-        "unknownFutureValue",
-    ];
+    pub const MEMBERS: &'static [&'static str] =
+        &["none", "regularUser", "adminUser", "guestUser", "unknownFutureValue"];
     /// The value's wire name.
     pub fn as_str(&self) -> &str {
         match self {
@@ -281,9 +275,7 @@ impl<'de> serde::Deserialize<'de> for Identity {
                 while let Some(key) = map.next_key::<odata::Text<'de>>()? {
                     match key.as_str() {
                         "@odata.type" => odata::read_odata_type(&mut map, &mut out.odata_type)?,
-                        "displayName" => {
-                            odata::read_property(&mut map, &mut out.display_name, "displayName")?
-                        }
+                        "displayName" => odata::read_property(&mut map, &mut out.display_name, "displayName")?,
                         "id" => odata::read_property(&mut map, &mut out.id, "id")?,
                         _ => odata::read_additional(&mut map, &mut out.additional_properties, key)?,
                     }
@@ -302,8 +294,7 @@ impl Merge for Identity {
         }
         self.display_name.merge(patch.display_name);
         self.id.merge(patch.id);
-        self.additional_properties
-            .extend(patch.additional_properties);
+        self.additional_properties.extend(patch.additional_properties);
     }
 }
 
@@ -317,10 +308,7 @@ impl Diff for Identity {
             },
             display_name: self.display_name.diff(&to.display_name),
             id: self.id.diff(&to.id),
-            additional_properties: odata::diff_additional(
-                &self.additional_properties,
-                &to.additional_properties,
-            ),
+            additional_properties: odata::diff_additional(&self.additional_properties, &to.additional_properties),
         }
     }
     fn canonicalize(&mut self) {
@@ -444,18 +432,12 @@ impl<'de> serde::Deserialize<'de> for UserIdentity {
                 while let Some(key) = map.next_key::<odata::Text<'de>>()? {
                     match key.as_str() {
                         "@odata.type" => odata::read_odata_type(&mut map, &mut out.odata_type)?,
-                        "displayName" => {
-                            odata::read_property(&mut map, &mut out.display_name, "displayName")?
-                        }
+                        "displayName" => odata::read_property(&mut map, &mut out.display_name, "displayName")?,
                         "id" => odata::read_property(&mut map, &mut out.id, "id")?,
-                        "ipAddress" => {
-                            odata::read_property(&mut map, &mut out.ip_address, "ipAddress")?
+                        "ipAddress" => odata::read_property(&mut map, &mut out.ip_address, "ipAddress")?,
+                        "userPrincipalName" => {
+                            odata::read_property(&mut map, &mut out.user_principal_name, "userPrincipalName")?
                         }
-                        "userPrincipalName" => odata::read_property(
-                            &mut map,
-                            &mut out.user_principal_name,
-                            "userPrincipalName",
-                        )?,
                         _ => odata::read_additional(&mut map, &mut out.additional_properties, key)?,
                     }
                 }
@@ -475,8 +457,7 @@ impl Merge for UserIdentity {
         self.id.merge(patch.id);
         self.ip_address.merge(patch.ip_address);
         self.user_principal_name.merge(patch.user_principal_name);
-        self.additional_properties
-            .extend(patch.additional_properties);
+        self.additional_properties.extend(patch.additional_properties);
     }
 }
 
@@ -492,10 +473,7 @@ impl Diff for UserIdentity {
             id: self.id.diff(&to.id),
             ip_address: self.ip_address.diff(&to.ip_address),
             user_principal_name: self.user_principal_name.diff(&to.user_principal_name),
-            additional_properties: odata::diff_additional(
-                &self.additional_properties,
-                &to.additional_properties,
-            ),
+            additional_properties: odata::diff_additional(&self.additional_properties, &to.additional_properties),
         }
     }
     fn canonicalize(&mut self) {
@@ -518,10 +496,7 @@ impl odata::Visit for UserIdentity {
         v.property(&Self::PROPERTIES[0], odata::value_of(&self.display_name));
         v.property(&Self::PROPERTIES[1], odata::value_of(&self.id));
         v.property(&Self::PROPERTIES[2], odata::value_of(&self.ip_address));
-        v.property(
-            &Self::PROPERTIES[3],
-            odata::value_of(&self.user_principal_name),
-        );
+        v.property(&Self::PROPERTIES[3], odata::value_of(&self.user_principal_name));
     }
 }
 impl odata::AsValueRef for UserIdentity {
@@ -610,8 +585,7 @@ impl Merge for Deleted {
             self.odata_type = patch.odata_type;
         }
         self.state.merge(patch.state);
-        self.additional_properties
-            .extend(patch.additional_properties);
+        self.additional_properties.extend(patch.additional_properties);
     }
 }
 
@@ -624,10 +598,7 @@ impl Diff for Deleted {
                 to.odata_type.clone()
             },
             state: self.state.diff(&to.state),
-            additional_properties: odata::diff_additional(
-                &self.additional_properties,
-                &to.additional_properties,
-            ),
+            additional_properties: odata::diff_additional(&self.additional_properties, &to.additional_properties),
         }
     }
     fn canonicalize(&mut self) {
@@ -668,13 +639,11 @@ pub struct SharePointIdentityMappingGroupMigrationData {
 
 impl SharePointIdentityMappingGroupMigrationData {
     /// The `@odata.type` value Graph writes for this type.
-    pub const ODATA_TYPE: &'static str =
-        "#microsoft.graph.sharePointIdentityMappingGroupMigrationData";
+    pub const ODATA_TYPE: &'static str = "#microsoft.graph.sharePointIdentityMappingGroupMigrationData";
 }
 
 impl StructuredType for SharePointIdentityMappingGroupMigrationData {
-    const QUALIFIED_NAME: &'static str =
-        "microsoft.graph.sharePointIdentityMappingGroupMigrationData";
+    const QUALIFIED_NAME: &'static str = "microsoft.graph.sharePointIdentityMappingGroupMigrationData";
     const PROPERTIES: &'static [PropertyInfo] = &[PropertyInfo {
         name: "mailNickname",
         edm_type: "Edm.String",
@@ -697,8 +666,7 @@ impl serde::Serialize for SharePointIdentityMappingGroupMigrationData {
         if let Some(t) = &self.odata_type {
             map.serialize_entry("@odata.type", t)?;
         }
-        self.mail_nickname
-            .serialize_entry(&mut map, "mailNickname")?;
+        self.mail_nickname.serialize_entry(&mut map, "mailNickname")?;
         for (k, v) in &self.additional_properties {
             map.serialize_entry(k, v)?;
         }
@@ -722,9 +690,7 @@ impl<'de> serde::Deserialize<'de> for SharePointIdentityMappingGroupMigrationDat
                 while let Some(key) = map.next_key::<odata::Text<'de>>()? {
                     match key.as_str() {
                         "@odata.type" => odata::read_odata_type(&mut map, &mut out.odata_type)?,
-                        "mailNickname" => {
-                            odata::read_property(&mut map, &mut out.mail_nickname, "mailNickname")?
-                        }
+                        "mailNickname" => odata::read_property(&mut map, &mut out.mail_nickname, "mailNickname")?,
                         _ => odata::read_additional(&mut map, &mut out.additional_properties, key)?,
                     }
                 }
@@ -741,8 +707,7 @@ impl Merge for SharePointIdentityMappingGroupMigrationData {
             self.odata_type = patch.odata_type;
         }
         self.mail_nickname.merge(patch.mail_nickname);
-        self.additional_properties
-            .extend(patch.additional_properties);
+        self.additional_properties.extend(patch.additional_properties);
     }
 }
 
@@ -755,10 +720,7 @@ impl Diff for SharePointIdentityMappingGroupMigrationData {
                 to.odata_type.clone()
             },
             mail_nickname: self.mail_nickname.diff(&to.mail_nickname),
-            additional_properties: odata::diff_additional(
-                &self.additional_properties,
-                &to.additional_properties,
-            ),
+            additional_properties: odata::diff_additional(&self.additional_properties, &to.additional_properties),
         }
     }
     fn canonicalize(&mut self) {
@@ -799,13 +761,11 @@ pub struct SharePointIdentityMappingUserMigrationData {
 
 impl SharePointIdentityMappingUserMigrationData {
     /// The `@odata.type` value Graph writes for this type.
-    pub const ODATA_TYPE: &'static str =
-        "#microsoft.graph.sharePointIdentityMappingUserMigrationData";
+    pub const ODATA_TYPE: &'static str = "#microsoft.graph.sharePointIdentityMappingUserMigrationData";
 }
 
 impl StructuredType for SharePointIdentityMappingUserMigrationData {
-    const QUALIFIED_NAME: &'static str =
-        "microsoft.graph.sharePointIdentityMappingUserMigrationData";
+    const QUALIFIED_NAME: &'static str = "microsoft.graph.sharePointIdentityMappingUserMigrationData";
     const PROPERTIES: &'static [PropertyInfo] = &[PropertyInfo {
         name: "email",
         edm_type: "Edm.String",
@@ -869,8 +829,7 @@ impl Merge for SharePointIdentityMappingUserMigrationData {
             self.odata_type = patch.odata_type;
         }
         self.email.merge(patch.email);
-        self.additional_properties
-            .extend(patch.additional_properties);
+        self.additional_properties.extend(patch.additional_properties);
     }
 }
 
@@ -883,10 +842,7 @@ impl Diff for SharePointIdentityMappingUserMigrationData {
                 to.odata_type.clone()
             },
             email: self.email.diff(&to.email),
-            additional_properties: odata::diff_additional(
-                &self.additional_properties,
-                &to.additional_properties,
-            ),
+            additional_properties: odata::diff_additional(&self.additional_properties, &to.additional_properties),
         }
     }
     fn canonicalize(&mut self) {
@@ -955,8 +911,7 @@ impl SharePointGroupIdentityMapping {
     /// The collection's URL segment under the migrations root.
     pub const COLLECTION: &'static str = "crossOrganizationGroupMappings";
     /// The collection's path below the service root.
-    pub const COLLECTION_PATH: &'static str =
-        "solutions/sharePoint/migrations/crossOrganizationGroupMappings";
+    pub const COLLECTION_PATH: &'static str = "solutions/sharePoint/migrations/crossOrganizationGroupMappings";
     /// The alias of the alternate key, as in `COLLECTION(ALIAS='…')`.
     pub const ALTERNATE_KEY: &'static str = "sourceGroupObjectId";
     /// The property path the alternate key reads.
@@ -1045,34 +1000,23 @@ impl<'de> serde::Deserialize<'de> for SharePointGroupIdentityMapping {
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a microsoft.graph.sharePointGroupIdentityMapping object")
             }
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<SharePointGroupIdentityMapping, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SharePointGroupIdentityMapping, A::Error> {
                 let mut out = SharePointGroupIdentityMapping::default();
                 while let Some(key) = map.next_key::<odata::Text<'de>>()? {
                     match key.as_str() {
                         "@odata.type" => odata::read_odata_type(&mut map, &mut out.odata_type)?,
                         "id" => odata::read_property(&mut map, &mut out.id, "id")?,
                         "deleted" => odata::read_property(&mut map, &mut out.deleted, "deleted")?,
-                        "sourceOrganizationId" => odata::read_property(
-                            &mut map,
-                            &mut out.source_organization_id,
-                            "sourceOrganizationId",
-                        )?,
-                        "groupType" => {
-                            odata::read_property(&mut map, &mut out.group_type, "groupType")?
+                        "sourceOrganizationId" => {
+                            odata::read_property(&mut map, &mut out.source_organization_id, "sourceOrganizationId")?
                         }
-                        "sourceGroupIdentity" => odata::read_property(
-                            &mut map,
-                            &mut out.source_group_identity,
-                            "sourceGroupIdentity",
-                        )?,
-                        "targetGroupIdentity" => odata::read_property(
-                            &mut map,
-                            &mut out.target_group_identity,
-                            "targetGroupIdentity",
-                        )?,
+                        "groupType" => odata::read_property(&mut map, &mut out.group_type, "groupType")?,
+                        "sourceGroupIdentity" => {
+                            odata::read_property(&mut map, &mut out.source_group_identity, "sourceGroupIdentity")?
+                        }
+                        "targetGroupIdentity" => {
+                            odata::read_property(&mut map, &mut out.target_group_identity, "targetGroupIdentity")?
+                        }
                         "targetGroupMigrationData" => odata::read_property(
                             &mut map,
                             &mut out.target_group_migration_data,
@@ -1095,17 +1039,13 @@ impl Merge for SharePointGroupIdentityMapping {
         }
         self.id.merge(patch.id);
         self.deleted.merge(patch.deleted);
-        self.source_organization_id
-            .merge(patch.source_organization_id);
+        self.source_organization_id.merge(patch.source_organization_id);
         self.group_type.merge(patch.group_type);
-        self.source_group_identity
-            .merge(patch.source_group_identity);
-        self.target_group_identity
-            .merge(patch.target_group_identity);
+        self.source_group_identity.merge(patch.source_group_identity);
+        self.target_group_identity.merge(patch.target_group_identity);
         self.target_group_migration_data
             .merge(patch.target_group_migration_data);
-        self.additional_properties
-            .extend(patch.additional_properties);
+        self.additional_properties.extend(patch.additional_properties);
     }
 }
 
@@ -1123,13 +1063,8 @@ impl Diff for SharePointGroupIdentityMapping {
             group_type: self.group_type.diff(&to.group_type),
             source_group_identity: self.source_group_identity.diff(&to.source_group_identity),
             target_group_identity: self.target_group_identity.diff(&to.target_group_identity),
-            target_group_migration_data: self
-                .target_group_migration_data
-                .diff(&to.target_group_migration_data),
-            additional_properties: odata::diff_additional(
-                &self.additional_properties,
-                &to.additional_properties,
-            ),
+            target_group_migration_data: self.target_group_migration_data.diff(&to.target_group_migration_data),
+            additional_properties: odata::diff_additional(&self.additional_properties, &to.additional_properties),
         }
     }
     fn canonicalize(&mut self) {
@@ -1159,33 +1094,21 @@ impl odata::Visit for SharePointGroupIdentityMapping {
             inner.visit(v);
             v.leave();
         }
-        v.property(
-            &Self::PROPERTIES[2],
-            odata::value_of(&self.source_organization_id),
-        );
+        v.property(&Self::PROPERTIES[2], odata::value_of(&self.source_organization_id));
         v.property(&Self::PROPERTIES[3], odata::value_of(&self.group_type));
-        v.property(
-            &Self::PROPERTIES[4],
-            odata::value_of(&self.source_group_identity),
-        );
+        v.property(&Self::PROPERTIES[4], odata::value_of(&self.source_group_identity));
         if let Patch::Value(inner) = &self.source_group_identity {
             v.enter(&Self::PROPERTIES[4]);
             inner.visit(v);
             v.leave();
         }
-        v.property(
-            &Self::PROPERTIES[5],
-            odata::value_of(&self.target_group_identity),
-        );
+        v.property(&Self::PROPERTIES[5], odata::value_of(&self.target_group_identity));
         if let Patch::Value(inner) = &self.target_group_identity {
             v.enter(&Self::PROPERTIES[5]);
             inner.visit(v);
             v.leave();
         }
-        v.property(
-            &Self::PROPERTIES[6],
-            odata::value_of(&self.target_group_migration_data),
-        );
+        v.property(&Self::PROPERTIES[6], odata::value_of(&self.target_group_migration_data));
         if let Patch::Value(inner) = &self.target_group_migration_data {
             v.enter(&Self::PROPERTIES[6]);
             inner.visit(v);
@@ -1246,8 +1169,7 @@ impl SharePointUserIdentityMapping {
     /// The collection's URL segment under the migrations root.
     pub const COLLECTION: &'static str = "crossOrganizationUserMappings";
     /// The collection's path below the service root.
-    pub const COLLECTION_PATH: &'static str =
-        "solutions/sharePoint/migrations/crossOrganizationUserMappings";
+    pub const COLLECTION_PATH: &'static str = "solutions/sharePoint/migrations/crossOrganizationUserMappings";
     /// The alias of the alternate key, as in `COLLECTION(ALIAS='…')`.
     pub const ALTERNATE_KEY: &'static str = "sourceUserPrincipalName";
     /// The property path the alternate key reads.
@@ -1343,44 +1265,33 @@ impl<'de> serde::Deserialize<'de> for SharePointUserIdentityMapping {
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a microsoft.graph.sharePointUserIdentityMapping object")
             }
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<SharePointUserIdentityMapping, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SharePointUserIdentityMapping, A::Error> {
                 let mut out = SharePointUserIdentityMapping::default();
                 while let Some(key) = map.next_key::<odata::Text<'de>>()? {
                     match key.as_str() {
                         "@odata.type" => odata::read_odata_type(&mut map, &mut out.odata_type)?,
                         "id" => odata::read_property(&mut map, &mut out.id, "id")?,
                         "deleted" => odata::read_property(&mut map, &mut out.deleted, "deleted")?,
-                        "sourceOrganizationId" => odata::read_property(
-                            &mut map,
-                            &mut out.source_organization_id,
-                            "sourceOrganizationId",
-                        )?,
-                        "sourceUserIdentity" => odata::read_property(
-                            &mut map,
-                            &mut out.source_user_identity,
-                            "sourceUserIdentity",
-                        )?,
+                        "sourceOrganizationId" => {
+                            odata::read_property(&mut map, &mut out.source_organization_id, "sourceOrganizationId")?
+                        }
+                        "sourceUserIdentity" => {
+                            odata::read_property(&mut map, &mut out.source_user_identity, "sourceUserIdentity")?
+                        }
                         "sourceUserPrincipalName" => odata::read_property(
                             &mut map,
                             &mut out.source_user_principal_name,
                             "sourceUserPrincipalName",
                         )?,
-                        "targetUserIdentity" => odata::read_property(
-                            &mut map,
-                            &mut out.target_user_identity,
-                            "targetUserIdentity",
-                        )?,
+                        "targetUserIdentity" => {
+                            odata::read_property(&mut map, &mut out.target_user_identity, "targetUserIdentity")?
+                        }
                         "targetUserMigrationData" => odata::read_property(
                             &mut map,
                             &mut out.target_user_migration_data,
                             "targetUserMigrationData",
                         )?,
-                        "userType" => {
-                            odata::read_property(&mut map, &mut out.user_type, "userType")?
-                        }
+                        "userType" => odata::read_property(&mut map, &mut out.user_type, "userType")?,
                         _ => odata::read_additional(&mut map, &mut out.additional_properties, key)?,
                     }
                 }
@@ -1398,17 +1309,13 @@ impl Merge for SharePointUserIdentityMapping {
         }
         self.id.merge(patch.id);
         self.deleted.merge(patch.deleted);
-        self.source_organization_id
-            .merge(patch.source_organization_id);
+        self.source_organization_id.merge(patch.source_organization_id);
         self.source_user_identity.merge(patch.source_user_identity);
-        self.source_user_principal_name
-            .merge(patch.source_user_principal_name);
+        self.source_user_principal_name.merge(patch.source_user_principal_name);
         self.target_user_identity.merge(patch.target_user_identity);
-        self.target_user_migration_data
-            .merge(patch.target_user_migration_data);
+        self.target_user_migration_data.merge(patch.target_user_migration_data);
         self.user_type.merge(patch.user_type);
-        self.additional_properties
-            .extend(patch.additional_properties);
+        self.additional_properties.extend(patch.additional_properties);
     }
 }
 
@@ -1424,18 +1331,11 @@ impl Diff for SharePointUserIdentityMapping {
             deleted: self.deleted.diff(&to.deleted),
             source_organization_id: self.source_organization_id.diff(&to.source_organization_id),
             source_user_identity: self.source_user_identity.diff(&to.source_user_identity),
-            source_user_principal_name: self
-                .source_user_principal_name
-                .diff(&to.source_user_principal_name),
+            source_user_principal_name: self.source_user_principal_name.diff(&to.source_user_principal_name),
             target_user_identity: self.target_user_identity.diff(&to.target_user_identity),
-            target_user_migration_data: self
-                .target_user_migration_data
-                .diff(&to.target_user_migration_data),
+            target_user_migration_data: self.target_user_migration_data.diff(&to.target_user_migration_data),
             user_type: self.user_type.diff(&to.user_type),
-            additional_properties: odata::diff_additional(
-                &self.additional_properties,
-                &to.additional_properties,
-            ),
+            additional_properties: odata::diff_additional(&self.additional_properties, &to.additional_properties),
         }
     }
     fn canonicalize(&mut self) {
@@ -1466,36 +1366,21 @@ impl odata::Visit for SharePointUserIdentityMapping {
             inner.visit(v);
             v.leave();
         }
-        v.property(
-            &Self::PROPERTIES[2],
-            odata::value_of(&self.source_organization_id),
-        );
-        v.property(
-            &Self::PROPERTIES[3],
-            odata::value_of(&self.source_user_identity),
-        );
+        v.property(&Self::PROPERTIES[2], odata::value_of(&self.source_organization_id));
+        v.property(&Self::PROPERTIES[3], odata::value_of(&self.source_user_identity));
         if let Patch::Value(inner) = &self.source_user_identity {
             v.enter(&Self::PROPERTIES[3]);
             inner.visit(v);
             v.leave();
         }
-        v.property(
-            &Self::PROPERTIES[4],
-            odata::value_of(&self.source_user_principal_name),
-        );
-        v.property(
-            &Self::PROPERTIES[5],
-            odata::value_of(&self.target_user_identity),
-        );
+        v.property(&Self::PROPERTIES[4], odata::value_of(&self.source_user_principal_name));
+        v.property(&Self::PROPERTIES[5], odata::value_of(&self.target_user_identity));
         if let Patch::Value(inner) = &self.target_user_identity {
             v.enter(&Self::PROPERTIES[5]);
             inner.visit(v);
             v.leave();
         }
-        v.property(
-            &Self::PROPERTIES[6],
-            odata::value_of(&self.target_user_migration_data),
-        );
+        v.property(&Self::PROPERTIES[6], odata::value_of(&self.target_user_migration_data));
         if let Patch::Value(inner) = &self.target_user_migration_data {
             v.enter(&Self::PROPERTIES[6]);
             inner.visit(v);

@@ -52,13 +52,11 @@ impl FromStr for Guid {
                 _ => c.is_ascii_hexdigit(),
             });
         if !shaped {
-            return Err(GuidError {
-                value: s.to_owned(),
-            });
+            return Err(GuidError { value: s.to_owned() });
         }
-        uuid::Uuid::try_parse(s).map(Guid).map_err(|_| GuidError {
-            value: s.to_owned(),
-        })
+        uuid::Uuid::try_parse(s)
+            .map(Guid)
+            .map_err(|_| GuidError { value: s.to_owned() })
     }
 }
 

@@ -128,8 +128,7 @@ impl MappingId {
                 version,
             });
         }
-        let key =
-            std::str::from_utf8(&bytes[8..]).map_err(|_| IdError::NotUtf8 { id: id.to_owned() })?;
+        let key = std::str::from_utf8(&bytes[8..]).map_err(|_| IdError::NotUtf8 { id: id.to_owned() })?;
         let decoded = match kind {
             1 => UserKey::parse(key).map(MappingId::User),
             2 => GroupKey::parse(key).map(MappingId::Group),
@@ -181,17 +180,13 @@ mod tests {
 
     #[test]
     fn documented_ids() {
-        let g = MappingId::decode("AQAAAAIAAABhYWFhYWFhYS1hYWFhLWFhYWEtYWFhYS1hYWFhYWFhYWFhYWE")
-            .unwrap();
+        let g = MappingId::decode("AQAAAAIAAABhYWFhYWFhYS1hYWFhLWFhYWEtYWFhYS1hYWFhYWFhYWFhYWE").unwrap();
         assert_eq!(
             g,
             MappingId::Group(GroupKey::parse("aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa").unwrap())
         );
         let u = MappingId::decode("AQAAAAEAAAB1c2VyMUBjb250b3NvLmNvbQ").unwrap();
-        assert_eq!(
-            u,
-            MappingId::User(UserKey::parse("user1@contoso.com").unwrap())
-        );
+        assert_eq!(u, MappingId::User(UserKey::parse("user1@contoso.com").unwrap()));
         assert_eq!(u.encode(), "AQAAAAEAAAB1c2VyMUBjb250b3NvLmNvbQ");
     }
 
@@ -209,10 +204,7 @@ mod tests {
             (&encode_raw(1, 3, b"user1@contoso.com"), "kind 3"),
             (&encode_raw(1, 1, &[0xff, 0xfe]), "not UTF-8"),
             (&encode_raw(1, 2, b"not-a-guid"), "is not a mapping id"),
-            (
-                &encode_raw(1, 1, b"User1@contoso.com"),
-                "is not a mapping id",
-            ),
+            (&encode_raw(1, 1, b"User1@contoso.com"), "is not a mapping id"),
         ];
         for (id, needle) in cases {
             let e = MappingId::decode(id).unwrap_err().to_string();

@@ -55,9 +55,7 @@ pub enum KeyError {
 }
 
 /// What a mapping key offers generically: parse, normalise, and its OData alternate key.
-pub trait MappingKey:
-    Clone + Eq + Ord + std::hash::Hash + fmt::Debug + fmt::Display + Send + Sync + 'static
-{
+pub trait MappingKey: Clone + Eq + Ord + std::hash::Hash + fmt::Debug + fmt::Display + Send + Sync + 'static {
     /// The collection's URL segment, e.g. `crossOrganizationUserMappings`.
     const COLLECTION: &'static str;
     /// The alternate key's alias in the URL, e.g. `sourceUserPrincipalName`.
@@ -71,11 +69,7 @@ pub trait MappingKey:
 
     /// The key predicate `(alias='literal')`, percent-encoded for a URL path.
     fn to_key_predicate(&self) -> String {
-        format!(
-            "({}={})",
-            Self::ALTERNATE_KEY,
-            encode_literal(self.as_str())
-        )
+        format!("({}={})", Self::ALTERNATE_KEY, encode_literal(self.as_str()))
     }
 
     /// The whole segment `collection(alias='literal')`, percent-encoded for a URL path.
@@ -102,12 +96,11 @@ pub trait MappingKey:
             segment: predicate.to_owned(),
             expected: format!("({}='…')", Self::ALTERNATE_KEY),
         };
-        let decoded =
-            percent_decode_str(predicate)
-                .decode_utf8()
-                .map_err(|_| KeyError::Encoding {
-                    segment: predicate.to_owned(),
-                })?;
+        let decoded = percent_decode_str(predicate)
+            .decode_utf8()
+            .map_err(|_| KeyError::Encoding {
+                segment: predicate.to_owned(),
+            })?;
         let inner = decoded
             .strip_prefix('(')
             .and_then(|r| r.strip_suffix(')'))
@@ -127,8 +120,7 @@ pub trait MappingKey:
 
 fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &s[prefix.len()..])
+    head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
 }
 
 /// Characters percent-encoded inside a key literal in a path: everything that is not a URL path `pchar`,
@@ -214,9 +206,7 @@ impl MappingKey for GroupKey {
     fn parse(raw: &str) -> Result<Self, KeyError> {
         raw.parse::<Guid>()
             .map(GroupKey::new)
-            .map_err(|_| KeyError::NotAGuid {
-                value: raw.to_owned(),
-            })
+            .map_err(|_| KeyError::NotAGuid { value: raw.to_owned() })
     }
 
     fn as_str(&self) -> &str {
@@ -314,10 +304,7 @@ mod tests {
 
     #[test]
     fn literal_quotes_are_doubled_and_undoubled() {
-        assert_eq!(
-            encode_literal("o'brien@contoso.com"),
-            "'o''brien@contoso.com'"
-        );
+        assert_eq!(encode_literal("o'brien@contoso.com"), "'o''brien@contoso.com'");
         assert_eq!(
             parse_string_literal("'o''brien@contoso.com'").unwrap(),
             "o'brien@contoso.com"
@@ -329,11 +316,9 @@ mod tests {
 
     #[test]
     fn percent_encoded_quote_is_still_a_quote() {
-        let e = UserKey::from_key_predicate("(sourceUserPrincipalName='O%27Neil@contoso.com')")
-            .unwrap_err();
+        let e = UserKey::from_key_predicate("(sourceUserPrincipalName='O%27Neil@contoso.com')").unwrap_err();
         assert!(matches!(e, KeyError::Literal { .. }), "{e}");
-        let ok = UserKey::from_key_predicate("(sourceUserPrincipalName='O%27%27Neil@contoso.com')")
-            .unwrap();
+        let ok = UserKey::from_key_predicate("(sourceUserPrincipalName='O%27%27Neil@contoso.com')").unwrap();
         assert_eq!(ok.as_str(), "o'neil@contoso.com");
     }
 
@@ -362,16 +347,10 @@ mod tests {
             "crossOrganizationGroupMappings(sourceGroupObjectId='AAAAAAAA-aaaa-aaaa-aaaa-aaaaaaaaaaaa')",
         )
         .unwrap();
-        let bare = GroupKey::from_key_predicate(
-            "(sourceGroupObjectId=aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa)",
-        )
-        .unwrap();
+        let bare = GroupKey::from_key_predicate("(sourceGroupObjectId=aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa)").unwrap();
         assert_eq!(quoted, bare);
         assert!(GroupKey::from_key_predicate("(sourceGroupObjectId='nope')").is_err());
         assert!(GroupKey::from_key_predicate("(sourceUserPrincipalName='a@b')").is_err());
-        assert!(
-            GroupKey::from_segment("crossOrganizationUserMappings(sourceGroupObjectId='x')")
-                .is_err()
-        );
+        assert!(GroupKey::from_segment("crossOrganizationUserMappings(sourceGroupObjectId='x')").is_err());
     }
 }

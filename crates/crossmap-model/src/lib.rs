@@ -37,8 +37,8 @@ pub mod odata;
 mod patch;
 
 pub use envelope::{
-    CollectionResponse, DELTA_CONTEXT, DeltaItem, DeltaRequest, EntityResponse, MAX_DELTA_ITEMS,
-    Removed, RemovedReason, context_url,
+    CollectionResponse, DELTA_CONTEXT, DeltaItem, DeltaRequest, EntityResponse, MAX_DELTA_ITEMS, Removed,
+    RemovedReason, context_url,
 };
 pub use error::{ErrorDetail, ErrorResponse, GraphError, InnerError};
 pub use generated::*;

@@ -3,8 +3,8 @@
 use crate::id::{MappingKind, encode};
 use crate::odata::StructuredType;
 use crate::{
-    Deleted, GroupKey, Identity, KeyError, MappingKey, Merge, Patch,
-    SharePointGroupIdentityMapping, SharePointUserIdentityMapping, UserIdentity, UserKey,
+    Deleted, GroupKey, Identity, KeyError, MappingKey, Merge, Patch, SharePointGroupIdentityMapping,
+    SharePointUserIdentityMapping, UserIdentity, UserKey,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -19,16 +19,7 @@ use serde::de::DeserializeOwned;
 /// assert_eq!(SharePointGroupIdentityMapping::id_of(&key), "AQAAAAIAAABhYWFhYWFhYS1hYWFhLWFhYWEtYWFhYS1hYWFhYWFhYWFhYWE");
 /// ```
 pub trait IdentityMapping:
-    StructuredType
-    + Merge
-    + Clone
-    + Default
-    + PartialEq
-    + Serialize
-    + DeserializeOwned
-    + Send
-    + Sync
-    + 'static
+    StructuredType + Merge + Clone + Default + PartialEq + Serialize + DeserializeOwned + Send + Sync + 'static
 {
     /// The key that names a mapping of this type.
     type Key: MappingKey;
@@ -52,9 +43,7 @@ pub trait IdentityMapping:
 
     /// The validated, normalised source key; `None` when the item does not carry one.
     fn source_key(&self) -> Option<Result<Self::Key, KeyError>> {
-        self.source_key_raw()
-            .value()
-            .map(|raw| Self::Key::parse(raw))
+        self.source_key_raw().value().map(|raw| Self::Key::parse(raw))
     }
 
     /// The id of the mapping named by `key`.
@@ -87,10 +76,7 @@ impl IdentityMapping for SharePointGroupIdentityMapping {
     }
 
     fn key_only(&self) -> Self {
-        let id = self
-            .source_group_identity
-            .as_ref()
-            .map_identity(|i| i.id.clone());
+        let id = self.source_group_identity.as_ref().map_identity(|i| i.id.clone());
         SharePointGroupIdentityMapping {
             source_group_identity: id.map_value(|id| Identity {
                 id,

@@ -59,10 +59,7 @@ pub fn type_name_matches(found: &str, qualified: &str) -> bool {
     if found == qualified {
         return true;
     }
-    match (
-        found.strip_prefix("graph."),
-        qualified.strip_prefix("microsoft.graph."),
-    ) {
+    match (found.strip_prefix("graph."), qualified.strip_prefix("microsoft.graph.")) {
         (Some(a), Some(b)) => a == b,
         _ => false,
     }
@@ -107,11 +104,7 @@ impl<'de> Deserialize<'de> for Text<'de> {
 }
 
 /// Reads a declared property's value; a property that appears twice in one object is an error.
-pub fn read_property<'de, A, T>(
-    map: &mut A,
-    slot: &mut Patch<T>,
-    name: &'static str,
-) -> Result<(), A::Error>
+pub fn read_property<'de, A, T>(map: &mut A, slot: &mut Patch<T>, name: &'static str) -> Result<(), A::Error>
 where
     A: MapAccess<'de>,
     T: Deserialize<'de>,
@@ -124,10 +117,7 @@ where
 }
 
 /// Reads the `@odata.type` annotation.
-pub fn read_odata_type<'de, A: MapAccess<'de>>(
-    map: &mut A,
-    slot: &mut Option<String>,
-) -> Result<(), A::Error> {
+pub fn read_odata_type<'de, A: MapAccess<'de>>(map: &mut A, slot: &mut Option<String>) -> Result<(), A::Error> {
     if slot.is_some() {
         return Err(de::Error::duplicate_field("@odata.type"));
     }
@@ -234,12 +224,7 @@ pub fn value_of<T: AsValueRef>(p: &Patch<T>) -> ValueRef<'_> {
 /// Receives the walk of a value: see [`Visit`].
 pub trait Visitor {
     /// Called first for every structured value (the top one and each complex one descended into).
-    fn structured(
-        &mut self,
-        qualified_name: &'static str,
-        odata_type: Option<&str>,
-        additional: &Map<String, Value>,
-    );
+    fn structured(&mut self, qualified_name: &'static str, odata_type: Option<&str>, additional: &Map<String, Value>);
     /// Called for every declared property, in schema order.
     fn property(&mut self, info: &'static PropertyInfo, value: ValueRef<'_>);
     /// Called before descending into the complex value of property `info`.

@@ -1,4 +1,5 @@
-//! Test helpers shared by crossmap's crates: the wire fixtures from the public documentation.
+//! Test helpers shared by crossmap's crates: the wire fixtures from the public documentation, and the
+//! proptest strategies that generate mappings, states and requests ([`generators`]).
 //!
 //! A dev-dependency only; `cargo xtask layers` fails if a shipped crate depends on it.
 //!
@@ -6,6 +7,8 @@
 //! let body = crossmap_test_support::fixture("group_update_request.json");
 //! assert!(body.contains("#$delta"));
 //! ```
+
+pub mod generators;
 
 use std::path::PathBuf;
 

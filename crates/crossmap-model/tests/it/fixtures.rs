@@ -34,10 +34,7 @@ fn every_fixture_is_covered_by_a_test() {
     covered.push("group_resource_representation.json");
     covered.push("README.md");
     for name in fixture_names() {
-        assert!(
-            covered.contains(&name.as_str()),
-            "fixture {name} is not tested here"
-        );
+        assert!(covered.contains(&name.as_str()), "fixture {name} is not tested here");
     }
 }
 
@@ -62,20 +59,14 @@ fn user_update_request_round_trips() {
     let DeltaItem::Upsert(user) = &request.value[0] else {
         panic!("first item upserts")
     };
-    assert_eq!(
-        user.user_type.value().map(|t| t.as_str()),
-        Some("regularUser")
-    );
+    assert_eq!(user.user_type.value().map(|t| t.as_str()), Some("regularUser"));
     assert!(request.value[1].is_removal());
 }
 
 /// The documented ids are the encoding of each item's source key.
 fn ids_match_keys<T: IdentityMapping>(items: &[T]) {
     for item in items {
-        let key = item
-            .source_key()
-            .expect("a source key")
-            .expect("a valid key");
+        let key = item.source_key().expect("a source key").expect("a valid key");
         assert_eq!(
             item.id().value().map(String::as_str),
             Some(T::id_of(&key).as_str()),
@@ -133,12 +124,7 @@ fn user_get_response_round_trips_with_odata_types() {
     let user = &response.entity;
     assert_eq!(user.odata_type.as_deref(), Some(User::ODATA_TYPE));
     assert!(user.odata_type_matches());
-    assert!(
-        user.source_user_identity
-            .value()
-            .unwrap()
-            .odata_type_matches()
-    );
+    assert!(user.source_user_identity.value().unwrap().odata_type_matches());
     ids_match_keys(std::slice::from_ref(user));
 }
 

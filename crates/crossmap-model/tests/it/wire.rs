@@ -2,8 +2,7 @@
 
 use crossmap_model::{
     DeltaItem, DeltaRequest, Guid, Patch, RemovedReason, SharePointGroupIdentityMapping as Group,
-    SharePointIdentityMappingGroupType as GroupType, SharePointUserIdentityMapping as User,
-    StructuredType,
+    SharePointIdentityMappingGroupType as GroupType, SharePointUserIdentityMapping as User, StructuredType,
 };
 use serde_json::{Value, json};
 
@@ -29,16 +28,10 @@ fn unknown_properties_are_kept_and_detectable_and_annotations_are_not_properties
         "groupType@odata.type": "#microsoft.graph.sharePointIdentityMappingGroupType"
     });
     let g: Group = parse(v.clone());
-    assert_eq!(
-        g.unknown_properties().collect::<Vec<_>>(),
-        ["futureProperty"]
-    );
+    assert_eq!(g.unknown_properties().collect::<Vec<_>>(), ["futureProperty"]);
     assert_eq!(g.additional_properties.len(), 2);
     let identity = g.source_group_identity.value().unwrap();
-    assert_eq!(
-        identity.unknown_properties().collect::<Vec<_>>(),
-        ["tenantId"]
-    );
+    assert_eq!(identity.unknown_properties().collect::<Vec<_>>(), ["tenantId"]);
     assert_eq!(serde_json::to_value(&g).unwrap(), v);
 }
 
@@ -58,8 +51,7 @@ fn an_undeclared_enum_member_survives_and_is_flagged() {
 
 #[test]
 fn a_repeated_property_is_an_error() {
-    let e = serde_json::from_str::<Group>(r#"{"groupType":"none","groupType":"m365Group"}"#)
-        .unwrap_err();
+    let e = serde_json::from_str::<Group>(r#"{"groupType":"none","groupType":"m365Group"}"#).unwrap_err();
     assert!(e.to_string().contains("duplicate field `groupType`"), "{e}");
     let e = serde_json::from_str::<Group>(r#"{"x":1,"x":2}"#).unwrap_err();
     assert!(e.to_string().contains("duplicate field `x`"), "{e}");
@@ -71,20 +63,12 @@ fn a_bad_value_is_reported_with_its_path() {
     let de = &mut serde_json::Deserializer::from_str(body);
     let e = serde_path_to_error::deserialize::<_, DeltaRequest<Group>>(de).unwrap_err();
     assert_eq!(e.path().to_string(), "value[1].sourceOrganizationId");
-    assert!(
-        e.inner()
-            .to_string()
-            .contains("\"not-a-guid\" is not a GUID"),
-        "{e}"
-    );
+    assert!(e.inner().to_string().contains("\"not-a-guid\" is not a GUID"), "{e}");
 
     let body = r##"{"@context":"#$delta","value":[{"targetUserMigrationData":{"email":5}}]}"##;
     let de = &mut serde_json::Deserializer::from_str(body);
     let e = serde_path_to_error::deserialize::<_, DeltaRequest<User>>(de).unwrap_err();
-    assert_eq!(
-        e.path().to_string(),
-        "value[0].targetUserMigrationData.email"
-    );
+    assert_eq!(e.path().to_string(), "value[0].targetUserMigrationData.email");
     assert!(e.inner().to_string().contains("expected a string"), "{e}");
 }
 
@@ -149,7 +133,11 @@ fn property_metadata_comes_from_the_schema() {
 #[test]
 fn metadata_document_is_served_from_the_same_schema() {
     let xml = crossmap_model::METADATA_XML;
-    assert!(xml.contains("<EntityType Name=\"sharePointUserIdentityMapping\" BaseType=\"graph.sharePointIdentityMapping\">"));
+    assert!(
+        xml.contains(
+            "<EntityType Name=\"sharePointUserIdentityMapping\" BaseType=\"graph.sharePointIdentityMapping\">"
+        )
+    );
     assert!(xml.contains("String=\"sourceGroupObjectId\""));
     assert!(
         !xml.contains("Comments here are ours"),
