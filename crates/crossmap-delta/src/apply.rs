@@ -1,6 +1,7 @@
 //! Applying a delta request to a table: all-or-nothing, or continue-on-error.
 
 use crate::error::{ItemError, RequestError};
+use crate::parse::ParsedRequest;
 use crate::rules::Rules;
 use crate::table::MappingTable;
 use crate::validate::{Op, has_value, validate_item};
@@ -171,10 +172,46 @@ pub fn prepare_items<M: Rules>(
     items: &[DeltaItem<M>],
     mode: Mode,
 ) -> Result<Prepared<M>, RequestError> {
+    run(
+        table,
+        items.iter().enumerate().map(|(i, item)| validate_item(i, item)),
+        mode,
+    )
+}
+
+/// Works out a request read with [`crate::parse_request`] (envelope checked): an item that could not be
+/// read counts as an invalid item.
+pub fn prepare_parsed<M: Rules>(
+    table: &impl MappingTable<M>,
+    request: &ParsedRequest<M>,
+    mode: Mode,
+) -> Result<Prepared<M>, RequestError> {
+    if !request.is_delta() {
+        return Err(RequestError::NotDelta {
+            found: request.context.clone(),
+        });
+    }
+    if request.items.len() > MAX_DELTA_ITEMS {
+        return Err(RequestError::TooManyItems {
+            count: request.items.len(),
+        });
+    }
+    let ops = request.items.iter().enumerate().map(|(i, item)| match item {
+        Ok(item) => validate_item(i, item),
+        Err(e) => Err(vec![e.clone()]),
+    });
+    run(table, ops, mode)
+}
+
+fn run<M: Rules>(
+    table: &impl MappingTable<M>,
+    validated: impl Iterator<Item = Result<Op<M>, Vec<ItemError>>>,
+    mode: Mode,
+) -> Result<Prepared<M>, RequestError> {
     let mut errors = Vec::new();
-    let mut ops = Vec::with_capacity(items.len());
-    for (index, item) in items.iter().enumerate() {
-        match validate_item(index, item) {
+    let mut ops = Vec::with_capacity(validated.size_hint().0);
+    for result in validated {
+        match result {
             Ok(op) => ops.push(Ok(op)),
             Err(e) => {
                 ops.push(Err(e.first().cloned().expect("an invalid item has an error")));
@@ -190,7 +227,7 @@ pub fn prepare_items<M: Rules>(
 
     // Each item sees the effect of the ones before it: keep the touched keys' current state aside.
     let mut overlay: Overlay<M> = Overlay { rows: Vec::new() };
-    let mut outcomes = Vec::with_capacity(items.len());
+    let mut outcomes = Vec::with_capacity(ops.len());
     for (index, op) in ops.into_iter().enumerate() {
         let op = match op {
             Ok(op) => op,

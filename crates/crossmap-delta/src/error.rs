@@ -61,6 +61,12 @@ impl ItemError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RequestError {
+    /// The body is not a JSON object of the delta payload's shape.
+    #[error("the body is not a valid delta payload: {message}")]
+    Malformed {
+        /// What is wrong, with its place in the body.
+        message: String,
+    },
     /// The body is not a delta payload: its `@context` is missing or is not `#$delta`.
     #[error("the body is not a delta payload: \"@context\" must be \"#$delta\" (found {})", found_context(.found))]
     NotDelta {

@@ -6,6 +6,7 @@
 //! pure (no I/O, no async) and depends only on `crossmap-model`. Everything is written once, generically
 //! over [`Rules`], which the two mapping types implement.
 //!
+//! - [`parse_request`]: read a body item by item, so a bad value is reported against its item;
 //! - [`apply`] / [`prepare`]: validate a request and apply it to a [`MappingTable`], all-or-nothing or
 //!   continue-on-error ([`Mode`]), with one [`Outcome`] per item and the net [`Change`]s;
 //! - [`plan`]: the smallest list of items from one state to another; [`chunk`]: into requests;
@@ -33,15 +34,19 @@ mod apply;
 mod error;
 mod feed;
 mod lint;
+mod parse;
 mod plan;
 mod rules;
 mod table;
 mod validate;
 
-pub use apply::{Change, Mode, Outcome, Prepared, apply, check_envelope, prepare, prepare_items, tombstone};
+pub use apply::{
+    Change, Mode, Outcome, Prepared, apply, check_envelope, prepare, prepare_items, prepare_parsed, tombstone,
+};
 pub use error::{ItemError, RequestError};
 pub use feed::{ChangeFeed, FeedError, replay};
 pub use lint::{SharedTarget, one_to_one};
+pub use parse::{ParsedRequest, parse_request};
 pub use plan::{Chunk, chunk, plan};
 pub use rules::{Format, Rules};
 pub use table::{MappingTable, MemoryTable, canonical, same_contents};

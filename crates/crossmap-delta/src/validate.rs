@@ -141,7 +141,10 @@ impl<M: Rules> Visitor for Checker<'_, M> {
     fn property(&mut self, info: &'static PropertyInfo, value: ValueRef<'_>) {
         match value {
             ValueRef::Null if !info.nullable => self.fail(info.name, "must not be null".to_owned()),
-            ValueRef::Enum { name: "unknownFutureValue", .. } => self.fail(
+            ValueRef::Enum {
+                name: "unknownFutureValue",
+                ..
+            } => self.fail(
                 info.name,
                 "\"unknownFutureValue\" marks members added later; it is not a value a client can set".to_owned(),
             ),

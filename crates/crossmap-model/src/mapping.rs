@@ -19,7 +19,17 @@ use serde::de::DeserializeOwned;
 /// assert_eq!(SharePointGroupIdentityMapping::id_of(&key), "AQAAAAIAAABhYWFhYWFhYS1hYWFhLWFhYWEtYWFhYS1hYWFhYWFhYWFhYWE");
 /// ```
 pub trait IdentityMapping:
-    StructuredType + Merge + Clone + Default + PartialEq + Serialize + DeserializeOwned + Send + Sync + 'static
+    StructuredType
+    + Merge
+    + Clone
+    + Default
+    + PartialEq
+    + std::fmt::Debug
+    + Serialize
+    + DeserializeOwned
+    + Send
+    + Sync
+    + 'static
 {
     /// The key that names a mapping of this type.
     type Key: MappingKey;

@@ -1,0 +1,78 @@
+//! Reading a delta request body so that each item's problems are reported against the item.
+//!
+//! `serde_json::from_str::<DeltaRequest<M>>` stops at the first bad value anywhere. The emulator needs
+//! more: continue-on-error must apply the items that parse and report the ones that do not, each with its
+//! index and property path. So the envelope is read first, then every item on its own.
+
+use crate::error::{ItemError, RequestError};
+use crossmap_model::{DeltaItem, IdentityMapping};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+/// A delta request whose items were read one by one: each is an item, or why it could not be read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedRequest<M> {
+    /// The payload's `@context`.
+    pub context: Option<String>,
+    /// The items in order.
+    pub items: Vec<Result<DeltaItem<M>, ItemError>>,
+}
+
+impl<M> ParsedRequest<M> {
+    /// Whether the context marks a delta payload.
+    pub fn is_delta(&self) -> bool {
+        self.context.as_deref().is_some_and(|c| c.ends_with("$delta"))
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "@context", alias = "@odata.context", default)]
+    context: Option<String>,
+    #[serde(borrow)]
+    value: Option<Vec<&'a RawValue>>,
+    #[serde(flatten)]
+    other: Map<String, Value>,
+}
+
+/// Reads a request body. Fails only when the envelope itself is wrong; bad items are kept as errors.
+///
+/// ```
+/// use crossmap_delta::parse_request;
+/// use crossmap_model::SharePointUserIdentityMapping as User;
+/// let body = r##"{"@context": "#$delta", "value": [{"sourceOrganizationId": 5}]}"##;
+/// let parsed = parse_request::<User>(body).unwrap();
+/// let e = parsed.items[0].as_ref().unwrap_err();
+/// assert_eq!(e.target(), "value[0].sourceOrganizationId");
+/// ```
+pub fn parse_request<M: IdentityMapping>(body: &str) -> Result<ParsedRequest<M>, RequestError> {
+    let envelope: Envelope<'_> =
+        serde_json::from_str(body).map_err(|e| RequestError::Malformed { message: e.to_string() })?;
+    if let Some(name) = envelope.other.keys().find(|k| !k.contains('@')) {
+        return Err(RequestError::Malformed {
+            message: format!("{name:?} is not a property of a delta payload"),
+        });
+    }
+    let raw = envelope.value.ok_or_else(|| RequestError::Malformed {
+        message: "it has no \"value\" array".to_owned(),
+    })?;
+    let items = raw
+        .into_iter()
+        .enumerate()
+        .map(|(index, raw)| parse_item(index, raw.get()))
+        .collect();
+    Ok(ParsedRequest {
+        context: envelope.context,
+        items,
+    })
+}
+
+fn parse_item<M: IdentityMapping>(index: usize, json: &str) -> Result<DeltaItem<M>, ItemError> {
+    let de = &mut serde_json::Deserializer::from_str(json);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let property = if path == "." { String::new() } else { path };
+        ItemError::new(index, property, e.into_inner().to_string())
+    })
+}
