@@ -13,6 +13,7 @@ pub(crate) fn render(schema: &Schema) -> Result<String, CodegenError> {
          //! The wire types of the identity-mapping API: every property with its exact JSON name, PATCH-aware\n\
          //! ([`Patch`]), unknown properties kept in `additional_properties`, evolvable enums.\n\n\
          use crate::odata::{self, PropertyInfo, StructuredType};\n\
+         use crate::compact::{self, Compact};\n\
          use crate::{Diff, Guid, Merge, Patch};\n\
          use serde::de::{MapAccess, Visitor};\n\
          use serde::ser::SerializeMap;\n\
@@ -164,6 +165,17 @@ fn render_enum(schema: &Schema, e: &EnumType, out: &mut String) {
         impl Diff for {name} {{
             fn diff(&self, to: &Self) -> Self {{ to.clone() }}
             fn canonicalize(&mut self) {{}}
+        }}
+        impl Compact for {name} {{
+            fn encode(&self, out: &mut Vec<u8>) {{
+                compact::write_member(out, Self::MEMBERS.iter().position(|m| *m == self.as_str()).filter(|_| self.is_known()), self.as_str());
+            }}
+            fn decode(input: &mut &[u8]) -> Result<Self, compact::CompactError> {{
+                Ok(match compact::read_member(input)? {{
+                    Ok(i) => Self::from_wire(Self::MEMBERS.get(i).ok_or(compact::CompactError(\"unknown member index\"))?),
+                    Err(text) => Self::Other(text),
+                }})
+            }}
         }}
         impl odata::AsValueRef for {name} {{
             fn value_ref(&self) -> odata::ValueRef<'_> {{
@@ -362,6 +374,59 @@ fn render_struct(
                 self.odata_type = None;
                 {canon}
                 self.additional_properties.retain(|k, _| !k.contains('@'));
+            }}
+        }}
+
+        "
+    )
+    .expect("writing to a String");
+
+    // Compact: header word of presence bits, then the present values in order.
+    if props.len() > 31 {
+        return Err(CodegenError::Schema(format!(
+            "{}: more than 31 properties do not fit the compact header",
+            ty.name
+        )));
+    }
+    let presence = if props.is_empty() {
+        "0u64".to_owned()
+    } else {
+        props
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("compact::presence(&self.{}, {i})", snake(&p.name)))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    let write = props
+        .iter()
+        .map(|p| format!("compact::write_property(out, &self.{});", snake(&p.name)))
+        .collect::<String>();
+    let read = props
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{}: compact::read_property(input, header, {i})?,", snake(&p.name)))
+        .collect::<String>();
+    write!(
+        out,
+        "impl Compact for {name} {{
+            fn encode(&self, out: &mut Vec<u8>) {{
+                let header = {presence}
+                    | if self.odata_type.is_some() {{ compact::ODATA_TYPE_BIT }} else {{ 0 }}
+                    | if self.additional_properties.is_empty() {{ 0 }} else {{ compact::ADDITIONAL_BIT }};
+                compact::write_varint(out, header);
+                if let Some(t) = &self.odata_type {{ compact::write_str(out, t); }}
+                {write}
+                compact::write_additional(out, &self.additional_properties);
+            }}
+            fn decode(input: &mut &[u8]) -> Result<Self, compact::CompactError> {{
+                let header = compact::read_varint(input)?;
+                let odata_type = if header & compact::ODATA_TYPE_BIT != 0 {{ Some(String::decode(input)?) }} else {{ None }};
+                Ok(Self {{
+                    odata_type,
+                    {read}
+                    additional_properties: compact::read_additional(input, header)?,
+                }})
             }}
         }}
 

@@ -3,8 +3,8 @@
 use crate::error::{ItemError, RequestError};
 use crate::parse::ParsedRequest;
 use crate::rules::Rules;
-use crate::table::MappingTable;
-use crate::validate::{Op, has_value, validate_item};
+use crate::table::{MappingTable, Row};
+use crate::validate::{Op, validate_item, validate_owned};
 use crossmap_model::{Deleted, DeltaItem, DeltaRequest, IdentityMapping, MAX_DELTA_ITEMS, Patch};
 use std::borrow::Cow;
 
@@ -53,8 +53,8 @@ impl<M: IdentityMapping> Outcome<M> {
 /// One effective change to a table: what a durable store logs and what the change feed serves.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change<M: IdentityMapping> {
-    /// The mapping of the key is now this (complete state).
-    Upsert(M::Key, M),
+    /// The mapping of the key is now this row (complete state).
+    Upsert(M::Key, Row),
     /// The mapping of the key is gone.
     Remove(M::Key),
 }
@@ -70,7 +70,7 @@ impl<M: IdentityMapping> Change<M> {
     /// Applies the change to `table`: put or remove.
     pub fn apply_to(self, table: &mut impl MappingTable<M>) {
         match self {
-            Change::Upsert(k, m) => table.put(k, m),
+            Change::Upsert(k, row) => table.put_row(k, row),
             Change::Remove(k) => {
                 table.remove(&k);
             }
@@ -80,7 +80,7 @@ impl<M: IdentityMapping> Change<M> {
     /// The change as a delta item: the complete mapping, or an `@removed` tombstone.
     pub fn to_delta_item(&self) -> DeltaItem<M> {
         match self {
-            Change::Upsert(_, m) => DeltaItem::Upsert(m.clone()),
+            Change::Upsert(_, row) => DeltaItem::Upsert(row.decode()),
             Change::Remove(k) => DeltaItem::deleted(tombstone::<M>(k)),
         }
     }
@@ -179,11 +179,24 @@ pub fn prepare_items<M: Rules>(
     )
 }
 
+/// [`prepare_items`] for items the caller gives up: nothing is copied.
+pub fn prepare_owned<M: Rules>(
+    table: &impl MappingTable<M>,
+    items: Vec<DeltaItem<M>>,
+    mode: Mode,
+) -> Result<Prepared<M>, RequestError> {
+    run(
+        table,
+        items.into_iter().enumerate().map(|(i, item)| validate_owned(i, item)),
+        mode,
+    )
+}
+
 /// Works out a request read with [`crate::parse_request`] (envelope checked): an item that could not be
 /// read counts as an invalid item.
 pub fn prepare_parsed<M: Rules>(
     table: &impl MappingTable<M>,
-    request: &ParsedRequest<M>,
+    request: ParsedRequest<M>,
     mode: Mode,
 ) -> Result<Prepared<M>, RequestError> {
     if !request.is_delta() {
@@ -196,9 +209,9 @@ pub fn prepare_parsed<M: Rules>(
             count: request.items.len(),
         });
     }
-    let ops = request.items.iter().enumerate().map(|(i, item)| match item {
-        Ok(item) => validate_item(i, item),
-        Err(e) => Err(vec![e.clone()]),
+    let ops = request.items.into_iter().enumerate().map(|(i, item)| match item {
+        Ok(item) => validate_owned(i, item),
+        Err(e) => Err(vec![e]),
     });
     run(table, ops, mode)
 }
@@ -225,8 +238,8 @@ fn run<M: Rules>(
         return Err(RequestError::Invalid { errors });
     }
 
-    // Each item sees the effect of the ones before it: keep the touched keys' current state aside.
-    let mut overlay: Overlay<M> = Overlay { rows: Vec::new() };
+    // Each item sees the effect of the ones before it: keep the touched keys' current rows aside.
+    let mut overlay: Overlay<M> = Overlay { slots: Vec::new() };
     let mut outcomes = Vec::with_capacity(ops.len());
     for (index, op) in ops.into_iter().enumerate() {
         let op = match op {
@@ -246,23 +259,22 @@ fn run<M: Rules>(
                 });
             }
             Op::Upsert { key, patch } => {
-                let before = slot.current.take();
-                let created = before.is_none();
-                let mut next = match &before {
-                    Some(current) => {
-                        let mut m = M::clone(current);
+                let created = slot.current.is_none();
+                let mut next = match &slot.current {
+                    Some(row) => {
+                        let mut m: M = row.decode();
                         m.merge(patch);
                         m
                     }
                     None => {
                         let mut m = patch;
                         m.fill_defaults();
+                        *m.id_mut() = Patch::Value(M::id_of(&key));
                         m
                     }
                 };
                 next.canonicalize();
-                if let Some(missing) = missing_required(&next) {
-                    slot.current = before;
+                if let Some(missing) = next.missing_required() {
                     let message = if created {
                         "is required to create a mapping"
                     } else {
@@ -276,8 +288,7 @@ fn run<M: Rules>(
                     }
                     continue;
                 }
-                *next.id_mut() = Patch::Value(M::id_of(&key));
-                slot.current = Some(Cow::Owned(next.clone()));
+                slot.current = Some(Cow::Owned(Row::encode(&next)));
                 outcomes.push(Outcome::Upserted { created, mapping: next });
             }
         }
@@ -286,52 +297,44 @@ fn run<M: Rules>(
         return Err(RequestError::Invalid { errors });
     }
     let changes = overlay
-        .rows
+        .slots
         .into_iter()
-        .filter_map(|row| match (row.current, row.original) {
+        .filter_map(|slot| match (slot.current, slot.original) {
             (Some(now), Some(before)) if now.as_ref() == before => None,
-            (Some(now), _) => Some(Change::Upsert(row.key, now.into_owned())),
-            (None, Some(_)) => Some(Change::Remove(row.key)),
+            (Some(now), _) => Some(Change::Upsert(slot.key, now.into_owned())),
+            (None, Some(_)) => Some(Change::Remove(slot.key)),
             (None, None) => None,
         })
         .collect();
     Ok(Prepared { outcomes, changes })
 }
 
-/// The first required property `mapping` lacks, as a path.
-pub(crate) fn missing_required<M: Rules>(mapping: &M) -> Option<String> {
-    M::REQUIRED
-        .iter()
-        .find(|path| !has_value(mapping, path))
-        .map(|path| path.join("."))
-}
-
 /// The touched keys of one request: a short list, so a linear search beats hashing.
 struct Overlay<'t, M: IdentityMapping> {
-    rows: Vec<Row<'t, M>>,
+    slots: Vec<Slot<'t, M>>,
 }
 
-struct Row<'t, M: IdentityMapping> {
+struct Slot<'t, M: IdentityMapping> {
     key: M::Key,
-    original: Option<&'t M>,
-    /// The key's state after the items so far; borrowed from the table until an item changes it.
-    current: Option<Cow<'t, M>>,
+    original: Option<&'t Row>,
+    /// The key's row after the items so far; borrowed from the table until an item changes it.
+    current: Option<Cow<'t, Row>>,
 }
 
 impl<'t, M: IdentityMapping> Overlay<'t, M> {
-    fn slot(&mut self, table: &'t impl MappingTable<M>, key: &M::Key) -> &mut Row<'t, M> {
-        let i = match self.rows.iter().position(|r| &r.key == key) {
+    fn slot(&mut self, table: &'t impl MappingTable<M>, key: &M::Key) -> &mut Slot<'t, M> {
+        let i = match self.slots.iter().position(|s| &s.key == key) {
             Some(i) => i,
             None => {
-                let original = table.get(key);
-                self.rows.push(Row {
+                let original = table.row(key);
+                self.slots.push(Slot {
                     key: key.clone(),
                     original,
                     current: original.map(Cow::Borrowed),
                 });
-                self.rows.len() - 1
+                self.slots.len() - 1
             }
         };
-        &mut self.rows[i]
+        &mut self.slots[i]
     }
 }

@@ -39,11 +39,11 @@ pub enum FeedError {
 /// [`FeedError::Resync`].
 ///
 /// ```
-/// use crossmap_delta::{Change, ChangeFeed, MemoryTable, replay};
+/// use crossmap_delta::{Change, ChangeFeed, MemoryTable, Row, replay};
 /// use crossmap_model::{GroupKey, MappingKey, SharePointGroupIdentityMapping as Group};
 /// let mut feed = ChangeFeed::<Group>::new();
 /// let key = GroupKey::parse("aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa").unwrap();
-/// let token = feed.record(Change::Upsert(key.clone(), Group::default()));
+/// let token = feed.record(Change::Upsert(key.clone(), Row::encode(&Group::default())));
 /// let mut mirror = MemoryTable::new();
 /// replay(&mut mirror, feed.changes_since(0).unwrap());
 /// assert!(feed.changes_since(token).unwrap().is_empty());

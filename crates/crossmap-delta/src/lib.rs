@@ -41,7 +41,8 @@ mod table;
 mod validate;
 
 pub use apply::{
-    Change, Mode, Outcome, Prepared, apply, check_envelope, prepare, prepare_items, prepare_parsed, tombstone,
+    Change, Mode, Outcome, Prepared, apply, check_envelope, prepare, prepare_items, prepare_owned, prepare_parsed,
+    tombstone,
 };
 pub use error::{ItemError, RequestError};
 pub use feed::{ChangeFeed, FeedError, replay};
@@ -49,8 +50,8 @@ pub use lint::{SharedTarget, one_to_one};
 pub use parse::{ParsedRequest, parse_request};
 pub use plan::{Chunk, chunk, plan};
 pub use rules::{Format, Rules};
-pub use table::{MappingTable, MemoryTable, canonical, same_contents};
-pub use validate::{Op, validate_item};
+pub use table::{MappingTable, MemoryTable, Row, canonical, same_contents};
+pub use validate::{Op, validate_item, validate_owned};
 
 /// The most items one delta request may carry.
 pub const MAX_ITEMS: usize = crossmap_model::MAX_DELTA_ITEMS;

@@ -19,11 +19,14 @@ pub struct SharedTarget<K> {
 /// use crossmap_model::SharePointGroupIdentityMapping as Group;
 /// let a: Group = serde_json::from_str(r#"{"sourceGroupIdentity": {"id": "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa"}, "targetGroupIdentity": {"id": "cccccccc-cccc-cccc-cccc-cccccccccccc"}}"#).unwrap();
 /// let b: Group = serde_json::from_str(r#"{"sourceGroupIdentity": {"id": "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb"}, "targetGroupIdentity": {"id": "CCCCCCCC-cccc-cccc-cccc-cccccccccccc"}}"#).unwrap();
-/// assert_eq!(one_to_one([&a, &b])[0].sources.len(), 2);
+/// assert_eq!(one_to_one::<Group>([&a, &b])[0].sources.len(), 2);
 /// ```
-pub fn one_to_one<'a, M: Rules>(mappings: impl IntoIterator<Item = &'a M>) -> Vec<SharedTarget<M::Key>> {
+pub fn one_to_one<M: Rules>(
+    mappings: impl IntoIterator<Item = impl std::borrow::Borrow<M>>,
+) -> Vec<SharedTarget<M::Key>> {
     let mut by_target: BTreeMap<String, Vec<M::Key>> = BTreeMap::new();
     for m in mappings {
+        let m = m.borrow();
         if let (Some(target), Some(Ok(source))) = (m.target_key(), m.source_key()) {
             by_target.entry(target).or_default().push(source);
         }

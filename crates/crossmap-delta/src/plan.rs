@@ -24,26 +24,28 @@ use std::collections::HashMap;
 /// ```
 pub fn plan<M: Rules>(current: &impl MappingTable<M>, desired: &impl MappingTable<M>) -> Vec<DeltaItem<M>> {
     let mut items: Vec<(&M::Key, DeltaItem<M>)> = Vec::new();
-    for (key, want) in desired.iter() {
-        match current.get(key) {
+    for (key, want) in desired.rows() {
+        match current.row(key) {
+            // Rows of canonical mappings are equal exactly when the mappings are: no decoding.
+            Some(have) if have == want => {}
             None => {
-                let mut full = want.clone();
+                let mut full: M = want.decode();
                 full.clear_server_owned();
                 items.push((key, DeltaItem::Upsert(full)));
             }
-            Some(have) if have == want => {}
             Some(have) => {
+                let (have, want): (M, M) = (have.decode(), want.decode());
                 let mut patch = want.key_only();
-                let mut changed = have.diff(want);
+                let mut changed = have.diff(&want);
                 changed.clear_server_owned();
                 patch.merge(changed);
                 items.push((key, DeltaItem::Upsert(patch)));
             }
         }
     }
-    for (key, have) in current.iter() {
-        if desired.get(key).is_none() {
-            items.push((key, DeltaItem::deleted(have.key_only())));
+    for (key, have) in current.rows() {
+        if desired.row(key).is_none() {
+            items.push((key, DeltaItem::deleted(have.decode::<M>().key_only())));
         }
     }
     items.sort_unstable_by(|a, b| a.0.cmp(b.0));

@@ -23,9 +23,10 @@ pub enum Format {
 impl Format {
     /// Checks `value`; the error is a sentence about the value.
     pub fn check(self, value: &str) -> Result<(), String> {
-        use crossmap_model::{GroupKey, MappingKey, UserKey};
+        use crossmap_model::{MappingKey, UserKey};
         match self {
-            Format::Guid => GroupKey::parse(value)
+            Format::Guid => value
+                .parse::<crossmap_model::Guid>()
                 .map(drop)
                 .map_err(|_| format!("{value:?} is not a GUID (expected the form 8-4-4-4-12)")),
             Format::Upn => UserKey::parse(value).map(drop).map_err(|e| match e {
@@ -53,8 +54,9 @@ impl Format {
 pub trait Rules: IdentityMapping + Visit + Diff {
     /// String properties with a format, by property path (the source key is checked separately).
     const FORMATS: &'static [(&'static [&'static str], Format)];
-    /// Properties every stored mapping holds: a create must supply them, an update must not clear them.
-    const REQUIRED: &'static [&'static [&'static str]];
+    /// The first property every stored mapping holds that `self` lacks, as a path: a create must supply
+    /// them (`sourceOrganizationId` and the target key), an update must not clear them.
+    fn missing_required(&self) -> Option<&'static str>;
     /// The property path of the target key, for the one-to-one lint.
     const TARGET_KEY_PATH: &'static str;
 
@@ -71,12 +73,21 @@ impl Rules for SharePointGroupIdentityMapping {
         (&["targetGroupIdentity", "id"], Format::Guid),
         (&["targetGroupMigrationData", "mailNickname"], Format::Token),
     ];
-    const REQUIRED: &'static [&'static [&'static str]] = &[&["sourceOrganizationId"], &["targetGroupIdentity", "id"]];
     const TARGET_KEY_PATH: &'static str = "targetGroupIdentity.id";
 
     fn clear_server_owned(&mut self) {
         self.id = Patch::Absent;
         self.deleted = Patch::Absent;
+    }
+
+    fn missing_required(&self) -> Option<&'static str> {
+        if !self.source_organization_id.is_value() {
+            Some("sourceOrganizationId")
+        } else if self.target_group_identity.value().is_none_or(|t| !t.id.is_value()) {
+            Some("targetGroupIdentity.id")
+        } else {
+            None
+        }
     }
 
     fn fill_defaults(&mut self) {
@@ -95,8 +106,6 @@ impl Rules for SharePointUserIdentityMapping {
         (&["targetUserIdentity", "userPrincipalName"], Format::Upn),
         (&["targetUserMigrationData", "email"], Format::Email),
     ];
-    const REQUIRED: &'static [&'static [&'static str]] =
-        &[&["sourceOrganizationId"], &["targetUserIdentity", "userPrincipalName"]];
     const TARGET_KEY_PATH: &'static str = "targetUserIdentity.userPrincipalName";
 
     fn clear_server_owned(&mut self) {
@@ -104,6 +113,20 @@ impl Rules for SharePointUserIdentityMapping {
         self.deleted = Patch::Absent;
         // "Alternate key for querying, internal only": derived from the source identity, never stored.
         self.source_user_principal_name = Patch::Absent;
+    }
+
+    fn missing_required(&self) -> Option<&'static str> {
+        if !self.source_organization_id.is_value() {
+            Some("sourceOrganizationId")
+        } else if self
+            .target_user_identity
+            .value()
+            .is_none_or(|t| !t.user_principal_name.is_value())
+        {
+            Some("targetUserIdentity.userPrincipalName")
+        } else {
+            None
+        }
     }
 
     fn fill_defaults(&mut self) {

@@ -1,26 +1,82 @@
 //! Where mappings are kept: the [`MappingTable`] trait the store implements, and an in-memory table.
+//!
+//! Tables hold [`Row`]s: canonical mappings in the model's compact encoding. One allocation per mapping
+//! and about as many bytes as its strings, so a million mappings fit in a few hundred megabytes, and two
+//! rows are equal exactly when their mappings are, which makes comparing states a byte comparison.
 
 use crate::error::ItemError;
 use crate::rules::Rules;
 use crossmap_model::IdentityMapping;
-use std::collections::HashMap;
+use crossmap_model::compact::Compact;
+use rustc_hash::FxHashMap;
+use std::fmt;
 
-/// A set of stored mappings of one kind, by key. Stored mappings are canonical (see [`canonical`]).
+/// A canonical mapping in the compact encoding.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Row(Box<[u8]>);
+
+impl Row {
+    /// Encodes a mapping.
+    pub fn encode<M: Compact>(mapping: &M) -> Row {
+        Row(mapping.to_compact().into_boxed_slice())
+    }
+
+    /// Decodes the mapping.
+    ///
+    /// # Panics
+    /// If the bytes are not an encoding of `M`: rows are only made by [`Row::encode`] or checked by
+    /// [`Row::from_bytes`], so this is a broken invariant, not bad input.
+    pub fn decode<M: Compact>(&self) -> M {
+        M::from_compact(&self.0).expect("a row holds an encoded mapping")
+    }
+
+    /// A row read back from storage, checked to decode as `M`.
+    pub fn from_bytes<M: Compact>(bytes: Box<[u8]>) -> Result<Row, crossmap_model::compact::CompactError> {
+        M::from_compact(&bytes)?;
+        Ok(Row(bytes))
+    }
+
+    /// The encoded bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Row {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Row({} bytes)", self.0.len())
+    }
+}
+
+/// A set of stored mappings of one kind, by key, as [`Row`]s of canonical mappings (see [`canonical`]).
 pub trait MappingTable<M: IdentityMapping> {
-    /// The mapping of `key`, if stored.
-    fn get(&self, key: &M::Key) -> Option<&M>;
-    /// Stores `mapping` under `key`, replacing any previous one.
-    fn put(&mut self, key: M::Key, mapping: M);
+    /// The row of `key`, if stored.
+    fn row(&self, key: &M::Key) -> Option<&Row>;
+    /// Stores `row` under `key`, replacing any previous one.
+    fn put_row(&mut self, key: M::Key, row: Row);
     /// Removes the mapping of `key`; whether there was one.
     fn remove(&mut self, key: &M::Key) -> bool;
     /// How many mappings are stored.
     fn len(&self) -> usize;
+    /// Every stored row, in no particular order.
+    fn rows(&self) -> impl Iterator<Item = (&M::Key, &Row)>;
+
     /// Whether none is stored.
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// Every stored mapping, in no particular order.
-    fn iter(&self) -> impl Iterator<Item = (&M::Key, &M)>;
+    /// The mapping of `key`, decoded.
+    fn get(&self, key: &M::Key) -> Option<M> {
+        self.row(key).map(Row::decode)
+    }
+    /// Stores `mapping` (canonical) under `key`.
+    fn put(&mut self, key: M::Key, mapping: &M) {
+        self.put_row(key, Row::encode(mapping));
+    }
+    /// Every stored mapping, decoded, in no particular order.
+    fn iter(&self) -> impl Iterator<Item = (&M::Key, M)> {
+        self.rows().map(|(k, r)| (k, r.decode()))
+    }
 }
 
 /// A [`MappingTable`] in memory.
@@ -33,12 +89,14 @@ pub trait MappingTable<M: IdentityMapping> {
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemoryTable<M: IdentityMapping> {
-    rows: HashMap<M::Key, M>,
+    rows: FxHashMap<M::Key, Row>,
 }
 
 impl<M: IdentityMapping> Default for MemoryTable<M> {
     fn default() -> Self {
-        MemoryTable { rows: HashMap::new() }
+        MemoryTable {
+            rows: FxHashMap::default(),
+        }
     }
 }
 
@@ -51,7 +109,7 @@ impl<M: IdentityMapping> MemoryTable<M> {
     /// An empty table with room for `n` mappings.
     pub fn with_capacity(n: usize) -> Self {
         MemoryTable {
-            rows: HashMap::with_capacity(n),
+            rows: FxHashMap::with_capacity_and_hasher(n, Default::default()),
         }
     }
 }
@@ -67,19 +125,19 @@ impl<M: Rules> MemoryTable<M> {
         let mut table = MemoryTable::with_capacity(iter.size_hint().0);
         for (index, m) in iter.enumerate() {
             let (key, m) = canonical(index, m)?;
-            table.rows.insert(key, m);
+            table.put(key, &m);
         }
         Ok(table)
     }
 }
 
 impl<M: IdentityMapping> MappingTable<M> for MemoryTable<M> {
-    fn get(&self, key: &M::Key) -> Option<&M> {
+    fn row(&self, key: &M::Key) -> Option<&Row> {
         self.rows.get(key)
     }
 
-    fn put(&mut self, key: M::Key, mapping: M) {
-        self.rows.insert(key, mapping);
+    fn put_row(&mut self, key: M::Key, row: Row) {
+        self.rows.insert(key, row);
     }
 
     fn remove(&mut self, key: &M::Key) -> bool {
@@ -90,7 +148,7 @@ impl<M: IdentityMapping> MappingTable<M> for MemoryTable<M> {
         self.rows.len()
     }
 
-    fn iter(&self) -> impl Iterator<Item = (&M::Key, &M)> {
+    fn rows(&self) -> impl Iterator<Item = (&M::Key, &Row)> {
         self.rows.iter()
     }
 }
@@ -112,7 +170,7 @@ pub fn canonical<M: Rules>(index: usize, mut mapping: M) -> Result<(M::Key, M), 
     mapping.clear_server_owned();
     mapping.fill_defaults();
     crossmap_model::Diff::canonicalize(&mut mapping);
-    if let Some(missing) = crate::apply::missing_required(&mapping) {
+    if let Some(missing) = mapping.missing_required() {
         return Err(ItemError::new(index, missing, "is required: every mapping holds it"));
     }
     *mapping.id_mut() = M::id_of(&key).into();
@@ -121,5 +179,5 @@ pub fn canonical<M: Rules>(index: usize, mut mapping: M) -> Result<(M::Key, M), 
 
 /// Two tables hold the same mappings.
 pub fn same_contents<M: IdentityMapping>(a: &impl MappingTable<M>, b: &impl MappingTable<M>) -> bool {
-    a.len() == b.len() && a.iter().all(|(k, m)| b.get(k) == Some(m))
+    a.len() == b.len() && a.rows().all(|(k, r)| b.row(k) == Some(r))
 }

@@ -2,7 +2,7 @@
 
 use crate::error::ItemError;
 use crate::rules::Rules;
-use crossmap_model::odata::{PropertyInfo, ValueRef, Visit, Visitor, type_name_matches};
+use crossmap_model::odata::{PropertyInfo, ValueRef, Visitor, type_name_matches};
 use crossmap_model::{DeltaItem, IdentityMapping, Patch, RemovedReason};
 use serde_json::{Map, Value};
 
@@ -35,6 +35,11 @@ impl<M: IdentityMapping> Op<M> {
 
 /// Validates item `index` without looking at any stored state. Reports every problem of the item.
 pub fn validate_item<M: Rules>(index: usize, item: &DeltaItem<M>) -> Result<Op<M>, Vec<ItemError>> {
+    validate_owned(index, item.clone())
+}
+
+/// [`validate_item`] for an item the caller gives up: nothing is copied.
+pub fn validate_owned<M: Rules>(index: usize, item: DeltaItem<M>) -> Result<Op<M>, Vec<ItemError>> {
     let mut errors = Vec::new();
     let key = match item.entity().source_key_raw() {
         Patch::Absent => {
@@ -73,8 +78,7 @@ pub fn validate_item<M: Rules>(index: usize, item: &DeltaItem<M>) -> Result<Op<M
             }
             key.map(|key| Op::Remove { key })
         }
-        DeltaItem::Upsert(entity) => {
-            let mut patch = entity.clone();
+        DeltaItem::Upsert(mut patch) => {
             patch.clear_server_owned();
             let mut checker = Checker::<M> {
                 index,
@@ -181,36 +185,4 @@ impl<M: Rules> Visitor for Checker<'_, M> {
     fn leave(&mut self) {
         self.path.pop();
     }
-}
-
-/// Whether the property at `path` holds a value.
-pub(crate) fn has_value<M: Visit>(mapping: &M, path: &[&str]) -> bool {
-    struct Find<'p> {
-        path: &'p [&'p str],
-        depth: Vec<&'static str>,
-        found: bool,
-    }
-    impl Visitor for Find<'_> {
-        fn structured(&mut self, _: &'static str, _: Option<&str>, _: &Map<String, Value>) {}
-        fn property(&mut self, info: &'static PropertyInfo, value: ValueRef<'_>) {
-            if let Some((last, parents)) = self.path.split_last() {
-                if *last == info.name && parents == self.depth.as_slice() {
-                    self.found = !matches!(value, ValueRef::Absent | ValueRef::Null);
-                }
-            }
-        }
-        fn enter(&mut self, info: &'static PropertyInfo) {
-            self.depth.push(info.name);
-        }
-        fn leave(&mut self) {
-            self.depth.pop();
-        }
-    }
-    let mut f = Find {
-        path,
-        depth: Vec::new(),
-        found: false,
-    };
-    mapping.visit(&mut f);
-    f.found
 }

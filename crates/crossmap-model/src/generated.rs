@@ -3,6 +3,7 @@
 //! The wire types of the identity-mapping API: every property with its exact JSON name, PATCH-aware
 //! ([`Patch`]), unknown properties kept in `additional_properties`, evolvable enums.
 
+use crate::compact::{self, Compact};
 use crate::odata::{self, PropertyInfo, StructuredType};
 use crate::{Diff, Guid, Merge, Patch};
 use serde::de::{MapAccess, Visitor};
@@ -93,6 +94,28 @@ impl Diff for SharePointIdentityMappingGroupType {
         to.clone()
     }
     fn canonicalize(&mut self) {}
+}
+impl Compact for SharePointIdentityMappingGroupType {
+    fn encode(&self, out: &mut Vec<u8>) {
+        compact::write_member(
+            out,
+            Self::MEMBERS
+                .iter()
+                .position(|m| *m == self.as_str())
+                .filter(|_| self.is_known()),
+            self.as_str(),
+        );
+    }
+    fn decode(input: &mut &[u8]) -> Result<Self, compact::CompactError> {
+        Ok(match compact::read_member(input)? {
+            Ok(i) => Self::from_wire(
+                Self::MEMBERS
+                    .get(i)
+                    .ok_or(compact::CompactError("unknown member index"))?,
+            ),
+            Err(text) => Self::Other(text),
+        })
+    }
 }
 impl odata::AsValueRef for SharePointIdentityMappingGroupType {
     fn value_ref(&self) -> odata::ValueRef<'_> {
@@ -189,6 +212,28 @@ impl Diff for SharePointIdentityMappingUserType {
         to.clone()
     }
     fn canonicalize(&mut self) {}
+}
+impl Compact for SharePointIdentityMappingUserType {
+    fn encode(&self, out: &mut Vec<u8>) {
+        compact::write_member(
+            out,
+            Self::MEMBERS
+                .iter()
+                .position(|m| *m == self.as_str())
+                .filter(|_| self.is_known()),
+            self.as_str(),
+        );
+    }
+    fn decode(input: &mut &[u8]) -> Result<Self, compact::CompactError> {
+        Ok(match compact::read_member(input)? {
+            Ok(i) => Self::from_wire(
+                Self::MEMBERS
+                    .get(i)
+                    .ok_or(compact::CompactError("unknown member index"))?,
+            ),
+            Err(text) => Self::Other(text),
+        })
+    }
 }
 impl odata::AsValueRef for SharePointIdentityMappingUserType {
     fn value_ref(&self) -> odata::ValueRef<'_> {
@@ -316,6 +361,44 @@ impl Diff for Identity {
         self.display_name.canonicalize();
         self.id.canonicalize();
         self.additional_properties.retain(|k, _| !k.contains('@'));
+    }
+}
+
+impl Compact for Identity {
+    fn encode(&self, out: &mut Vec<u8>) {
+        let header = compact::presence(&self.display_name, 0)
+            | compact::presence(&self.id, 1)
+            | if self.odata_type.is_some() {
+                compact::ODATA_TYPE_BIT
+            } else {
+                0
+            }
+            | if self.additional_properties.is_empty() {
+                0
+            } else {
+                compact::ADDITIONAL_BIT
+            };
+        compact::write_varint(out, header);
+        if let Some(t) = &self.odata_type {
+            compact::write_str(out, t);
+        }
+        compact::write_property(out, &self.display_name);
+        compact::write_property(out, &self.id);
+        compact::write_additional(out, &self.additional_properties);
+    }
+    fn decode(input: &mut &[u8]) -> Result<Self, compact::CompactError> {
+        let header = compact::read_varint(input)?;
+        let odata_type = if header & compact::ODATA_TYPE_BIT != 0 {
+            Some(String::decode(input)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            odata_type,
+            display_name: compact::read_property(input, header, 0)?,
+            id: compact::read_property(input, header, 1)?,
+            additional_properties: compact::read_additional(input, header)?,
+        })
     }
 }
 
@@ -486,6 +569,50 @@ impl Diff for UserIdentity {
     }
 }
 
+impl Compact for UserIdentity {
+    fn encode(&self, out: &mut Vec<u8>) {
+        let header = compact::presence(&self.display_name, 0)
+            | compact::presence(&self.id, 1)
+            | compact::presence(&self.ip_address, 2)
+            | compact::presence(&self.user_principal_name, 3)
+            | if self.odata_type.is_some() {
+                compact::ODATA_TYPE_BIT
+            } else {
+                0
+            }
+            | if self.additional_properties.is_empty() {
+                0
+            } else {
+                compact::ADDITIONAL_BIT
+            };
+        compact::write_varint(out, header);
+        if let Some(t) = &self.odata_type {
+            compact::write_str(out, t);
+        }
+        compact::write_property(out, &self.display_name);
+        compact::write_property(out, &self.id);
+        compact::write_property(out, &self.ip_address);
+        compact::write_property(out, &self.user_principal_name);
+        compact::write_additional(out, &self.additional_properties);
+    }
+    fn decode(input: &mut &[u8]) -> Result<Self, compact::CompactError> {
+        let header = compact::read_varint(input)?;
+        let odata_type = if header & compact::ODATA_TYPE_BIT != 0 {
+            Some(String::decode(input)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            odata_type,
+            display_name: compact::read_property(input, header, 0)?,
+            id: compact::read_property(input, header, 1)?,
+            ip_address: compact::read_property(input, header, 2)?,
+            user_principal_name: compact::read_property(input, header, 3)?,
+            additional_properties: compact::read_additional(input, header)?,
+        })
+    }
+}
+
 impl odata::Visit for UserIdentity {
     fn visit<V: odata::Visitor>(&self, v: &mut V) {
         v.structured(
@@ -605,6 +732,41 @@ impl Diff for Deleted {
         self.odata_type = None;
         self.state.canonicalize();
         self.additional_properties.retain(|k, _| !k.contains('@'));
+    }
+}
+
+impl Compact for Deleted {
+    fn encode(&self, out: &mut Vec<u8>) {
+        let header = compact::presence(&self.state, 0)
+            | if self.odata_type.is_some() {
+                compact::ODATA_TYPE_BIT
+            } else {
+                0
+            }
+            | if self.additional_properties.is_empty() {
+                0
+            } else {
+                compact::ADDITIONAL_BIT
+            };
+        compact::write_varint(out, header);
+        if let Some(t) = &self.odata_type {
+            compact::write_str(out, t);
+        }
+        compact::write_property(out, &self.state);
+        compact::write_additional(out, &self.additional_properties);
+    }
+    fn decode(input: &mut &[u8]) -> Result<Self, compact::CompactError> {
+        let header = compact::read_varint(input)?;
+        let odata_type = if header & compact::ODATA_TYPE_BIT != 0 {
+            Some(String::decode(input)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            odata_type,
+            state: compact::read_property(input, header, 0)?,
+            additional_properties: compact::read_additional(input, header)?,
+        })
     }
 }
 
@@ -730,6 +892,41 @@ impl Diff for SharePointIdentityMappingGroupMigrationData {
     }
 }
 
+impl Compact for SharePointIdentityMappingGroupMigrationData {
+    fn encode(&self, out: &mut Vec<u8>) {
+        let header = compact::presence(&self.mail_nickname, 0)
+            | if self.odata_type.is_some() {
+                compact::ODATA_TYPE_BIT
+            } else {
+                0
+            }
+            | if self.additional_properties.is_empty() {
+                0
+            } else {
+                compact::ADDITIONAL_BIT
+            };
+        compact::write_varint(out, header);
+        if let Some(t) = &self.odata_type {
+            compact::write_str(out, t);
+        }
+        compact::write_property(out, &self.mail_nickname);
+        compact::write_additional(out, &self.additional_properties);
+    }
+    fn decode(input: &mut &[u8]) -> Result<Self, compact::CompactError> {
+        let header = compact::read_varint(input)?;
+        let odata_type = if header & compact::ODATA_TYPE_BIT != 0 {
+            Some(String::decode(input)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            odata_type,
+            mail_nickname: compact::read_property(input, header, 0)?,
+            additional_properties: compact::read_additional(input, header)?,
+        })
+    }
+}
+
 impl odata::Visit for SharePointIdentityMappingGroupMigrationData {
     fn visit<V: odata::Visitor>(&self, v: &mut V) {
         v.structured(
@@ -849,6 +1046,41 @@ impl Diff for SharePointIdentityMappingUserMigrationData {
         self.odata_type = None;
         self.email.canonicalize();
         self.additional_properties.retain(|k, _| !k.contains('@'));
+    }
+}
+
+impl Compact for SharePointIdentityMappingUserMigrationData {
+    fn encode(&self, out: &mut Vec<u8>) {
+        let header = compact::presence(&self.email, 0)
+            | if self.odata_type.is_some() {
+                compact::ODATA_TYPE_BIT
+            } else {
+                0
+            }
+            | if self.additional_properties.is_empty() {
+                0
+            } else {
+                compact::ADDITIONAL_BIT
+            };
+        compact::write_varint(out, header);
+        if let Some(t) = &self.odata_type {
+            compact::write_str(out, t);
+        }
+        compact::write_property(out, &self.email);
+        compact::write_additional(out, &self.additional_properties);
+    }
+    fn decode(input: &mut &[u8]) -> Result<Self, compact::CompactError> {
+        let header = compact::read_varint(input)?;
+        let odata_type = if header & compact::ODATA_TYPE_BIT != 0 {
+            Some(String::decode(input)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            odata_type,
+            email: compact::read_property(input, header, 0)?,
+            additional_properties: compact::read_additional(input, header)?,
+        })
     }
 }
 
@@ -1077,6 +1309,59 @@ impl Diff for SharePointGroupIdentityMapping {
         self.target_group_identity.canonicalize();
         self.target_group_migration_data.canonicalize();
         self.additional_properties.retain(|k, _| !k.contains('@'));
+    }
+}
+
+impl Compact for SharePointGroupIdentityMapping {
+    fn encode(&self, out: &mut Vec<u8>) {
+        let header = compact::presence(&self.id, 0)
+            | compact::presence(&self.deleted, 1)
+            | compact::presence(&self.source_organization_id, 2)
+            | compact::presence(&self.group_type, 3)
+            | compact::presence(&self.source_group_identity, 4)
+            | compact::presence(&self.target_group_identity, 5)
+            | compact::presence(&self.target_group_migration_data, 6)
+            | if self.odata_type.is_some() {
+                compact::ODATA_TYPE_BIT
+            } else {
+                0
+            }
+            | if self.additional_properties.is_empty() {
+                0
+            } else {
+                compact::ADDITIONAL_BIT
+            };
+        compact::write_varint(out, header);
+        if let Some(t) = &self.odata_type {
+            compact::write_str(out, t);
+        }
+        compact::write_property(out, &self.id);
+        compact::write_property(out, &self.deleted);
+        compact::write_property(out, &self.source_organization_id);
+        compact::write_property(out, &self.group_type);
+        compact::write_property(out, &self.source_group_identity);
+        compact::write_property(out, &self.target_group_identity);
+        compact::write_property(out, &self.target_group_migration_data);
+        compact::write_additional(out, &self.additional_properties);
+    }
+    fn decode(input: &mut &[u8]) -> Result<Self, compact::CompactError> {
+        let header = compact::read_varint(input)?;
+        let odata_type = if header & compact::ODATA_TYPE_BIT != 0 {
+            Some(String::decode(input)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            odata_type,
+            id: compact::read_property(input, header, 0)?,
+            deleted: compact::read_property(input, header, 1)?,
+            source_organization_id: compact::read_property(input, header, 2)?,
+            group_type: compact::read_property(input, header, 3)?,
+            source_group_identity: compact::read_property(input, header, 4)?,
+            target_group_identity: compact::read_property(input, header, 5)?,
+            target_group_migration_data: compact::read_property(input, header, 6)?,
+            additional_properties: compact::read_additional(input, header)?,
+        })
     }
 }
 
@@ -1349,6 +1634,62 @@ impl Diff for SharePointUserIdentityMapping {
         self.target_user_migration_data.canonicalize();
         self.user_type.canonicalize();
         self.additional_properties.retain(|k, _| !k.contains('@'));
+    }
+}
+
+impl Compact for SharePointUserIdentityMapping {
+    fn encode(&self, out: &mut Vec<u8>) {
+        let header = compact::presence(&self.id, 0)
+            | compact::presence(&self.deleted, 1)
+            | compact::presence(&self.source_organization_id, 2)
+            | compact::presence(&self.source_user_identity, 3)
+            | compact::presence(&self.source_user_principal_name, 4)
+            | compact::presence(&self.target_user_identity, 5)
+            | compact::presence(&self.target_user_migration_data, 6)
+            | compact::presence(&self.user_type, 7)
+            | if self.odata_type.is_some() {
+                compact::ODATA_TYPE_BIT
+            } else {
+                0
+            }
+            | if self.additional_properties.is_empty() {
+                0
+            } else {
+                compact::ADDITIONAL_BIT
+            };
+        compact::write_varint(out, header);
+        if let Some(t) = &self.odata_type {
+            compact::write_str(out, t);
+        }
+        compact::write_property(out, &self.id);
+        compact::write_property(out, &self.deleted);
+        compact::write_property(out, &self.source_organization_id);
+        compact::write_property(out, &self.source_user_identity);
+        compact::write_property(out, &self.source_user_principal_name);
+        compact::write_property(out, &self.target_user_identity);
+        compact::write_property(out, &self.target_user_migration_data);
+        compact::write_property(out, &self.user_type);
+        compact::write_additional(out, &self.additional_properties);
+    }
+    fn decode(input: &mut &[u8]) -> Result<Self, compact::CompactError> {
+        let header = compact::read_varint(input)?;
+        let odata_type = if header & compact::ODATA_TYPE_BIT != 0 {
+            Some(String::decode(input)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            odata_type,
+            id: compact::read_property(input, header, 0)?,
+            deleted: compact::read_property(input, header, 1)?,
+            source_organization_id: compact::read_property(input, header, 2)?,
+            source_user_identity: compact::read_property(input, header, 3)?,
+            source_user_principal_name: compact::read_property(input, header, 4)?,
+            target_user_identity: compact::read_property(input, header, 5)?,
+            target_user_migration_data: compact::read_property(input, header, 6)?,
+            user_type: compact::read_property(input, header, 7)?,
+            additional_properties: compact::read_additional(input, header)?,
+        })
     }
 }
 

@@ -178,19 +178,19 @@ pub fn parse_string_literal(literal: &str) -> Result<String, KeyError> {
 /// let key = GroupKey::parse("AAAAAAAA-AAAA-AAAA-AAAA-AAAAAAAAAAAA").unwrap();
 /// assert_eq!(key.to_segment(), "crossOrganizationGroupMappings(sourceGroupObjectId='aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa')");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct GroupKey {
     guid: Guid,
-    text: String,
+    /// The normalised text, kept inline so a key needs no allocation.
+    text: [u8; 36],
 }
 
 impl GroupKey {
     /// The key of a GUID.
     pub fn new(guid: Guid) -> GroupKey {
-        GroupKey {
-            text: guid.to_string(),
-            guid,
-        }
+        let mut text = [0u8; 36];
+        text.copy_from_slice(guid.to_string().as_bytes());
+        GroupKey { guid, text }
     }
 
     /// The GUID.
@@ -199,18 +199,36 @@ impl GroupKey {
     }
 }
 
+impl std::hash::Hash for GroupKey {
+    /// The text is a function of the GUID: hashing the GUID alone agrees with `Eq`.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.guid.hash(state);
+    }
+}
+
+impl fmt::Debug for GroupKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("GroupKey").field(&self.as_str()).finish()
+    }
+}
+
 impl MappingKey for GroupKey {
     const COLLECTION: &'static str = SharePointGroupIdentityMapping::COLLECTION;
     const ALTERNATE_KEY: &'static str = SharePointGroupIdentityMapping::ALTERNATE_KEY;
 
     fn parse(raw: &str) -> Result<Self, KeyError> {
-        raw.parse::<Guid>()
-            .map(GroupKey::new)
-            .map_err(|_| KeyError::NotAGuid { value: raw.to_owned() })
+        let guid = raw
+            .parse::<Guid>()
+            .map_err(|_| KeyError::NotAGuid { value: raw.to_owned() })?;
+        // A parsed GUID's text is the input in lower case: no formatting needed.
+        let mut text = [0u8; 36];
+        text.copy_from_slice(raw.as_bytes());
+        text.make_ascii_lowercase();
+        Ok(GroupKey { guid, text })
     }
 
     fn as_str(&self) -> &str {
-        &self.text
+        std::str::from_utf8(&self.text).expect("a GUID's text is ASCII")
     }
 
     /// Accepts the documented quoted form and OData's bare GUID literal.

@@ -26,6 +26,7 @@
 //! assert!(item.target_group_identity.is_absent());
 //! ```
 
+pub mod compact;
 pub mod envelope;
 pub mod error;
 pub mod generated;

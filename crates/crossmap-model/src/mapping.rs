@@ -1,5 +1,6 @@
 //! What the two mapping types have in common, so the engine, store, server and client are written once.
 
+use crate::compact::Compact;
 use crate::id::{MappingKind, encode};
 use crate::odata::StructuredType;
 use crate::{
@@ -21,6 +22,7 @@ use serde::de::DeserializeOwned;
 pub trait IdentityMapping:
     StructuredType
     + Merge
+    + Compact
     + Clone
     + Default
     + PartialEq

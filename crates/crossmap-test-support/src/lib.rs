@@ -1,5 +1,6 @@
 //! Test helpers shared by crossmap's crates: the wire fixtures from the public documentation, and the
-//! proptest strategies that generate mappings, states and requests ([`generators`]).
+//! proptest strategies that generate mappings, states and requests ([`generators`]), and large
+//! deterministic data sets for benchmarks ([`data`]).
 //!
 //! A dev-dependency only; `cargo xtask layers` fails if a shipped crate depends on it.
 //!
@@ -8,6 +9,7 @@
 //! assert!(body.contains("#$delta"));
 //! ```
 
+pub mod data;
 pub mod generators;
 
 use std::path::PathBuf;

@@ -120,7 +120,7 @@ fn change_feed<M: Gen>(
     let mut feed = ChangeFeed::<M>::new();
     let mut table = MemoryTable::new();
     let mut snapshots = vec![table.clone()]; // snapshots[n] is the state at token n
-    let initial: Vec<Change<M>> = s0.iter().map(|(k, m)| Change::Upsert(k.clone(), m.clone())).collect();
+    let initial: Vec<Change<M>> = s0.rows().map(|(k, r)| Change::Upsert(k.clone(), r.clone())).collect();
     let mut all = initial;
     let mut current = s0.clone();
     for r in &requests {

@@ -27,7 +27,7 @@ fn try_apply<M: crossmap_delta::Rules>(
     mode: Mode,
 ) -> Result<Vec<Outcome<M>>, RequestError> {
     let parsed = parse_request::<M>(body)?;
-    let prepared: Prepared<M> = prepare_parsed(&*table, &parsed, mode)?;
+    let prepared: Prepared<M> = prepare_parsed(&*table, parsed, mode)?;
     Ok(prepared.commit(table))
 }
 
@@ -395,7 +395,7 @@ fn rule_14_the_change_feed_serves_one_change_per_key() {
         json!([{"@removed": {}, "sourceGroupIdentity": {"id": C}}]),
     ] {
         let parsed = parse_request::<Group>(&body(items)).unwrap();
-        let prepared = prepare_parsed(&t, &parsed, Mode::Atomic).unwrap();
+        let prepared = prepare_parsed(&t, parsed, Mode::Atomic).unwrap();
         feed.record_all(prepared.changes.clone());
         prepared.commit(&mut t);
     }
@@ -446,7 +446,7 @@ fn rule_15_plan_sends_only_what_changed_and_chunks_keep_keys_together() {
 fn rule_16_one_to_one_lists_shared_targets() {
     let mut t = MemoryTable::<Group>::new();
     apply_ok(&mut t, json!([group(A, C), group(B, &C.to_uppercase()), group(C, A)]));
-    let shared = one_to_one(t.iter().map(|(_, m)| m));
+    let shared = one_to_one::<Group>(t.iter().map(|(_, m)| m));
     assert_eq!(shared.len(), 1);
     assert_eq!(shared[0].target, C);
     assert_eq!(shared[0].sources.len(), 2);
