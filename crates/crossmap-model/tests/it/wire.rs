@@ -144,3 +144,39 @@ fn metadata_document_is_served_from_the_same_schema() {
         "schema comments are not served"
     );
 }
+
+#[test]
+fn the_compact_encoding_round_trips_everything_a_value_can_hold() {
+    use crossmap_model::compact::Compact;
+    let v = json!({
+        "@odata.type": "#microsoft.graph.sharePointUserIdentityMapping",
+        "id": "AQAAAAEAAAB1c2VyMUBjb250b3NvLmNvbQ",
+        "deleted": null,
+        "sourceOrganizationId": "11111111-1111-1111-1111-111111111111",
+        "userType": "serviceAccount",
+        "sourceUserIdentity": {"userPrincipalName": "zoë@contoso.com", "displayName": null, "x-custom": [1, {"a": "b"}]},
+        "targetUserMigrationData": {},
+        "futureProperty": {"nested": true}
+    });
+    let user: User = parse(v.clone());
+    let bytes = user.to_compact();
+    assert_eq!(User::from_compact(&bytes).unwrap(), user);
+    assert_eq!(serde_json::to_value(User::from_compact(&bytes).unwrap()).unwrap(), v);
+    // Declared members take one byte; equal values give equal bytes.
+    let a: Group = parse(json!({"groupType": "m365Group"}));
+    assert_eq!(
+        a.to_compact(),
+        parse::<Group>(json!({"groupType": "m365Group"})).to_compact()
+    );
+    assert!(a.to_compact().len() <= 3, "{:?}", a.to_compact());
+    // Corrupt input is an error, not a panic.
+    for cut in 0..bytes.len() {
+        assert!(
+            User::from_compact(&bytes[..cut]).is_err(),
+            "a prefix of {cut} bytes decoded"
+        );
+    }
+    let mut extra = bytes.clone();
+    extra.push(0);
+    assert!(User::from_compact(&extra).is_err());
+}
