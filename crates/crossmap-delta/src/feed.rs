@@ -83,6 +83,20 @@ impl<M: IdentityMapping> ChangeFeed<M> {
         self.latest
     }
 
+    /// Records a change read back from storage under the token it was given then; tokens must come in
+    /// increasing order, so a store replaying its log rebuilds the same feed.
+    pub fn restore(&mut self, token: u64, change: Change<M>) -> Result<(), FeedError> {
+        if token <= self.latest {
+            return Err(FeedError::Unknown {
+                token,
+                latest: self.latest,
+            });
+        }
+        self.latest = token - 1;
+        self.record(change);
+        Ok(())
+    }
+
     /// Records changes in order; returns the latest token.
     pub fn record_all(&mut self, changes: impl IntoIterator<Item = Change<M>>) -> u64 {
         for c in changes {

@@ -1,0 +1,147 @@
+//! What only the durable store promises.
+
+use crate::conformance::{apply_groups, gkey, group};
+use crossmap_delta::Mode;
+use crossmap_model::{MappingKey, SharePointGroupIdentityMapping as Group};
+use crossmap_store::{SCHEMA_VERSION, Store, StoreError};
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn state_and_feed_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        apply_groups(&store, "t1", json!([group(1), group(2)]), Mode::Atomic).unwrap();
+        apply_groups(
+            &store,
+            "t1",
+            json!([{"@removed": {}, "sourceGroupIdentity": {"id": gkey(1).as_str()}}]),
+            Mode::Atomic,
+        )
+        .unwrap();
+        apply_groups(&store, "t2", json!([group(3)]), Mode::Atomic).unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert!(store.get::<Group>("t1", &gkey(1)).unwrap().is_none());
+    assert!(store.get::<Group>("t1", &gkey(2)).unwrap().is_some());
+    assert!(store.get::<Group>("t2", &gkey(3)).unwrap().is_some());
+    assert_eq!(
+        store.latest_token::<Group>("t1").unwrap(),
+        3,
+        "tokens survive: mirrors keep working"
+    );
+    assert_eq!(store.changes_since::<Group>("t1", 2).unwrap().changes.len(), 1);
+    // And it keeps counting from there.
+    apply_groups(&store, "t1", json!([group(4)]), Mode::Atomic).unwrap();
+    assert_eq!(store.latest_token::<Group>("t1").unwrap(), 4);
+}
+
+#[test]
+fn a_data_directory_from_a_newer_version_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(dir.path()).unwrap());
+    bump_schema_version(dir.path());
+    let e = Store::open(dir.path()).unwrap_err();
+    assert!(
+        matches!(e, StoreError::NewerSchema { found, supported } if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION)
+    );
+    assert!(e.to_string().contains("written by a newer crossmap"), "{e}");
+}
+
+/// Sets `user_version` one past ours in the SQLite file header (4 bytes, big-endian, at offset 60),
+/// as a newer crossmap would have left it.
+fn bump_schema_version(dir: &std::path::Path) {
+    let path = dir.join("crossmap.sqlite");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let next = u32::try_from(SCHEMA_VERSION + 1).unwrap().to_be_bytes();
+    bytes[60..64].copy_from_slice(&next);
+    std::fs::write(&path, bytes).unwrap();
+    let _ = std::fs::remove_file(dir.join("crossmap.sqlite-wal"));
+}
+
+#[test]
+fn corrupt_rows_are_reported_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        apply_groups(&store, "t1", json!([group(1)]), Mode::Atomic).unwrap();
+    }
+    // The row is found by its bytes in the database files and damaged there.
+    let store = Store::open(dir.path()).unwrap();
+    let table_row = store.get::<Group>("t1", &gkey(1)).unwrap().unwrap();
+    drop(store);
+    let row = crossmap_delta::Row::encode(&table_row);
+    for name in ["crossmap.sqlite", "crossmap.sqlite-wal"] {
+        let path = dir.path().join(name);
+        let Ok(mut bytes) = std::fs::read(&path) else { continue };
+        if let Some(at) = bytes.windows(row.as_bytes().len()).position(|w| w == row.as_bytes()) {
+            bytes[at] = 0xff; // the header varint now says "more bytes follow" with nonsense presence bits
+            std::fs::write(&path, bytes).unwrap();
+        }
+    }
+    match Store::open(dir.path()) {
+        Err(StoreError::Corrupt(m)) => assert!(m.contains("log record"), "{m}"),
+        Err(other) => panic!("unexpected error: {other}"),
+        Ok(_) => panic!("a damaged row was accepted"),
+    }
+}
+
+/// The child side of the crash test: write one mapping per request forever, printing each key after it
+/// is acknowledged. Does nothing unless the parent set the variable.
+#[test]
+fn crash_child_writer() {
+    let Ok(dir) = std::env::var("CROSSMAP_CRASH_DIR") else {
+        return;
+    };
+    let store = Store::open(&dir).unwrap();
+    let mut out = std::io::stdout();
+    for n in 0u32.. {
+        apply_groups(&store, "t1", json!([group(n)]), Mode::Atomic).unwrap();
+        use std::io::Write;
+        writeln!(out, "ACK {n}").unwrap();
+        out.flush().unwrap();
+    }
+}
+
+#[test]
+fn a_sigkill_during_sustained_writes_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "durable::crash_child_writer",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("CROSSMAP_CRASH_DIR", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut acked = Vec::new();
+    let start = Instant::now();
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        if let Some(n) = line.strip_prefix("ACK ") {
+            acked.push(n.parse::<u32>().unwrap());
+        }
+        if acked.len() >= 200 || start.elapsed() > Duration::from_secs(20) {
+            break;
+        }
+    }
+    eprintln!("crash test: {} acknowledged writes before SIGKILL", acked.len());
+    child.kill().unwrap(); // SIGKILL on Unix: no destructor, no flush
+    child.wait().unwrap();
+    assert!(acked.len() >= 50, "the child acknowledged only {} writes", acked.len());
+    let store = Store::open(dir.path()).unwrap();
+    for n in &acked {
+        assert!(
+            store.get::<Group>("t1", &gkey(*n)).unwrap().is_some(),
+            "acknowledged mapping {n} was lost"
+        );
+    }
+}
