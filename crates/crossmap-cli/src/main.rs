@@ -1,7 +1,7 @@
 //! `crossmap`: the command line of the crossmap toolkit.
 //!
-//! Status: only what exists so far. `crossmap ids` encodes and decodes mapping ids and alternate-key
-//! segments with the model; `serve`, `plan`, `push`, `get`, `export` and `token` come with their issues.
+//! Status: `serve` runs the emulator, `token` mints a bearer token for it, `ids` encodes and decodes
+//! mapping ids and alternate-key segments; `plan`, `push`, `get` and `export` come with their issue.
 
 // A command-line tool reports on its terminal.
 #![allow(clippy::print_stdout)]
@@ -23,6 +23,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the emulator: a local stand-in for Graph's identity-mapping endpoints.
+    Serve(ServeArgs),
+    /// Mint a bearer token for the emulator, signed with the key in its data directory.
+    Token(TokenArgs),
     /// Show the mapping id and the alternate-key URL segment of a source key, or decode a mapping id.
     Ids {
         #[command(subcommand)]
@@ -49,10 +53,124 @@ enum IdsCommand {
     },
 }
 
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "CROSSMAP_ADDR")]
+    addr: std::net::SocketAddr,
+    /// Where the mappings and the token-signing key are kept.
+    #[arg(long, default_value = "./crossmap-data", env = "CROSSMAP_DATA_DIR")]
+    data_dir: std::path::PathBuf,
+    /// Keep nothing on disk: mappings and tokens die with the process.
+    #[arg(long)]
+    in_memory: bool,
+    /// Register an app as CLIENT_ID:SECRET:ROLE[,ROLE] (roles: read, manage, or the full permission
+    /// names); repeatable. Without any, a dev app with both roles is registered and printed.
+    #[arg(long = "app", value_name = "CLIENT_ID:SECRET:ROLES")]
+    apps: Vec<crossmap_server::App>,
+}
+
+#[derive(Debug, clap::Args)]
+struct TokenArgs {
+    /// The tenant the token is for (its `tid`): the partition of data it reaches.
+    #[arg(long, default_value = "00000000-0000-0000-0000-000000000001")]
+    tenant: String,
+    /// The application id the token names.
+    #[arg(long, default_value = "crossmap-cli")]
+    app_id: String,
+    /// Roles: read, manage, or the full permission names.
+    #[arg(long, value_delimiter = ',', default_value = "manage")]
+    roles: Vec<String>,
+    /// The emulator's data directory, whose signing key signs the token.
+    #[arg(long, default_value = "./crossmap-data", env = "CROSSMAP_DATA_DIR")]
+    data_dir: std::path::PathBuf,
+}
+
 fn main() -> Result<()> {
     match Cli::parse().command {
+        Command::Serve(args) => serve(args),
+        Command::Token(args) => token(args),
         Command::Ids { what } => ids(what),
     }
+}
+
+/// The tenant of the dev app's printed token.
+const DEV_TENANT: &str = "00000000-0000-0000-0000-000000000001";
+
+fn serve(args: ServeArgs) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    let (store, key) = if args.in_memory {
+        (crossmap_store::Store::in_memory(), None)
+    } else {
+        let store = crossmap_store::Store::open(&args.data_dir)
+            .with_context(|| format!("opening the data directory {}", args.data_dir.display()))?;
+        (store, Some(crossmap_server::Auth::key_in(&args.data_dir)?))
+    };
+    let mut apps = args.apps;
+    let dev = apps.is_empty();
+    if dev {
+        let secret = crossmap_server::random_hex(16)?;
+        apps.push(format!("crossmap-dev:{secret}:read,manage").parse()?);
+    }
+    let auth = match key {
+        Some(key) => crossmap_server::Auth::new(key, apps),
+        None => crossmap_server::Auth::ephemeral(apps)?,
+    };
+    if dev {
+        let app = &auth.apps()[0];
+        println!("dev app: client_id={} client_secret={}", app.client_id, app.secret);
+        println!(
+            "bearer token (tenant {DEV_TENANT}, 1 hour): {}",
+            auth.mint(DEV_TENANT, &app.client_id, &app.roles)
+        );
+    }
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.addr)
+            .await
+            .with_context(|| format!("listening on {}", args.addr))?;
+        println!(
+            "crossmap emulator on http://{}/beta ({})",
+            listener.local_addr()?,
+            if args.in_memory {
+                "in memory".to_owned()
+            } else {
+                format!("data in {}", args.data_dir.display())
+            }
+        );
+        let app = crossmap_server::router(crossmap_server::AppState::new(store, auth));
+        axum_serve(listener, app).await
+    })
+}
+
+async fn axum_serve(listener: tokio::net::TcpListener, app: axum::Router) -> Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .context("serving")
+}
+
+fn token(args: TokenArgs) -> Result<()> {
+    let roles = args
+        .roles
+        .iter()
+        .map(|r| {
+            format!("x:y:{r}")
+                .parse::<crossmap_server::App>()
+                .map(|a| a.roles[0].clone())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let key = crossmap_server::Auth::key_in(&args.data_dir)
+        .with_context(|| format!("reading the signing key in {}", args.data_dir.display()))?;
+    println!(
+        "{}",
+        crossmap_server::Auth::new(key, Vec::new()).mint(&args.tenant, &args.app_id, &roles)
+    );
+    Ok(())
 }
 
 fn ids(what: IdsCommand) -> Result<()> {

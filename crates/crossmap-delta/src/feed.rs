@@ -142,6 +142,13 @@ impl<M: IdentityMapping> ChangeFeed<M> {
         Ok(self.entries.range(token + 1..).map(|(_, c)| c).collect())
     }
 
+    /// Like [`ChangeFeed::changes_since`], with each change's token, so a reader can page: ask again
+    /// with the token of the last change it took.
+    pub fn entries_since(&self, token: u64) -> Result<impl Iterator<Item = (u64, &Change<M>)>, FeedError> {
+        self.changes_since(token)?;
+        Ok(self.entries.range(token + 1..).map(|(t, c)| (*t, c)))
+    }
+
     /// Forgets every change up to and including `token` (clamped to the latest); tokens older than it
     /// will get [`FeedError::Resync`].
     pub fn compact_through(&mut self, token: u64) {

@@ -145,7 +145,7 @@ impl MappingId {
             source,
         })?;
         // One mapping, one id: a key that is not in normal form (upper case) names no mapping we issue.
-        if decoded.key_str() != key {
+        if decoded.key_text() != key {
             return Err(IdError::Key {
                 id: id.to_owned(),
                 source: KeyError::NotAUpn {
@@ -157,7 +157,8 @@ impl MappingId {
         Ok(decoded)
     }
 
-    fn key_str(&self) -> &str {
+    /// The normalised key the id encodes, as text.
+    pub fn key_text(&self) -> &str {
         match self {
             MappingId::User(k) => k.as_str(),
             MappingId::Group(k) => k.as_str(),

@@ -39,6 +39,8 @@ pub trait IdentityMapping:
     const KIND: MappingKind;
     /// The property path of the source key inside an item, for error messages.
     const SOURCE_KEY_PATH: &'static str;
+    /// The collection's path below the service root.
+    const COLLECTION_PATH: &'static str;
 
     /// The source key as written in the item, before validation: absent, `null` or a string.
     fn source_key_raw(&self) -> Patch<&str>;
@@ -68,6 +70,7 @@ impl IdentityMapping for SharePointGroupIdentityMapping {
     type Key = GroupKey;
     const KIND: MappingKind = MappingKind::Group;
     const SOURCE_KEY_PATH: &'static str = "sourceGroupIdentity.id";
+    const COLLECTION_PATH: &'static str = SharePointGroupIdentityMapping::COLLECTION_PATH;
 
     fn source_key_raw(&self) -> Patch<&str> {
         match &self.source_group_identity {
@@ -115,6 +118,7 @@ impl IdentityMapping for SharePointUserIdentityMapping {
     type Key = UserKey;
     const KIND: MappingKind = MappingKind::User;
     const SOURCE_KEY_PATH: &'static str = "sourceUserIdentity.userPrincipalName";
+    const COLLECTION_PATH: &'static str = SharePointUserIdentityMapping::COLLECTION_PATH;
 
     fn source_key_raw(&self) -> Patch<&str> {
         match &self.source_user_identity {

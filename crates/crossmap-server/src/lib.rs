@@ -1,4 +1,276 @@
-//! The crossmap emulator: a stateful local stand-in for Graph's identity-mapping endpoints, on axum.
+//! The crossmap emulator: a stateful local stand-in for Graph's SharePoint identity-mapping endpoints.
 //!
-//! Status: a skeleton. The router, auth, errors and persistence are the subject of the emulator issue.
-//! The `$metadata` document it will serve already exists: [`crossmap_model::METADATA_XML`].
+//! [`router`] gives an [`axum::Router`] you can serve (that is what `crossmap serve` does) or embed in your
+//! own app or test. It answers, under `/beta/solutions/sharePoint/migrations/`, for both
+//! `crossOrganizationUserMappings` and `crossOrganizationGroupMappings`:
+//!
+//! - the documented calls: the delta `PATCH` of the collection, and `GET` by alternate key with `$select`;
+//! - the entity-set calls Microsoft's generated SDKs make: list (`$top`, `$skip`, `@odata.nextLink`,
+//!   `$count`), `POST`, and `GET` / `PATCH` / `DELETE` by id;
+//! - `GET …/delta()`, the change feed as Graph delta pages (a crossmap extension: the documented API has
+//!   no such function);
+//!
+//! plus `GET /beta/$metadata` and a small identity platform, `POST /{tenant}/oauth2/v2.0/token` for the
+//! client-credentials grant. Every call needs a bearer token from it; its `tid` is the tenant whose data
+//! the call reaches. Every error is in Graph's shape. Writes go through `crossmap-delta`, so they mean
+//! exactly what `docs/delta-semantics.md` says, and through `crossmap-store`, so they are durable before
+//! they are answered.
+//!
+//! ```
+//! use crossmap_server::{AppState, Auth, router};
+//! use crossmap_store::Store;
+//! let auth = Auth::ephemeral(vec!["app:secret:manage".parse().unwrap()]).unwrap();
+//! let app: axum::Router = router(AppState::new(Store::in_memory(), auth));
+//! # let _ = app;
+//! ```
+
+mod auth;
+mod error;
+mod graph;
+
+pub use auth::{AUDIENCE, App, Auth, AuthError, Claims, MANAGE_ROLE, READ_ROLE, TOKEN_LIFETIME, random_hex};
+pub use error::{ApiError, INVALID_TOKEN, RequestInfo};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Router};
+use crossmap_store::Store;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+/// The largest request body accepted.
+pub const MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// What the handlers share: the store and the token issuer.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    auth: Auth,
+}
+
+impl AppState {
+    /// State over `store`, with tokens from `auth`.
+    pub fn new(store: Store, auth: Auth) -> AppState {
+        AppState {
+            inner: Arc::new(Inner { store, auth }),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The token issuer.
+    pub fn auth(&self) -> &Auth {
+        &self.inner.auth
+    }
+}
+
+/// The emulator's routes. Everything goes through one dispatcher so that every answer, a 404 or 405
+/// included, is in Graph's shape.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .fallback(dispatch)
+        .layer(middleware::from_fn(diagnostics))
+        .with_state(state)
+}
+
+/// Gives every request an id and a date, echoes `client-request-id`, and logs one line per request.
+async fn diagnostics(mut request: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let info = RequestInfo {
+        request_id: request_id(),
+        client_request_id: request
+            .headers()
+            .get("client-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        date: httpdate::fmt_http_date(SystemTime::now()),
+    };
+    request.extensions_mut().insert(info.clone());
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("request-id", Some(&info.request_id)),
+        ("client-request-id", info.client_request_id.as_ref()),
+    ] {
+        if let Some(v) = value.and_then(|v| HeaderValue::from_str(v).ok()) {
+            headers.insert(name, v);
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&info.date) {
+        headers.insert(header::DATE, v);
+    }
+    // Never the Authorization header or the query (a token request's secret is in its body, never logged).
+    tracing::info!(
+        %method,
+        path,
+        status = response.status().as_u16(),
+        ms = start.elapsed().as_secs_f64() * 1000.0,
+        request_id = info.request_id,
+        "request"
+    );
+    response
+}
+
+fn request_id() -> String {
+    let mut b = [0u8; 16];
+    if getrandom::fill(&mut b).is_err() {
+        // No randomness: ids need only be unique enough for a log.
+        b = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
+            .to_le_bytes();
+    }
+    crossmap_model::Guid::from_u128(u128::from_le_bytes(b)).to_string()
+}
+
+async fn dispatch(
+    State(state): State<AppState>,
+    Extension(info): Extension<RequestInfo>,
+    request: Request,
+) -> Response {
+    match route(&state, request).await {
+        Ok(response) => response,
+        Err(e) => error::with_inner(e, &info).into_response(),
+    }
+}
+
+const MIGRATIONS: &str = "/beta/solutions/sharePoint/migrations/";
+
+async fn route(state: &AppState, request: Request) -> Result<Response, ApiError> {
+    let path = request.uri().path().to_owned();
+    if path == "/beta/$metadata" {
+        return match *request.method() {
+            Method::GET | Method::HEAD => Ok((
+                [(header::CONTENT_TYPE, "application/xml")],
+                crossmap_model::METADATA_XML,
+            )
+                .into_response()),
+            ref m => Err(ApiError::method_not_allowed(m.as_str(), "GET")),
+        };
+    }
+    if let Some(tenant) = path
+        .strip_prefix('/')
+        .and_then(|p| p.strip_suffix("/oauth2/v2.0/token"))
+    {
+        if !tenant.is_empty() && !tenant.contains('/') {
+            return match *request.method() {
+                Method::POST => Ok(token_endpoint(state, tenant, request).await),
+                ref m => Err(ApiError::method_not_allowed(m.as_str(), "POST")),
+            };
+        }
+    }
+    let prefix = path
+        .get(..MIGRATIONS.len())
+        .filter(|p| p.eq_ignore_ascii_case(MIGRATIONS));
+    if prefix.is_some() {
+        let claims = authenticate(state, request.headers())?;
+        let rest = path[MIGRATIONS.len()..].to_owned();
+        return graph::handle(state, claims, request, &rest).await;
+    }
+    Err(ApiError::not_found(format!("no resource at {path}")))
+}
+
+/// Checks the bearer token.
+fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Claims, ApiError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthenticated("Access token is empty: send Authorization: Bearer {token}"))?;
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .ok_or_else(|| ApiError::unauthenticated("the Authorization header is not a bearer token"))?;
+    state.auth().verify(token.trim()).map_err(ApiError::unauthenticated)
+}
+
+#[derive(serde::Deserialize)]
+struct TokenForm {
+    grant_type: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    scope: Option<String>,
+}
+
+/// The identity platform's token endpoint, client-credentials grant only. Errors in OAuth's shape.
+async fn token_endpoint(state: &AppState, tenant: &str, request: Request) -> Response {
+    let oauth_error = |status: StatusCode, error: &str, description: &str| {
+        (
+            status,
+            axum::Json(serde_json::json!({"error": error, "error_description": description})),
+        )
+            .into_response()
+    };
+    let Ok(bytes) = axum::body::to_bytes(request.into_body(), 64 * 1024).await else {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "the body could not be read");
+    };
+    let Ok(form) = serde_urlencoded::from_bytes::<TokenForm>(&bytes) else {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "the body is not a form");
+    };
+    if form.grant_type.as_deref() != Some("client_credentials") {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "only client_credentials is supported",
+        );
+    }
+    if !form.scope.as_deref().is_some_and(|s| s.ends_with("/.default")) {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            "the scope must be a resource's /.default, e.g. https://graph.microsoft.com/.default",
+        );
+    }
+    let (Some(id), Some(secret)) = (form.client_id, form.client_secret) else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "client_id and client_secret are required",
+        );
+    };
+    let tenant = <crossmap_model::GroupKey as crossmap_model::MappingKey>::parse(tenant)
+        .map(|k| crossmap_model::MappingKey::as_str(&k).to_owned())
+        .unwrap_or_else(|_| tenant.to_lowercase());
+    match state.auth().client_credentials(&tenant, &id, &secret) {
+        Some(token) => axum::Json(serde_json::json!({
+            "token_type": "Bearer",
+            "expires_in": TOKEN_LIFETIME,
+            "ext_expires_in": TOKEN_LIFETIME,
+            "access_token": token,
+        }))
+        .into_response(),
+        None => oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "unknown client_id or wrong client_secret",
+        ),
+    }
+}
+
+/// A JSON response with Graph's content type.
+pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
+    let mut r = (
+        status,
+        Body::from(serde_json::to_vec(body).expect("a JSON value serialises")),
+    )
+        .into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json;odata.metadata=minimal;odata.streaming=true;charset=utf-8"),
+    );
+    r.headers_mut().insert("OData-Version", HeaderValue::from_static("4.0"));
+    r
+}

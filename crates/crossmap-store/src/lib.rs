@@ -146,8 +146,11 @@ pub struct Page<M: Rules> {
 pub struct FeedPage<M: Rules> {
     /// At most one change per key, oldest first.
     pub changes: Vec<Change<M>>,
-    /// The latest token.
+    /// The token to ask with next: the last change's when the page is full (more may follow), else the
+    /// latest.
     pub token: u64,
+    /// Whether more changes follow this page.
+    pub more: bool,
 }
 
 /// The mapping store: cheap to clone and share between threads.
@@ -290,20 +293,27 @@ impl Store {
         Ok(Page { mappings, next })
     }
 
-    /// The changes after `token` for a mirror of `tenant`'s mappings of kind `M`.
-    pub fn changes_since<M: StoredKind>(&self, tenant: &str, token: u64) -> Result<FeedPage<M>, StoreError> {
+    /// Up to `limit` changes after `token` for a mirror of `tenant`'s mappings of kind `M`.
+    pub fn changes_since<M: StoredKind>(
+        &self,
+        tenant: &str,
+        token: u64,
+        limit: usize,
+    ) -> Result<FeedPage<M>, StoreError> {
         let t = self.tenant(tenant);
         let state = lock(M::state(&t))?;
-        let changes = state
-            .feed
-            .changes_since(token)
-            .map_err(StoreError::Feed)?
-            .into_iter()
-            .cloned()
-            .collect();
+        let mut entries = state.feed.entries_since(token).map_err(StoreError::Feed)?;
+        let mut changes = Vec::new();
+        let mut last = token;
+        for (t, c) in entries.by_ref().take(limit) {
+            changes.push(c.clone());
+            last = t;
+        }
+        let more = entries.next().is_some();
         Ok(FeedPage {
             changes,
-            token: state.feed.latest(),
+            token: if more { last } else { state.feed.latest() },
+            more,
         })
     }
 

@@ -141,11 +141,16 @@ fn serves_the_change_feed(store: &Store) {
         Mode::Atomic,
     )
     .unwrap();
-    let page = store.changes_since::<Group>("t1", t).unwrap();
+    let page = store.changes_since::<Group>("t1", t, 100).unwrap();
     assert_eq!(page.changes.len(), 1);
-    assert_eq!(page.token, 3);
+    assert_eq!((page.token, page.more), (3, false));
+    // Paging: one at a time from the start, each page continuing after the last.
+    let first = store.changes_since::<Group>("t1", 0, 1).unwrap();
+    assert_eq!((first.changes.len(), first.more), (1, true));
+    let rest = store.changes_since::<Group>("t1", first.token, 10).unwrap();
+    assert_eq!((rest.changes.len(), rest.more, rest.token), (1, false, 3));
     assert!(matches!(
-        store.changes_since::<Group>("t1", 99),
+        store.changes_since::<Group>("t1", 99, 10),
         Err(StoreError::Feed(_))
     ));
 }

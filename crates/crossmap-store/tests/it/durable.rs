@@ -33,7 +33,7 @@ fn state_and_feed_survive_a_reopen() {
         3,
         "tokens survive: mirrors keep working"
     );
-    assert_eq!(store.changes_since::<Group>("t1", 2).unwrap().changes.len(), 1);
+    assert_eq!(store.changes_since::<Group>("t1", 2, 100).unwrap().changes.len(), 1);
     // And it keeps counting from there.
     apply_groups(&store, "t1", json!([group(4)]), Mode::Atomic).unwrap();
     assert_eq!(store.latest_token::<Group>("t1").unwrap(), 4);

@@ -1,0 +1,5 @@
+//! Integration tests of the emulator over real HTTP on loopback: the documented examples, auth, tenant
+//! isolation, limits and errors, paging, the entity-set calls, the delta feed, persistence.
+
+mod api;
+mod support;

@@ -1,0 +1,127 @@
+//! A running emulator on 127.0.0.1:0 and a client for it.
+
+use crossmap_server::{App, AppState, Auth, router};
+use crossmap_store::Store;
+use reqwest::{Client, RequestBuilder, Response};
+use serde_json::Value;
+
+pub(crate) const TENANT: &str = "11111111-1111-1111-1111-111111111111";
+pub(crate) const MIGRATIONS: &str = "/beta/solutions/sharePoint/migrations";
+
+/// A server task and what a test needs to talk to it.
+pub(crate) struct Emulator {
+    pub(crate) base: String,
+    pub(crate) auth: Auth,
+    pub(crate) http: Client,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub(crate) fn apps() -> Vec<App> {
+    vec![
+        "writer:w-secret:manage".parse().unwrap(),
+        "reader:r-secret:read".parse().unwrap(),
+        "nobody:n-secret:read"
+            .parse::<App>()
+            .map(|mut a| {
+                a.roles.clear();
+                a
+            })
+            .unwrap(),
+    ]
+}
+
+impl Emulator {
+    /// An emulator over `store`, signing with `key`.
+    pub(crate) async fn start(store: Store, key: Vec<u8>) -> Emulator {
+        let auth = Auth::new(key, apps());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = router(AppState::new(store, auth.clone()));
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Emulator {
+            base: format!("http://{addr}"),
+            auth,
+            http: Client::new(),
+            task,
+        }
+    }
+
+    /// An in-memory emulator.
+    pub(crate) async fn memory() -> Emulator {
+        Emulator::start(Store::in_memory(), b"test-key".to_vec()).await
+    }
+
+    /// A token with all permissions for `tenant`.
+    pub(crate) fn writer(&self, tenant: &str) -> String {
+        self.auth.client_credentials(tenant, "writer", "w-secret").unwrap()
+    }
+
+    /// A read-only token.
+    pub(crate) fn reader(&self, tenant: &str) -> String {
+        self.auth.client_credentials(tenant, "reader", "r-secret").unwrap()
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{MIGRATIONS}/{path}", self.base)
+    }
+
+    pub(crate) fn get(&self, path: &str, token: &str) -> RequestBuilder {
+        self.http.get(self.url(path)).bearer_auth(token)
+    }
+
+    pub(crate) fn patch_json(&self, path: &str, token: &str, body: &Value) -> RequestBuilder {
+        self.http.patch(self.url(path)).bearer_auth(token).json(body)
+    }
+
+    /// PATCHes a delta payload to the group collection as the writer of TENANT.
+    pub(crate) async fn groups_delta(&self, items: Value) -> Response {
+        let body = serde_json::json!({"@context": "#$delta", "value": items});
+        self.patch_json("crossOrganizationGroupMappings", &self.writer(TENANT), &body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// The response's JSON body, after checking its status.
+pub(crate) async fn json(response: Response, status: u16) -> Value {
+    let got = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    assert_eq!(got, status, "unexpected status; body: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Checks a Graph error body and returns it.
+pub(crate) async fn graph_error(response: Response, status: u16, code: &str) -> Value {
+    let request_id = response
+        .headers()
+        .get("request-id")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = json(response, status).await;
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert_eq!(
+        body["error"]["innerError"]["request-id"].as_str(),
+        request_id.as_deref(),
+        "{body}"
+    );
+    assert!(body["error"]["innerError"]["date"].is_string(), "{body}");
+    body
+}
+
+pub(crate) fn group(n: u32) -> Value {
+    serde_json::json!({"sourceOrganizationId": TENANT, "groupType": "regularGroup",
+        "sourceGroupIdentity": {"id": format!("00000000-0000-0000-0000-{n:012}")},
+        "targetGroupIdentity": {"id": format!("99999999-0000-0000-0000-{n:012}")}})
+}
