@@ -25,7 +25,7 @@ impl ApiError {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
-            error: GraphError::new(code, message),
+            error: Box::new(GraphError::new(code, message)),
             allow: None,
         }
     }
@@ -83,7 +83,7 @@ impl From<crossmap_delta::RequestError> for ApiError {
     fn from(e: crossmap_delta::RequestError) -> ApiError {
         ApiError {
             status: StatusCode::BAD_REQUEST,
-            error: e.to_graph_error(),
+            error: Box::new(e.to_graph_error()),
             allow: None,
         }
     }
