@@ -99,6 +99,7 @@ const DEV_TENANT: &str = "00000000-0000-0000-0000-000000000001";
 
 fn serve(args: ServeArgs) -> Result<()> {
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let (store, key) = if args.in_memory {

@@ -1,0 +1,125 @@
+//! `crossmap serve` as a process: a SIGKILL during sustained writes loses nothing it acknowledged.
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const TENANT: &str = "11111111-1111-1111-1111-111111111111";
+
+/// Starts `crossmap serve` on a free port over `dir`; returns the child and its base URL.
+fn serve(dir: &Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crossmap"))
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--app",
+            "w:secret:manage",
+            "--data-dir",
+        ])
+        .arg(dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+    let base = loop {
+        let line = lines.next().expect("the server says where it listens").expect("UTF-8");
+        if let Some(rest) = line.strip_prefix("crossmap emulator on ") {
+            break rest
+                .split_whitespace()
+                .next()
+                .expect("a URL")
+                .trim_end_matches("/beta")
+                .to_owned();
+        }
+    };
+    (child, base)
+}
+
+async fn token(http: &reqwest::Client, base: &str) -> String {
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", "w"),
+        ("client_secret", "secret"),
+        ("scope", "https://graph.microsoft.com/.default"),
+    ];
+    let body: Value = http
+        .post(format!("{base}/{TENANT}/oauth2/v2.0/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["access_token"].as_str().expect("a token").to_owned()
+}
+
+fn group_id(n: u32) -> String {
+    format!("00000000-0000-0000-0000-{n:012}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkill_during_sustained_writes_loses_no_acknowledged_mapping() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, base) = serve(dir.path());
+    let http = reqwest::Client::new();
+    let token = token(&http, &base).await;
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let url = format!("{base}/beta/solutions/sharePoint/migrations/crossOrganizationGroupMappings");
+    let writers: Vec<_> = (0..4u32)
+        .map(|w| {
+            let (http, url, token, acked) = (http.clone(), url.clone(), token.clone(), acked.clone());
+            tokio::spawn(async move {
+                for i in 0.. {
+                    let n = w * 1_000_000 + i;
+                    let body = json!({"@context": "#$delta", "value": [{"sourceOrganizationId": TENANT,
+                        "sourceGroupIdentity": {"id": group_id(n)}, "targetGroupIdentity": {"id": group_id(n)}}]});
+                    match http.patch(&url).bearer_auth(&token).json(&body).send().await {
+                        Ok(r) if r.status() == 200 => acked.lock().unwrap().push(n),
+                        _ => break, // the server is gone
+                    }
+                }
+            })
+        })
+        .collect();
+    let start = Instant::now();
+    while acked.lock().unwrap().len() < 300 && start.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    child.kill().unwrap(); // SIGKILL: no shutdown, no flush
+    child.wait().unwrap();
+    for w in writers {
+        let _ = w.await;
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 100, "only {} writes were acknowledged", acked.len());
+
+    let (mut child, base) = serve(dir.path());
+    let token = self::token(&http, &base).await;
+    let mut lost = Vec::new();
+    for n in &acked {
+        let r = http
+            .get(format!("{url_base}/beta/solutions/sharePoint/migrations/crossOrganizationGroupMappings(sourceGroupObjectId='{}')", group_id(*n), url_base = base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        if r.status() != 200 {
+            lost.push(*n);
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged mappings were lost: {lost:?}",
+        lost.len(),
+        acked.len()
+    );
+}
