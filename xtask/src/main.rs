@@ -3,11 +3,13 @@
 //! - `codegen [--check]`: regenerate the model from `schema/`, or fail naming every stale file;
 //! - `layers`: fail when a crate depends on something its layer forbids (see `docs/architecture.md`);
 //! - `proptest [--cases N]`: run the workspace's property tests (tests named `law_*`) with N cases;
-//! - `ci`: everything CI runs: fmt, clippy, codegen --check, layers, the whole test suite.
+//! - `ci`: everything CI runs: fmt, clippy, codegen --check, layers, the whole test suite;
+//! - `bench server`: the release emulator against bare axum yardsticks on loopback (docs/performance.md).
 
 // A command-line tool reports on its terminal.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod bench;
 mod layers;
 
 use anyhow::{Context, Result, bail};
@@ -27,8 +29,9 @@ fn main() -> Result<()> {
         ["proptest"] => proptest(&sh, 20_000),
         ["proptest", "--cases", n] => proptest(&sh, n.parse().context("--cases takes a whole number")?),
         ["ci"] => ci(&sh),
+        ["bench", "server"] => bench::server(&sh, &project_root()),
         _ => {
-            eprintln!("usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci>");
+            eprintln!("usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci | bench server>");
             bail!("unknown task {args:?}")
         }
     }

@@ -1,0 +1,193 @@
+//! `cargo xtask bench server`: the release emulator against its yardsticks, on loopback, in one run.
+//!
+//! Server and load generator are pinned to different cores (taskset). GETs are driven by oha (installed
+//! with `cargo install oha --locked` when missing); delta PATCHes by the `patch_load` example, because
+//! every request must be new for a durable store to have work to do. Prints a table for
+//! docs/performance.md.
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use xshell::{Shell, cmd};
+
+/// Kills a child process when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+const SERVER_CORE: &str = "0";
+const LOAD_CORE: &str = "1";
+const SECONDS: &str = "10";
+const CONNECTIONS: &str = "32";
+
+fn spawn_pinned(program: &Path, args: &[&str], port: u16) -> Result<Running> {
+    let child = Command::new("taskset")
+        .args(["-c", SERVER_CORE])
+        .arg(program)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", program.display()))?;
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if start.elapsed() > Duration::from_secs(30) {
+            bail!("{} did not listen on port {port}", program.display());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(Running(child))
+}
+
+/// (requests/s, p50 ms, p99 ms) from oha's JSON summary.
+fn oha(sh: &Shell, url: &str, token: &str) -> Result<(f64, f64, f64)> {
+    let auth = format!("Authorization: Bearer {token}");
+    let out = cmd!(
+        sh,
+        "taskset -c {LOAD_CORE} oha -z {SECONDS}s -c {CONNECTIONS} --no-tui --output-format json -H {auth} {url}"
+    )
+    .quiet()
+    .read()?;
+    let v: Value = serde_json::from_str(&out).context("oha's JSON output")?;
+    let rps = v["summary"]["requestsPerSec"].as_f64().context("oha: requestsPerSec")?;
+    let p = |k: &str| {
+        v["latencyPercentiles"][k]
+            .as_f64()
+            .map(|s| s * 1000.0)
+            .context("oha: latency percentiles")
+    };
+    let status_ok = v["statusCodeDistribution"]["200"].as_u64().unwrap_or(0);
+    if status_ok == 0 {
+        bail!("oha got no 200 from {url}: {}", v["statusCodeDistribution"]);
+    }
+    Ok((rps, p("p50")?, p("p99")?))
+}
+
+/// (items/s, p50 ms, p99 ms) from patch_load.
+fn patch_load(
+    sh: &Shell,
+    exe: &Path,
+    url: &str,
+    token: &str,
+    seconds: &str,
+    max: Option<&str>,
+) -> Result<(f64, f64, f64)> {
+    let max = max.map(str::to_owned).into_iter();
+    let out = cmd!(
+        sh,
+        "taskset -c {LOAD_CORE} {exe} {url} {token} {seconds} {CONNECTIONS} {max...}"
+    )
+    .quiet()
+    .read()?;
+    let v: Value = serde_json::from_str(&out).context("patch_load's output")?;
+    if v["errors"].as_u64() != Some(0) {
+        bail!("patch_load saw errors: {out}");
+    }
+    let f = |k: &str| v[k].as_f64().with_context(|| format!("patch_load: {k}"));
+    Ok((f("items_per_s")?, f("p50_ms")?, f("p99_ms")?))
+}
+
+fn rss_mib(pid: u32) -> Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .context("VmRSS")?;
+    Ok(kb / 1024.0)
+}
+
+pub(crate) fn server(sh: &Shell, root: &Path) -> Result<()> {
+    cmd!(
+        sh,
+        "cargo build --release -p crossmap-cli -p crossmap-server --examples"
+    )
+    .run()?;
+    if cmd!(sh, "oha --version").quiet().ignore_stdout().run().is_err() {
+        println!("bench: installing oha (cargo install oha --locked)");
+        cmd!(sh, "cargo install oha --locked").run()?;
+    }
+    let release = root.join("target/release");
+    let crossmap = release.join("crossmap");
+    let patch_exe = release.join("examples/patch_load");
+    let yardstick = release.join("examples/yardstick");
+    let dir: PathBuf = std::env::temp_dir().join(format!("crossmap-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_s = dir.to_str().context("a UTF-8 temp dir")?.to_owned();
+
+    // The emulator, durable, on its embedded default.
+    let port = 18481;
+    let addr = format!("127.0.0.1:{port}");
+    let emulator = spawn_pinned(
+        &crossmap,
+        &[
+            "serve",
+            "--addr",
+            &addr,
+            "--data-dir",
+            &dir_s,
+            "--app",
+            "bench:secret:manage",
+        ],
+        port,
+    )?;
+    let token = cmd!(sh, "{crossmap} token --data-dir {dir_s} --tenant bench")
+        .quiet()
+        .read()?;
+    let groups = format!("http://{addr}/beta/solutions/sharePoint/migrations/crossOrganizationGroupMappings");
+    let patch = patch_load(sh, &patch_exe, &groups, &token, SECONDS, None)?;
+    let key_url = format!("{groups}(sourceGroupObjectId='00000000-0000-4000-8000-000000000000')");
+    let get = oha(sh, &key_url, &token)?;
+    // Memory with 1,000,000 mappings: fill up to 20,000 requests of 50 new keys.
+    patch_load(sh, &patch_exe, &groups, &token, "600", Some("20000"))?;
+    let rss = rss_mib(emulator.0.id())?;
+    drop(emulator);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // The yardsticks.
+    let bare_get = {
+        let _y = spawn_pinned(&yardstick, &["get", "127.0.0.1:18482"], 18482)?;
+        oha(sh, "http://127.0.0.1:18482/fixed", "none")?
+    };
+    let bare_patch = {
+        let _y = spawn_pinned(&yardstick, &["patch", "127.0.0.1:18483"], 18483)?;
+        patch_load(sh, &patch_exe, "http://127.0.0.1:18483/items", "none", SECONDS, None)?
+    };
+
+    println!(
+        "\n| measure ({CONNECTIONS} connections, {SECONDS} s, server on core {SERVER_CORE}, load on core {LOAD_CORE}) | emulator | yardstick | ratio |"
+    );
+    println!("|---|---|---|---|");
+    println!(
+        "| GET by alternate key, requests/s | {:.0} | {:.0} (bare GET) | {:.2} |",
+        get.0,
+        bare_get.0,
+        get.0 / bare_get.0
+    );
+    println!(
+        "| GET p50 / p99, ms | {:.2} / {:.2} | {:.2} / {:.2} | |",
+        get.1, get.2, bare_get.1, bare_get.2
+    );
+    println!(
+        "| durable PATCH of 50 items, items/s | {:.0} | {:.0} (bare PATCH) | {:.2} |",
+        patch.0,
+        bare_patch.0,
+        patch.0 / bare_patch.0
+    );
+    println!(
+        "| PATCH p50 / p99, ms | {:.2} / {:.2} | {:.2} / {:.2} | |",
+        patch.1, patch.2, bare_patch.1, bare_patch.2
+    );
+    println!("| emulator RSS with 1,000,000 group mappings | {rss:.0} MiB | | |");
+    Ok(())
+}
