@@ -110,7 +110,7 @@ fn rss_mib(pid: u32) -> Result<f64> {
 pub(crate) fn server(sh: &Shell, root: &Path) -> Result<()> {
     cmd!(
         sh,
-        "cargo build --release -p crossmap-cli -p crossmap-server --examples"
+        "cargo build --release -p crossmap-cli -p crossmap-server --bins --examples"
     )
     .run()?;
     if cmd!(sh, "oha --version").quiet().ignore_stdout().run().is_err() {

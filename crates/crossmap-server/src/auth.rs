@@ -116,7 +116,13 @@ impl Claims {
 pub struct Auth {
     key: Vec<u8>,
     apps: Vec<App>,
+    /// Tokens already verified, so a client reusing its token (all of them) pays the HMAC and JSON work
+    /// once, not on every request. Expiry is still checked on every use.
+    verified: std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, Claims>>>,
 }
+
+/// How many verified tokens are remembered before the cache starts over.
+const VERIFIED_CAPACITY: usize = 4096;
 
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -144,7 +150,11 @@ pub fn random_hex(n: usize) -> Result<String, AuthError> {
 impl Auth {
     /// An issuer signing with `key`, for `apps`.
     pub fn new(key: Vec<u8>, apps: Vec<App>) -> Auth {
-        Auth { key, apps }
+        Auth {
+            key,
+            apps,
+            verified: Default::default(),
+        }
     }
 
     /// An issuer with a fresh random key (an in-memory emulator: tokens die with the process).
@@ -210,6 +220,29 @@ impl Auth {
 
     /// Checks a bearer token: signature, audience, expiry.
     pub fn verify(&self, token: &str) -> Result<Claims, String> {
+        let cached = self
+            .verified
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(token)
+            .cloned();
+        if let Some(claims) = cached {
+            return if claims.exp > now() {
+                Ok(claims)
+            } else {
+                Err("the access token has expired".to_owned())
+            };
+        }
+        let claims = self.verify_uncached(token)?;
+        let mut verified = self.verified.write().unwrap_or_else(|e| e.into_inner());
+        if verified.len() >= VERIFIED_CAPACITY {
+            verified.clear();
+        }
+        verified.insert(token.to_owned(), claims.clone());
+        Ok(claims)
+    }
+
+    fn verify_uncached(&self, token: &str) -> Result<Claims, String> {
         let mut v = Validation::new(Algorithm::HS256);
         v.set_audience(&[AUDIENCE]);
         v.leeway = 0;

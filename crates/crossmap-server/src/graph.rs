@@ -2,7 +2,7 @@
 //! handlers, written once for both kinds.
 
 use crate::error::ApiError;
-use crate::{AppState, Claims, MAX_BODY, json_response};
+use crate::{AppState, Claims, MAX_BODY, json_bytes, json_response};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -10,7 +10,8 @@ use axum::response::{IntoResponse, Response};
 use crossmap_delta::{Mode, Outcome, ParsedRequest, parse_request};
 use crossmap_model::error::codes;
 use crossmap_model::{
-    DELTA_CONTEXT, DeltaItem, MappingId, MappingKey, SharePointGroupIdentityMapping, SharePointUserIdentityMapping,
+    DELTA_CONTEXT, DeltaItem, EntityResponse, MappingId, MappingKey, SharePointGroupIdentityMapping,
+    SharePointUserIdentityMapping,
 };
 use crossmap_store::StoredKind;
 use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
@@ -252,8 +253,20 @@ impl<'s, M: StoredKind> Kind<'s, M> {
             .store()
             .get::<M>(self.tenant(), key)?
             .ok_or_else(|| ApiError::not_found(format!("no mapping at {}", key.to_segment())))?;
+        let context = Some(self.context("/$entity"));
+        if self.query.select.is_none() {
+            // The common case straight to bytes, without an intermediate JSON tree.
+            let body = EntityResponse {
+                context,
+                entity: mapping,
+            };
+            return Ok(json_bytes(
+                StatusCode::OK,
+                serde_json::to_vec(&body).map_err(|e| ApiError::internal(&e))?,
+            ));
+        }
         let mut object = self.shape(&mapping)?;
-        object.insert("@odata.context".into(), Value::String(self.context("/$entity")));
+        object.insert("@odata.context".into(), Value::String(context.unwrap_or_default()));
         Ok(json_response(StatusCode::OK, &Value::Object(object)))
     }
 

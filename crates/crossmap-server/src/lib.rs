@@ -124,17 +124,26 @@ async fn diagnostics(mut request: Request, next: Next) -> Response {
     response
 }
 
+/// A GUID-shaped request id: a random per-process base plus a counter (no syscall per request).
 fn request_id() -> String {
-    let mut b = [0u8; 16];
-    if getrandom::fill(&mut b).is_err() {
-        // No randomness: ids need only be unique enough for a log.
-        b = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos()
-            .to_le_bytes();
-    }
-    crossmap_model::Guid::from_u128(u128::from_le_bytes(b)).to_string()
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static BASE: OnceLock<u128> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let base = *BASE.get_or_init(|| {
+        let mut b = [0u8; 16];
+        if getrandom::fill(&mut b).is_err() {
+            // No randomness: ids need only be unique within a log.
+            b = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos()
+                .to_le_bytes();
+        }
+        u128::from_le_bytes(b)
+    });
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    crossmap_model::Guid::from_u128(base.wrapping_add(u128::from(n))).to_string()
 }
 
 async fn dispatch(
@@ -262,11 +271,12 @@ async fn token_endpoint(state: &AppState, tenant: &str, request: Request) -> Res
 
 /// A JSON response with Graph's content type.
 pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
-    let mut r = (
-        status,
-        Body::from(serde_json::to_vec(body).expect("a JSON value serialises")),
-    )
-        .into_response();
+    json_bytes(status, serde_json::to_vec(body).expect("a JSON value serialises"))
+}
+
+/// Serialised JSON with Graph's content type.
+pub(crate) fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut r = (status, Body::from(body)).into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json;odata.metadata=minimal;odata.streaming=true;charset=utf-8"),
