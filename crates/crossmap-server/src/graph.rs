@@ -253,11 +253,11 @@ impl<'s, M: StoredKind> Kind<'s, M> {
             .store()
             .get::<M>(self.tenant(), key)?
             .ok_or_else(|| ApiError::not_found(format!("no mapping at {}", key.to_segment())))?;
-        let context = Some(self.context("/$entity"));
+        let context = self.context("/$entity");
         if self.query.select.is_none() {
             // The common case straight to bytes, without an intermediate JSON tree.
             let body = EntityResponse {
-                context,
+                context: Some(context),
                 entity: mapping,
             };
             return Ok(json_bytes(
@@ -266,7 +266,7 @@ impl<'s, M: StoredKind> Kind<'s, M> {
             ));
         }
         let mut object = self.shape(&mapping)?;
-        object.insert("@odata.context".into(), Value::String(context.unwrap_or_default()));
+        object.insert("@odata.context".into(), Value::String(context));
         Ok(json_response(StatusCode::OK, &Value::Object(object)))
     }
 
