@@ -54,9 +54,9 @@ pub fn plan<M: Rules>(current: &impl MappingTable<M>, desired: &impl MappingTabl
 
 /// A request's worth of items, and the chunk that must be applied before it, if any.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Chunk<M> {
+pub struct Chunk<T> {
     /// At most the chunk size, in an order that keeps every key's items in their original order.
-    pub items: Vec<DeltaItem<M>>,
+    pub items: Vec<T>,
     /// The index of a chunk that must be applied first (only when one key has more items than fit in a
     /// chunk). Chunks without it touch keys no other chunk touches and may be sent concurrently.
     pub after: Option<usize>,
@@ -67,14 +67,22 @@ pub struct Chunk<M> {
 /// All items of a key go into one chunk where they fit, so chunks are independent and may be sent
 /// concurrently; a key with more than `max` items spans consecutive chunks chained by [`Chunk::after`].
 /// Applying the chunks one after another in order is the same as applying `items` whole.
-pub fn chunk<M: IdentityMapping>(items: Vec<DeltaItem<M>>, max: usize) -> Vec<Chunk<M>> {
+pub fn chunk<M: IdentityMapping>(items: Vec<DeltaItem<M>>, max: usize) -> Vec<Chunk<DeltaItem<M>>> {
+    chunk_by(items, max, |item| item.entity().source_key().and_then(Result::ok))
+}
+
+/// [`chunk`] for any item type, given how to find an item's key (`None`: an item of its own), e.g. to
+/// carry each item's position in the caller's list along.
+pub fn chunk_by<T, K: std::hash::Hash + Eq>(
+    items: Vec<T>,
+    max: usize,
+    key_of: impl Fn(&T) -> Option<K>,
+) -> Vec<Chunk<T>> {
     let max = max.clamp(1, MAX_DELTA_ITEMS);
-    // Group by key text (an item without a usable key is its own group: it will be refused anyway).
-    let mut groups: Vec<Vec<DeltaItem<M>>> = Vec::new();
-    let mut by_key: HashMap<M::Key, usize> = HashMap::new();
+    let mut groups: Vec<Vec<T>> = Vec::new();
+    let mut by_key: HashMap<K, usize> = HashMap::new();
     for item in items {
-        let key = item.entity().source_key().and_then(Result::ok);
-        let slot = match key {
+        let slot = match key_of(&item) {
             Some(k) => *by_key.entry(k).or_insert_with(|| {
                 groups.push(Vec::new());
                 groups.len() - 1
@@ -86,7 +94,7 @@ pub fn chunk<M: IdentityMapping>(items: Vec<DeltaItem<M>>, max: usize) -> Vec<Ch
         };
         groups[slot].push(item);
     }
-    let mut chunks: Vec<Chunk<M>> = Vec::new();
+    let mut chunks: Vec<Chunk<T>> = Vec::new();
     let mut open: Option<usize> = None;
     for group in groups {
         if group.len() > max {

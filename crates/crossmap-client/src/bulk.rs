@@ -1,0 +1,231 @@
+//! Any number of items: chunked with the engine, sent concurrently, reported item by item.
+
+use crate::client::Client;
+use crate::error::ClientError;
+use crossmap_delta::{Chunk, MappingTable, MemoryTable, Rules, chunk_by, plan};
+use crossmap_model::{DeltaItem, DeltaRequest, MAX_DELTA_ITEMS};
+use futures_util::StreamExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Where `apply_all` is, sent to the progress callback after every chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Items answered so far (applied or failed).
+    pub done: u64,
+    /// Items in all.
+    pub total: u64,
+    /// Items that failed so far.
+    pub failed: u64,
+    /// Retries so far (the client's, since it was built).
+    pub retries: u64,
+    /// 429 answers so far (the client's, since it was built).
+    pub throttles: u64,
+}
+
+/// Stops `apply_all` from sending more chunks; chunks in flight finish.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// A handle not yet cancelled.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Cancels.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether it was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// How `apply_all` runs.
+#[derive(Clone, Default)]
+pub struct ApplyOptions {
+    /// Called after every chunk.
+    pub progress: Option<Arc<dyn Fn(Progress) + Send + Sync>>,
+    /// Cancels the run.
+    pub cancel: Cancel,
+    /// Stop sending after the first chunk that fails for good (default: carry on).
+    pub stop_on_error: bool,
+}
+
+impl std::fmt::Debug for ApplyOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApplyOptions")
+            .field("stop_on_error", &self.stop_on_error)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What became of one item.
+#[derive(Debug)]
+pub enum ItemResult<M> {
+    /// Applied; the server's entry for it (the mapping, or a tombstone).
+    Applied(M),
+    /// Not applied: the error of its chunk.
+    Failed(Arc<ClientError>),
+    /// Not sent: cancelled, or stopped after an error.
+    NotSent,
+}
+
+/// The end of an `apply_all`: one result per item, in the order given.
+#[derive(Debug)]
+pub struct Report<M> {
+    /// One result per item.
+    pub items: Vec<ItemResult<M>>,
+}
+
+impl<M> Report<M> {
+    /// How many items were applied.
+    pub fn applied(&self) -> usize {
+        self.items
+            .iter()
+            .filter(|r| matches!(r, ItemResult::Applied(_)))
+            .count()
+    }
+
+    /// The items that failed, with their index in the input and their error.
+    pub fn failures(&self) -> impl Iterator<Item = (usize, &ClientError)> {
+        self.items.iter().enumerate().filter_map(|(i, r)| match r {
+            ItemResult::Failed(e) => Some((i, e.as_ref())),
+            _ => None,
+        })
+    }
+
+    /// How many items were not sent.
+    pub fn not_sent(&self) -> usize {
+        self.items.iter().filter(|r| matches!(r, ItemResult::NotSent)).count()
+    }
+
+    /// Whether every item was applied.
+    pub fn is_complete(&self) -> bool {
+        self.applied() == self.items.len()
+    }
+}
+
+impl Client {
+    /// Applies any number of items: chunked to 50 by the engine (never reordering two items of one key),
+    /// at most [`crate::ClientBuilder::concurrency`] requests in flight, each retried by the policy. A
+    /// chunk that fails for good fails its items and, unless `stop_on_error`, the others go on.
+    ///
+    /// Retrying is safe: applying an all-or-nothing delta request twice leaves what applying it once
+    /// does (rule 12 of `docs/delta-semantics.md`).
+    pub async fn apply_all<M: Rules>(&self, items: Vec<DeltaItem<M>>, options: &ApplyOptions) -> Report<M> {
+        let total = items.len() as u64;
+        let mut results: Vec<ItemResult<M>> = (0..items.len()).map(|_| ItemResult::NotSent).collect();
+        let indexed: Vec<(usize, DeltaItem<M>)> = items.into_iter().enumerate().collect();
+        let chunks = chunk_by(indexed, MAX_DELTA_ITEMS, |(_, item)| {
+            item.entity().source_key().and_then(Result::ok)
+        });
+        // A chain (a chunk and those that must follow it) runs in order; chains run concurrently.
+        let chains = chains(chunks);
+        let done = AtomicU64::new(0);
+        let failed = AtomicU64::new(0);
+        let outcomes = futures_util::stream::iter(chains)
+            .map(|chain| {
+                let (done, failed) = (&done, &failed);
+                async move {
+                    let mut out = Vec::new();
+                    for chunk in chain {
+                        if options.cancel.is_cancelled() {
+                            break;
+                        }
+                        let (indices, items): (Vec<usize>, Vec<DeltaItem<M>>) = chunk.into_iter().unzip();
+                        let n = indices.len() as u64;
+                        match self.apply(&DeltaRequest::new(items)).await {
+                            Ok(entries) => {
+                                out.extend(indices.into_iter().zip(entries.into_iter().map(ItemResult::Applied)))
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, items = n, "a chunk failed");
+                                let e = Arc::new(e);
+                                out.extend(indices.into_iter().map(|i| (i, ItemResult::Failed(e.clone()))));
+                                failed.fetch_add(n, Ordering::Relaxed);
+                                if options.stop_on_error {
+                                    options.cancel.cancel();
+                                }
+                            }
+                        }
+                        let d = done.fetch_add(n, Ordering::Relaxed) + n;
+                        if let Some(progress) = &options.progress {
+                            let c = self.counters();
+                            progress(Progress {
+                                done: d,
+                                total,
+                                failed: failed.load(Ordering::Relaxed),
+                                retries: c.retries.load(Ordering::Relaxed),
+                                throttles: c.throttles.load(Ordering::Relaxed),
+                            });
+                        }
+                    }
+                    out
+                }
+            })
+            .buffer_unordered(self.concurrency())
+            .collect::<Vec<_>>()
+            .await;
+        for (i, r) in outcomes.into_iter().flatten() {
+            results[i] = r;
+        }
+        Report { items: results }
+    }
+
+    /// Makes the service hold `desired`: plans against `current` with the engine and applies only the
+    /// difference. `current` is what the service holds: its list (see [`Client::list`]), or what a local
+    /// record says was last applied. With `remove`, mappings not desired are removed, as an
+    /// `Add-SPOTenantIdentityMap` upload replaces the whole map; without it nothing is removed.
+    pub async fn sync<M: Rules>(
+        &self,
+        desired: &MemoryTable<M>,
+        current: &MemoryTable<M>,
+        remove: bool,
+        options: &ApplyOptions,
+    ) -> Report<M> {
+        let mut items = plan(current, desired);
+        if !remove {
+            items.retain(|i| !i.is_removal());
+        }
+        self.apply_all(items, options).await
+    }
+
+    /// The collection as a table, read with [`Client::list`]: the `current` of [`Client::sync`].
+    pub async fn current<M: Rules>(&self) -> Result<MemoryTable<M>, ClientError> {
+        let mut table = MemoryTable::new();
+        let mut stream = std::pin::pin!(self.list::<M>());
+        let mut index = 0;
+        while let Some(mapping) = stream.next().await {
+            let (key, m) = crossmap_delta::canonical(index, mapping?).map_err(|e| ClientError::Decode {
+                message: format!("a listed mapping: {e}"),
+                status: 200,
+            })?;
+            table.put(key, &m);
+            index += 1;
+        }
+        Ok(table)
+    }
+}
+
+/// Groups chunks into chains: each chunk without `after` starts one; a chunk with `after` joins the chain
+/// of the chunk it follows.
+fn chains<T>(chunks: Vec<Chunk<T>>) -> Vec<Vec<Vec<T>>> {
+    let mut chain_of = Vec::with_capacity(chunks.len());
+    let mut chains: Vec<Vec<Vec<T>>> = Vec::new();
+    for chunk in chunks {
+        let c = match chunk.after {
+            Some(prev) => chain_of[prev],
+            None => {
+                chains.push(Vec::new());
+                chains.len() - 1
+            }
+        };
+        chain_of.push(c);
+        chains[c].push(chunk.items);
+    }
+    chains
+}

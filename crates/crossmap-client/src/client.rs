@@ -1,0 +1,452 @@
+//! The client: configuration, the retrying request loop, and the typed calls.
+
+use crate::auth::TokenProvider;
+use crate::error::{ClientError, GraphFailure};
+use crate::retry::{RetryPolicy, parse_retry_after};
+use crossmap_delta::{RequestError, Rules, check_envelope, validate_item};
+use crossmap_model::{CollectionResponse, DeltaItem, DeltaRequest, EntityResponse, ErrorResponse, MappingKey};
+use futures_util::Stream;
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Graph's national clouds, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cloud {
+    /// graph.microsoft.com.
+    Global,
+    /// graph.microsoft.us (US Government L4).
+    UsGov,
+    /// dod-graph.microsoft.us (US Government L5, DoD).
+    UsGovDod,
+    /// microsoftgraph.chinacloudapi.cn (operated by 21Vianet).
+    China,
+}
+
+impl Cloud {
+    /// The beta service root.
+    pub fn base_url(self) -> &'static str {
+        match self {
+            Cloud::Global => "https://graph.microsoft.com/beta",
+            Cloud::UsGov => "https://graph.microsoft.us/beta",
+            Cloud::UsGovDod => "https://dod-graph.microsoft.us/beta",
+            Cloud::China => "https://microsoftgraph.chinacloudapi.cn/beta",
+        }
+    }
+
+    /// Reads a cloud's name: `global`, `usgov`, `dod`, `china`.
+    pub fn from_name(name: &str) -> Option<Cloud> {
+        match name.to_ascii_lowercase().as_str() {
+            "global" | "public" => Some(Cloud::Global),
+            "usgov" | "us-gov" | "gcchigh" => Some(Cloud::UsGov),
+            "dod" | "usgov-dod" => Some(Cloud::UsGovDod),
+            "china" | "21vianet" => Some(Cloud::China),
+            _ => None,
+        }
+    }
+}
+
+/// Counters of what the client did to get its answers.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Requests sent, retries included.
+    pub requests: AtomicU64,
+    /// Retries.
+    pub retries: AtomicU64,
+    /// 429 answers.
+    pub throttles: AtomicU64,
+}
+
+/// Builds a [`Client`].
+pub struct ClientBuilder {
+    base_url: String,
+    tokens: Option<Arc<dyn TokenProvider>>,
+    retry: RetryPolicy,
+    concurrency: usize,
+    timeout: Duration,
+    user_agent: String,
+}
+
+impl ClientBuilder {
+    /// The service root, e.g. the emulator's `http://127.0.0.1:8080/beta` (default: Graph global beta).
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = url.into().trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// A national cloud's service root.
+    pub fn cloud(mut self, cloud: Cloud) -> Self {
+        self.base_url = cloud.base_url().to_owned();
+        self
+    }
+
+    /// Where tokens come from (required).
+    pub fn token_provider(mut self, provider: impl TokenProvider) -> Self {
+        self.tokens = Some(Arc::new(provider));
+        self
+    }
+
+    /// How to retry (default: [`RetryPolicy::default`]).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// How many requests `apply_all` keeps in flight (default 4).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// The time one attempt may take (default 60 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The `User-Agent` header.
+    pub fn user_agent(mut self, agent: impl Into<String>) -> Self {
+        self.user_agent = agent.into();
+        self
+    }
+
+    /// The client.
+    pub fn build(self) -> Result<Client, ClientError> {
+        let tokens = self
+            .tokens
+            .ok_or_else(|| ClientError::Build("a token provider is required".into()))?;
+        let http = reqwest::Client::builder()
+            .user_agent(self.user_agent)
+            .timeout(self.timeout)
+            .build()
+            .map_err(|e| ClientError::Build(e.to_string()))?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                base_url: self.base_url,
+                tokens,
+                retry: self.retry,
+                concurrency: self.concurrency,
+                counters: Counters::default(),
+            }),
+        })
+    }
+}
+
+/// A Graph client for the identity-mapping API; cheap to clone.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), crossmap_client::ClientError> {
+/// use crossmap_client::{Client, ClientCredentials};
+/// use crossmap_model::{GroupKey, MappingKey, SharePointGroupIdentityMapping as Group};
+/// let client = Client::builder()
+///     .token_provider(ClientCredentials::new("contoso.onmicrosoft.com", "app-id", "secret"))
+///     .build()?;
+/// let key = GroupKey::parse("aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa").unwrap();
+/// let mapping: Option<Group> = client.get(&key, None).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base_url: String,
+    tokens: Arc<dyn TokenProvider>,
+    retry: RetryPolicy,
+    concurrency: usize,
+    counters: Counters,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.inner.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A successful answer: status and body.
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) body: Vec<u8>,
+}
+
+/// One page of the change feed.
+#[derive(Debug)]
+pub struct DeltaPage<M> {
+    /// Complete mappings and `@removed` entries, oldest first.
+    pub items: Vec<DeltaItem<M>>,
+    /// The link to ask for later changes.
+    pub delta_link: String,
+}
+
+fn client_request_id() -> String {
+    crossmap_model::Guid::from_u128(fastrand::u128(..)).to_string()
+}
+
+impl Client {
+    /// A builder with Graph's global beta endpoint.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder {
+            base_url: Cloud::Global.base_url().to_owned(),
+            tokens: None,
+            retry: RetryPolicy::default(),
+            concurrency: 4,
+            timeout: Duration::from_secs(60),
+            user_agent: format!("crossmap/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+
+    /// The service root.
+    pub fn base_url(&self) -> &str {
+        &self.inner.base_url
+    }
+
+    /// What the client did so far: requests, retries, throttles.
+    pub fn counters(&self) -> &Counters {
+        &self.inner.counters
+    }
+
+    pub(crate) fn concurrency(&self) -> usize {
+        self.inner.concurrency
+    }
+
+    fn url(&self, path: &str) -> String {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_owned()
+        } else {
+            format!("{}/{}", self.inner.base_url, path)
+        }
+    }
+
+    /// Sends one request, retrying as the policy says; the same `client-request-id` on every attempt.
+    pub(crate) async fn send(&self, method: Method, url: &str, body: Option<Vec<u8>>) -> Result<Answer, ClientError> {
+        let id = client_request_id();
+        let started = Instant::now();
+        let mut previous = Duration::ZERO;
+        let mut refreshed = false;
+        let counters = &self.inner.counters;
+        for attempt in 1.. {
+            let token = self.inner.tokens.token().await?;
+            let mut request = self
+                .inner
+                .http
+                .request(method.clone(), url)
+                .bearer_auth(token)
+                .header("client-request-id", &id);
+            if let Some(body) = &body {
+                request = request.header("content-type", "application/json").body(body.clone());
+            }
+            counters.requests.fetch_add(1, Ordering::Relaxed);
+            let error: ClientError = match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let retry_after = response
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(parse_retry_after);
+                    let request_id = response
+                        .headers()
+                        .get("request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    match response.bytes().await {
+                        Ok(bytes) if status.is_success() => {
+                            return Ok(Answer {
+                                status,
+                                body: bytes.to_vec(),
+                            });
+                        }
+                        Ok(bytes) => graph_error(status, &bytes, request_id, &id, retry_after),
+                        Err(e) => ClientError::Transport {
+                            client_request_id: id.clone(),
+                            timeout: e.is_timeout(),
+                            source: e.without_url(),
+                        },
+                    }
+                }
+                Err(e) => ClientError::Transport {
+                    client_request_id: id.clone(),
+                    timeout: e.is_timeout(),
+                    source: e.without_url(),
+                },
+            };
+            if error.status() == Some(401) && !refreshed {
+                // An expired or revoked token: get a new one once.
+                self.inner.tokens.invalidate();
+                refreshed = true;
+                continue;
+            }
+            if !error.is_retryable() {
+                return Err(error);
+            }
+            if error.is_throttled() {
+                counters.throttles.fetch_add(1, Ordering::Relaxed);
+            }
+            let retry_after = error.retry_after();
+            let Some(delay) = self
+                .inner
+                .retry
+                .next_delay(attempt, started.elapsed(), previous, retry_after)
+            else {
+                return Err(error);
+            };
+            tracing::debug!(attempt, ?delay, error = %error, "retrying");
+            counters.retries.fetch_add(1, Ordering::Relaxed);
+            previous = delay;
+            tokio::time::sleep(delay).await;
+        }
+        unreachable!("the loop returns")
+    }
+
+    async fn get_json<T: DeserializeOwned>(&self, url: &str) -> Result<T, ClientError> {
+        let answer = self.send(Method::GET, url, None).await?;
+        decode(&answer)
+    }
+
+    /// The mapping of `key`, or `None` when there is none; `select` limits the properties returned.
+    pub async fn get<M: Rules>(&self, key: &M::Key, select: Option<&[&str]>) -> Result<Option<M>, ClientError> {
+        let mut url = self.url(&format!("{}{}", parent_path::<M>(), key.to_segment()));
+        if let Some(select) = select {
+            url.push_str(&format!("?$select={}", select.join(",")));
+        }
+        match self.get_json::<EntityResponse<M>>(&url).await {
+            Ok(r) => Ok(Some(r.entity)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The mapping with `id` (an SDK-style call; the emulator serves it), or `None`.
+    pub async fn get_by_id<M: Rules>(&self, id: &str) -> Result<Option<M>, ClientError> {
+        let url = self.url(&format!("{}/{}", M::COLLECTION_PATH, encode_segment(id)));
+        match self.get_json::<EntityResponse<M>>(&url).await {
+            Ok(r) => Ok(Some(r.entity)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every mapping of the collection, page by page, following `@odata.nextLink` (an SDK-style call).
+    pub fn list<M: Rules>(&self) -> impl Stream<Item = Result<M, ClientError>> + Send + '_ {
+        let first = self.url(&format!("{}?$top=999", M::COLLECTION_PATH));
+        let pages = futures_util::stream::try_unfold(Some(first), move |next| async move {
+            let Some(url) = next else { return Ok(None) };
+            let page: CollectionResponse<M> = self.get_json(&url).await?;
+            Ok(Some((
+                futures_util::stream::iter(page.value.into_iter().map(Ok)),
+                page.next_link,
+            )))
+        });
+        futures_util::TryStreamExt::try_flatten(pages)
+    }
+
+    /// Sends one delta request, after checking it with the engine: a request the server would refuse is
+    /// never sent. Returns the response entries in request order.
+    pub async fn apply<M: Rules>(&self, request: &DeltaRequest<M>) -> Result<Vec<M>, ClientError> {
+        check_envelope(request).map_err(ClientError::Invalid)?;
+        let errors: Vec<_> = request
+            .value
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| validate_item(i, item).err())
+            .flatten()
+            .collect();
+        if !errors.is_empty() {
+            return Err(ClientError::Invalid(RequestError::Invalid { errors }));
+        }
+        let body = serde_json::to_vec(request).map_err(|e| ClientError::Decode {
+            message: e.to_string(),
+            status: 0,
+        })?;
+        let answer = self
+            .send(Method::PATCH, &self.url(M::COLLECTION_PATH), Some(body))
+            .await?;
+        let response: CollectionResponse<M> = decode(&answer)?;
+        if response.value.len() != request.value.len() {
+            return Err(ClientError::Decode {
+                message: format!("{} entries for {} items", response.value.len(), request.value.len()),
+                status: answer.status.as_u16(),
+            });
+        }
+        Ok(response.value)
+    }
+
+    /// The change feed (a crossmap emulator extension): with `None`, every mapping and a delta link; with
+    /// the delta link of a previous call, the changes since. Follows `@odata.nextLink` to the end.
+    pub async fn changes<M: Rules>(&self, delta_link: Option<&str>) -> Result<DeltaPage<M>, ClientError> {
+        let mut url = match delta_link {
+            Some(link) => link.to_owned(),
+            None => self.url(&format!("{}/delta()", M::COLLECTION_PATH)),
+        };
+        let mut items = Vec::new();
+        loop {
+            let page: CollectionResponse<DeltaItem<M>> = self.get_json(&url).await?;
+            items.extend(page.value);
+            match (page.next_link, page.delta_link) {
+                (Some(next), _) => url = next,
+                (None, Some(delta_link)) => return Ok(DeltaPage { items, delta_link }),
+                (None, None) => {
+                    return Err(ClientError::Decode {
+                        message: "a delta page without a next or delta link".into(),
+                        status: 200,
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn parent_path<M: Rules>() -> String {
+    let path = M::COLLECTION_PATH;
+    path[..path.len() - <M::Key as MappingKey>::COLLECTION.len()].to_owned()
+}
+
+fn encode_segment(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('/', "%2F")
+        .replace('+', "%2B")
+        .replace('=', "%3D")
+}
+
+fn decode<T: DeserializeOwned>(answer: &Answer) -> Result<T, ClientError> {
+    serde_json::from_slice(&answer.body).map_err(|e| ClientError::Decode {
+        message: e.to_string(),
+        status: answer.status.as_u16(),
+    })
+}
+
+fn graph_error(
+    status: StatusCode,
+    body: &[u8],
+    request_id: Option<String>,
+    client_request_id: &str,
+    retry_after: Option<Duration>,
+) -> ClientError {
+    match serde_json::from_slice::<ErrorResponse>(body) {
+        Ok(e) => ClientError::Graph(Box::new(GraphFailure {
+            status: status.as_u16(),
+            code: e.error.code,
+            message: e.error.message,
+            target: e.error.target,
+            request_id: request_id.or_else(|| e.error.inner_error.and_then(|i| i.request_id)),
+            client_request_id: client_request_id.to_owned(),
+            retry_after,
+        })),
+        Err(_) => ClientError::Graph(Box::new(GraphFailure {
+            status: status.as_u16(),
+            code: status.canonical_reason().unwrap_or("error").to_owned(),
+            message: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+            target: None,
+            request_id,
+            client_request_id: client_request_id.to_owned(),
+            retry_after,
+        })),
+    }
+}

@@ -1,0 +1,236 @@
+//! Every call against the real emulator, on loopback.
+
+use crossmap_client::{ApplyOptions, Client, ClientCredentials, ClientError, ItemResult, Progress};
+use crossmap_delta::{MappingTable, MemoryTable};
+use crossmap_model::{
+    DeltaItem, DeltaRequest, GroupKey, IdentityMapping, MappingKey, SharePointGroupIdentityMapping as Group,
+    SharePointUserIdentityMapping as User, UserKey,
+};
+use crossmap_server::{AppState, Auth, router};
+use crossmap_store::Store;
+use futures_util::StreamExt;
+use serde_json::json;
+use std::sync::{Arc, Mutex};
+
+const TENANT: &str = "11111111-1111-1111-1111-111111111111";
+
+async fn emulator() -> (Client, tokio::task::JoinHandle<()>) {
+    let auth = Auth::ephemeral(vec!["app:secret:manage".parse().unwrap()]).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = router(AppState::new(Store::in_memory(), auth));
+    let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let client = Client::builder()
+        .base_url(format!("{base}/beta"))
+        .token_provider(ClientCredentials::new(TENANT, "app", "secret").with_authority(&base))
+        .build()
+        .unwrap();
+    (client, task)
+}
+
+fn group(n: u32) -> Group {
+    serde_json::from_value(json!({"sourceOrganizationId": TENANT, "groupType": "regularGroup",
+        "sourceGroupIdentity": {"id": format!("00000000-0000-0000-0000-{n:012}")},
+        "targetGroupIdentity": {"id": format!("99999999-0000-0000-0000-{n:012}")}}))
+    .unwrap()
+}
+
+fn user(n: u32) -> User {
+    serde_json::from_value(json!({"sourceOrganizationId": TENANT, "userType": "regularUser",
+        "sourceUserIdentity": {"userPrincipalName": format!("User{n}@Contoso.com")},
+        "targetUserIdentity": {"userPrincipalName": format!("user{n}@fabrikam.com")}}))
+    .unwrap()
+}
+
+fn gkey(n: u32) -> GroupKey {
+    GroupKey::parse(&format!("00000000-0000-0000-0000-{n:012}")).unwrap()
+}
+
+#[tokio::test]
+async fn apply_get_list_and_get_by_id() {
+    let (client, _server) = emulator().await;
+    let entries = client
+        .apply(&DeltaRequest::new(vec![
+            DeltaItem::Upsert(group(1)),
+            DeltaItem::Upsert(group(2)),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0].id.value().unwrap(), &Group::id_of(&gkey(1)));
+    let got: Group = client.get(&gkey(1), None).await.unwrap().unwrap();
+    assert_eq!(
+        got.target_group_identity.value().unwrap().id.value().unwrap(),
+        "99999999-0000-0000-0000-000000000001"
+    );
+    let selected: Group = client.get(&gkey(1), Some(&["groupType"])).await.unwrap().unwrap();
+    assert!(selected.target_group_identity.is_absent() && selected.group_type.is_value());
+    assert!(client.get::<Group>(&gkey(9), None).await.unwrap().is_none());
+    let by_id: Group = client.get_by_id(&Group::id_of(&gkey(2))).await.unwrap().unwrap();
+    assert_eq!(by_id.source_key().unwrap().unwrap(), gkey(2));
+    let listed: Vec<Group> = client.list::<Group>().map(Result::unwrap).collect().await;
+    assert_eq!(listed.len(), 2);
+    // Users, with a quote and case in the key.
+    client
+        .apply(&DeltaRequest::new(vec![DeltaItem::Upsert(user(1))]))
+        .await
+        .unwrap();
+    let u: User = client
+        .get(&UserKey::parse("user1@contoso.com").unwrap(), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        u.source_user_identity
+            .value()
+            .unwrap()
+            .user_principal_name
+            .value()
+            .unwrap(),
+        "User1@Contoso.com"
+    );
+}
+
+#[tokio::test]
+async fn a_request_the_server_would_refuse_is_never_sent() {
+    let (client, _server) = emulator().await;
+    let mut bad = group(1);
+    bad.group_type =
+        crossmap_model::Patch::Value(crossmap_model::SharePointIdentityMappingGroupType::Other("x".into()));
+    let before = client.counters().requests.load(std::sync::atomic::Ordering::Relaxed);
+    let e = client
+        .apply(&DeltaRequest::new(vec![DeltaItem::Upsert(bad)]))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ClientError::Invalid(_)), "{e:?}");
+    let many: Vec<_> = (0..51).map(|n| DeltaItem::Upsert(group(n))).collect();
+    assert!(matches!(
+        client.apply(&DeltaRequest::new(many)).await,
+        Err(ClientError::Invalid(_))
+    ));
+    assert_eq!(
+        client.counters().requests.load(std::sync::atomic::Ordering::Relaxed),
+        before,
+        "something was sent"
+    );
+}
+
+#[tokio::test]
+async fn apply_all_chunks_any_number_keeps_key_order_and_reports_progress() {
+    let (client, _server) = emulator().await;
+    let mut items: Vec<DeltaItem<Group>> = (0..230).map(|n| DeltaItem::Upsert(group(n))).collect();
+    // 60 items on one key: more than a chunk, so they must go in order across chunks. The last wins.
+    for round in 0..60u32 {
+        let mut g = group(1000);
+        g.target_group_identity.value_mut().unwrap().display_name =
+            crossmap_model::Patch::Value(format!("round {round}"));
+        items.push(DeltaItem::Upsert(g));
+    }
+    items.push(DeltaItem::deleted(group(5).key_only()));
+    let seen = Arc::new(Mutex::new(Vec::<Progress>::new()));
+    let sink = seen.clone();
+    let options = ApplyOptions {
+        progress: Some(Arc::new(move |p| sink.lock().unwrap().push(p))),
+        ..Default::default()
+    };
+    let report = client.apply_all(items, &options).await;
+    assert!(report.is_complete(), "{} applied", report.applied());
+    assert_eq!(report.items.len(), 291);
+    assert!(matches!(&report.items[0], ItemResult::Applied(g) if g.source_key().unwrap().unwrap() == gkey(0)));
+    let last = client.get::<Group>(&gkey(1000), None).await.unwrap().unwrap();
+    assert_eq!(
+        last.target_group_identity
+            .value()
+            .unwrap()
+            .display_name
+            .value()
+            .unwrap(),
+        "round 59"
+    );
+    assert!(client.get::<Group>(&gkey(5), None).await.unwrap().is_none());
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.last().unwrap().done, 291);
+    assert!(seen.windows(2).all(|w| w[0].done < w[1].done), "progress only grows");
+}
+
+#[tokio::test]
+async fn a_chunk_that_fails_for_good_fails_its_items_and_the_others_go_on() {
+    let (client, _server) = emulator().await;
+    // Valid by itself, refused by the server: updating a key that does not exist lacks required properties.
+    let mut patch_only = Group::from_key(&gkey(700));
+    patch_only.group_type = crossmap_model::Patch::Value(crossmap_model::SharePointIdentityMappingGroupType::M365Group);
+    let mut items: Vec<DeltaItem<Group>> = (0..49).map(|n| DeltaItem::Upsert(group(n))).collect();
+    items.push(DeltaItem::Upsert(patch_only)); // the 50th: fills chunk one
+    items.extend((100..110).map(|n| DeltaItem::Upsert(group(n))));
+    let report = client.apply_all(items, &ApplyOptions::default()).await;
+    assert_eq!(
+        report.failures().count(),
+        50,
+        "the refused chunk fails whole (all or nothing)"
+    );
+    assert_eq!(report.applied(), 10);
+    let (_, e) = report.failures().next().unwrap();
+    assert_eq!(e.status(), Some(400));
+    assert_eq!(e.code(), Some("invalidRequest"));
+    assert!(e.request_id().is_some());
+}
+
+#[tokio::test]
+async fn sync_sends_only_the_difference_and_removes_only_when_asked() {
+    let (client, _server) = emulator().await;
+    let desired = MemoryTable::from_mappings((0..20).map(group)).unwrap();
+    let current = client.current::<Group>().await.unwrap();
+    assert!(
+        client
+            .sync(&desired, &current, false, &ApplyOptions::default())
+            .await
+            .is_complete()
+    );
+    let current = client.current::<Group>().await.unwrap();
+    assert_eq!(current.len(), 20);
+    let again = client.sync(&desired, &current, false, &ApplyOptions::default()).await;
+    assert!(again.items.is_empty(), "nothing to send the second time");
+    let smaller = MemoryTable::from_mappings((0..15).map(group)).unwrap();
+    assert!(
+        client
+            .sync(&smaller, &current, false, &ApplyOptions::default())
+            .await
+            .items
+            .is_empty()
+    );
+    let report = client.sync(&smaller, &current, true, &ApplyOptions::default()).await;
+    assert_eq!(report.items.len(), 5);
+    assert_eq!(client.current::<Group>().await.unwrap().len(), 15);
+}
+
+#[tokio::test]
+async fn the_change_feed_of_the_emulator() {
+    let (client, _server) = emulator().await;
+    client
+        .apply(&DeltaRequest::new(
+            (0..3).map(|n| DeltaItem::Upsert(group(n))).collect(),
+        ))
+        .await
+        .unwrap();
+    let first = client.changes::<Group>(None).await.unwrap();
+    assert_eq!(first.items.len(), 3);
+    client
+        .apply(&DeltaRequest::new(vec![DeltaItem::deleted(group(1).key_only())]))
+        .await
+        .unwrap();
+    let next = client.changes::<Group>(Some(&first.delta_link)).await.unwrap();
+    assert_eq!(next.items.len(), 1);
+    assert!(next.items[0].is_removal());
+}
+
+#[tokio::test]
+async fn cancelling_stops_before_sending() {
+    let (client, _server) = emulator().await;
+    let options = ApplyOptions::default();
+    options.cancel.cancel();
+    let report = client
+        .apply_all((0..120).map(|n| DeltaItem::Upsert(group(n))).collect(), &options)
+        .await;
+    assert_eq!(report.not_sent(), 120);
+    assert_eq!(client.current::<Group>().await.unwrap().len(), 0);
+}

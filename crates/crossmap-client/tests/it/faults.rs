@@ -1,0 +1,265 @@
+//! Servers that misbehave on purpose: throttling, 503 bursts, slowness, dropped connections, garbage,
+//! an expired token mid-run.
+
+use crossmap_client::{Client, ClientError, RetryPolicy, StaticToken, TokenProvider};
+use crossmap_model::{GroupKey, MappingKey, SharePointGroupIdentityMapping as Group};
+use futures_util::future::BoxFuture;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const A: &str = "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa";
+const ENTITY: &str = r#"{"@odata.context":"x","id":"AQAAAAIAAABhYWFhYWFhYS1hYWFhLWFhYWEtYWFhYS1hYWFhYWFhYWFhYWE","sourceGroupIdentity":{"id":"aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa"}}"#;
+
+/// What the fake server does with the n-th request (from 0).
+type Script = Arc<dyn Fn(u32, &str) -> Reply + Send + Sync>;
+
+enum Reply {
+    /// Status, extra header, body.
+    Http(u16, Option<(&'static str, String)>, String),
+    /// Close the connection without answering.
+    Drop,
+    /// Answer after a pause.
+    Slow(Duration),
+}
+
+/// A raw HTTP/1.1 server on loopback following `script`; returns its base URL and the request counter.
+async fn fake(script: Script) -> (String, Arc<AtomicU32>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/beta", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicU32::new(0));
+    let counter = count.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let (script, counter) = (script.clone(), counter.clone());
+            tokio::spawn(async move {
+                loop {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    let Ok(n) = socket.read(&mut buf).await else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    let i = counter.fetch_add(1, Ordering::SeqCst);
+                    let reply = script(i, &request);
+                    let (status, header, body) = match reply {
+                        Reply::Drop => return,
+                        Reply::Slow(d) => {
+                            tokio::time::sleep(d).await;
+                            (200, None, ENTITY.to_owned())
+                        }
+                        Reply::Http(s, h, b) => (s, h, b),
+                    };
+                    let extra = header.map(|(k, v)| format!("{k}: {v}\r\n")).unwrap_or_default();
+                    let response = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\nrequest-id: r{i}\r\n{extra}content-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if socket.write_all(response.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (base, count)
+}
+
+fn client(base: &str, policy: RetryPolicy, timeout: Duration) -> Client {
+    Client::builder()
+        .base_url(base)
+        .token_provider(StaticToken::new("t"))
+        .retry(policy)
+        .timeout(timeout)
+        .build()
+        .unwrap()
+}
+
+fn fast_policy() -> RetryPolicy {
+    RetryPolicy {
+        base_delay: Duration::from_millis(10),
+        max_delay: Duration::from_secs(5),
+        ..RetryPolicy::default()
+    }
+}
+
+fn key() -> GroupKey {
+    GroupKey::parse(A).unwrap()
+}
+
+fn error_body(code: &str) -> String {
+    format!(r#"{{"error":{{"code":"{code}","message":"m"}}}}"#)
+}
+
+#[tokio::test]
+async fn throttling_is_retried_after_the_time_the_server_asks() {
+    let script: Script = Arc::new(|i, _| match i {
+        0 => Reply::Http(
+            429,
+            Some(("retry-after", "1".into())),
+            error_body("activityLimitReached"),
+        ),
+        _ => Reply::Http(200, None, ENTITY.into()),
+    });
+    let (base, count) = fake(script).await;
+    let c = client(&base, fast_policy(), Duration::from_secs(5));
+    let start = Instant::now();
+    assert!(c.get::<Group>(&key(), None).await.unwrap().is_some());
+    assert!(
+        start.elapsed() >= Duration::from_secs(1),
+        "Retry-After was not honoured"
+    );
+    assert_eq!(count.load(Ordering::SeqCst), 2);
+    assert_eq!(c.counters().throttles.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test]
+async fn a_503_burst_is_ridden_out_and_a_longer_one_gives_up_with_the_error() {
+    let script: Script = Arc::new(|i, _| {
+        if i < 3 {
+            Reply::Http(503, None, error_body("serviceNotAvailable"))
+        } else {
+            Reply::Http(200, None, ENTITY.into())
+        }
+    });
+    let (base, _) = fake(script).await;
+    let c = client(&base, fast_policy(), Duration::from_secs(5));
+    assert!(c.get::<Group>(&key(), None).await.unwrap().is_some());
+    assert_eq!(c.counters().retries.load(Ordering::Relaxed), 3);
+
+    let always: Script = Arc::new(|_, _| Reply::Http(504, None, error_body("gatewayTimeout")));
+    let (base, count) = fake(always).await;
+    let c = client(&base, fast_policy(), Duration::from_secs(5));
+    let e = c.get::<Group>(&key(), None).await.unwrap_err();
+    assert_eq!((e.status(), e.code()), (Some(504), Some("gatewayTimeout")));
+    assert!(e.is_retryable() && e.request_id().is_some());
+    assert_eq!(count.load(Ordering::SeqCst), 4, "one attempt and three retries");
+}
+
+#[tokio::test]
+async fn a_slow_answer_times_out_and_is_retried_with_the_same_client_request_id() {
+    let ids = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = ids.clone();
+    let script: Script = Arc::new(move |i, request| {
+        let id = request
+            .lines()
+            .find_map(|l| l.strip_prefix("client-request-id: "))
+            .unwrap_or("")
+            .to_owned();
+        seen.lock().unwrap().push(id);
+        if i == 0 {
+            Reply::Slow(Duration::from_secs(3))
+        } else {
+            Reply::Http(200, None, ENTITY.into())
+        }
+    });
+    let (base, _) = fake(script).await;
+    let c = client(&base, fast_policy(), Duration::from_millis(300));
+    assert!(c.get::<Group>(&key(), None).await.unwrap().is_some());
+    let ids = ids.lock().unwrap().clone();
+    assert_eq!(ids.len(), 2);
+    assert!(!ids[0].is_empty() && ids[0] == ids[1], "{ids:?}");
+
+    let never: Script = Arc::new(|_, _| Reply::Slow(Duration::from_secs(3)));
+    let (base, _) = fake(never).await;
+    let c = client(&base, RetryPolicy::none(), Duration::from_millis(200));
+    let e = c.get::<Group>(&key(), None).await.unwrap_err();
+    assert!(e.is_timeout(), "{e:?}");
+}
+
+#[tokio::test]
+async fn a_dropped_connection_is_retried() {
+    let script: Script = Arc::new(|i, _| {
+        if i == 0 {
+            Reply::Drop
+        } else {
+            Reply::Http(200, None, ENTITY.into())
+        }
+    });
+    let (base, count) = fake(script).await;
+    let c = client(&base, fast_policy(), Duration::from_secs(5));
+    assert!(c.get::<Group>(&key(), None).await.unwrap().is_some());
+    assert_eq!(count.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_malformed_body_is_an_error_not_a_panic_and_not_retried() {
+    let script: Script = Arc::new(|_, _| Reply::Http(200, None, "{not json".into()));
+    let (base, count) = fake(script).await;
+    let c = client(&base, fast_policy(), Duration::from_secs(5));
+    let e = c.get::<Group>(&key(), None).await.unwrap_err();
+    assert!(matches!(e, ClientError::Decode { status: 200, .. }), "{e:?}");
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+    // A non-Graph error body keeps the status.
+    let script: Script = Arc::new(|_, _| Reply::Http(400, None, "<html>bad</html>".into()));
+    let (base, _) = fake(script).await;
+    let e = client(&base, fast_policy(), Duration::from_secs(5))
+        .get::<Group>(&key(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(400));
+}
+
+/// Gives "old" until told it was refused, then "new".
+struct Rotating {
+    refused: AtomicU32,
+}
+
+impl TokenProvider for Rotating {
+    fn token(&self) -> BoxFuture<'_, Result<String, ClientError>> {
+        Box::pin(async move {
+            Ok(if self.refused.load(Ordering::SeqCst) == 0 {
+                "old".into()
+            } else {
+                "new".into()
+            })
+        })
+    }
+    fn invalidate(&self) {
+        self.refused.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn an_expired_token_mid_run_is_renewed_once() {
+    let script: Script = Arc::new(|_, request| {
+        if request.contains("Bearer old") {
+            Reply::Http(401, None, error_body("InvalidAuthenticationToken"))
+        } else {
+            Reply::Http(200, None, ENTITY.into())
+        }
+    });
+    let (base, _) = fake(script).await;
+    let tokens = Arc::new(Rotating {
+        refused: AtomicU32::new(0),
+    });
+    struct Shared(Arc<Rotating>);
+    impl TokenProvider for Shared {
+        fn token(&self) -> BoxFuture<'_, Result<String, ClientError>> {
+            self.0.token()
+        }
+        fn invalidate(&self) {
+            self.0.invalidate()
+        }
+    }
+    let c = Client::builder()
+        .base_url(&base)
+        .token_provider(Shared(tokens.clone()))
+        .build()
+        .unwrap();
+    assert!(c.get::<Group>(&key(), None).await.unwrap().is_some());
+    assert_eq!(tokens.refused.load(Ordering::SeqCst), 1);
+    // A token refused twice is an error, not a loop.
+    let refuse: Script = Arc::new(|_, _| Reply::Http(401, None, error_body("InvalidAuthenticationToken")));
+    let (base, count) = fake(refuse).await;
+    let e = client(&base, fast_policy(), Duration::from_secs(5))
+        .get::<Group>(&key(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(401));
+    assert_eq!(count.load(Ordering::SeqCst), 2);
+}

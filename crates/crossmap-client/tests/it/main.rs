@@ -1,0 +1,5 @@
+//! Integration tests of `crossmap-client`: every call against the emulator in-process, and the
+//! resilience rules against servers that misbehave on purpose.
+
+mod emulator;
+mod faults;
