@@ -191,3 +191,88 @@ pub(crate) fn server(sh: &Shell, root: &Path) -> Result<()> {
     println!("| emulator RSS with 1,000,000 group mappings | {rss:.0} MiB | | |");
     Ok(())
 }
+
+/// `cargo xtask bench client`: `apply_all` of 100,000 user mappings against the local release emulator,
+/// and in the same run the same push through Microsoft's Python beta SDK's request adapter.
+pub(crate) fn client(sh: &Shell, root: &Path) -> Result<()> {
+    const COUNT: &str = "100000";
+    cmd!(
+        sh,
+        "cargo build --release -p crossmap-cli -p crossmap-client --bins --examples"
+    )
+    .run()?;
+    let venv = root.join("target/bench-venv");
+    let python = venv.join("bin/python");
+    if !python.exists() {
+        println!(
+            "bench: making the Python environment (msgraph-beta-sdk 1.66.0) in {}",
+            venv.display()
+        );
+        cmd!(sh, "python3 -m venv {venv}").run()?;
+        let pip = venv.join("bin/pip");
+        cmd!(sh, "{pip} install -q msgraph-beta-sdk==1.66.0").run()?;
+    }
+    let release = root.join("target/release");
+    let crossmap = release.join("crossmap");
+    let push = release.join("examples/push");
+    let script = root.join("xtask/bench/python_sdk_push.py");
+    let dir = std::env::temp_dir().join(format!("crossmap-bench-client-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_s = dir.to_str().context("a UTF-8 temp dir")?.to_owned();
+    let port = 18581;
+    let authority = format!("http://127.0.0.1:{port}");
+    let base = format!("{authority}/beta");
+    let emulator = spawn_pinned(
+        &crossmap,
+        &[
+            "serve",
+            "--addr",
+            &authority[7..],
+            "--data-dir",
+            &dir_s,
+            "--app",
+            "bench:secret:manage",
+        ],
+        port,
+    )?;
+    // Each path writes its own tenant, so both create 100,000 new mappings.
+    let rust: Value = serde_json::from_str(
+        &cmd!(
+            sh,
+            "taskset -c {LOAD_CORE} {push} {base} {authority} tenant-rust bench secret {COUNT}"
+        )
+        .quiet()
+        .ignore_stderr()
+        .read()?,
+    )?;
+    let python_out = cmd!(
+        sh,
+        "taskset -c {LOAD_CORE} {python} {script} {base} {authority} tenant-python bench secret {COUNT}"
+    )
+    .quiet()
+    .read()?;
+    let python: Value = serde_json::from_str(python_out.lines().last().unwrap_or_default())?;
+    drop(emulator);
+    let _ = std::fs::remove_dir_all(&dir);
+    if rust["applied"] != rust["items"] || python["stored"] != python["items"] {
+        bail!("a push did not store everything: rust {rust}, python {python}");
+    }
+    let (r, p) = (
+        rust["seconds"].as_f64().context("seconds")?,
+        python["seconds"].as_f64().context("seconds")?,
+    );
+    println!(
+        "\n| push of {COUNT} user mappings (emulator on core {SERVER_CORE}, pusher on core {LOAD_CORE}) | seconds | items/s |"
+    );
+    println!("|---|---|---|");
+    println!(
+        "| crossmap-client apply_all (concurrency 4) | {r:.2} | {} |",
+        rust["items_per_s"]
+    );
+    println!(
+        "| msgraph-beta-sdk request adapter, sequential, 50 per request | {p:.2} | {} |",
+        python["items_per_s"]
+    );
+    println!("| ratio | {:.1}x faster | |", p / r);
+    Ok(())
+}

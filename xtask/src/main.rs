@@ -4,7 +4,8 @@
 //! - `layers`: fail when a crate depends on something its layer forbids (see `docs/architecture.md`);
 //! - `proptest [--cases N]`: run the workspace's property tests (tests named `law_*`) with N cases;
 //! - `ci`: everything CI runs: fmt, clippy, codegen --check, layers, the whole test suite;
-//! - `bench server`: the release emulator against bare axum yardsticks on loopback (docs/performance.md).
+//! - `bench server`: the release emulator against bare axum yardsticks on loopback (docs/performance.md);
+//! - `bench client`: `apply_all` of 100,000 mappings against the emulator, and the Python SDK doing the same.
 
 // A command-line tool reports on its terminal.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -30,8 +31,11 @@ fn main() -> Result<()> {
         ["proptest", "--cases", n] => proptest(&sh, n.parse().context("--cases takes a whole number")?),
         ["ci"] => ci(&sh),
         ["bench", "server"] => bench::server(&sh, &project_root()),
+        ["bench", "client"] => bench::client(&sh, &project_root()),
         _ => {
-            eprintln!("usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci | bench server>");
+            eprintln!(
+                "usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci | bench server | bench client>"
+            );
             bail!("unknown task {args:?}")
         }
     }
