@@ -5,7 +5,8 @@
 //! job: [`Client::apply_all`] takes any number of items, chunks them to 50 with the delta engine (never
 //! reordering two items of one key), sends them with bounded concurrency, retries throttling (429 with
 //! `Retry-After`), 503, 504 and dropped connections, reports progress and ends with a per-item report.
-//! [`Client::sync`] plans with the engine and sends only the difference. Every request is validated with
+//! [`Client::sync`] plans with the engine and sends only the difference, against the service's list or a
+//! [`LocalState`] of what was last acknowledged. Every request is validated with
 //! the engine first: one the server would refuse is never sent.
 //!
 //! Tokens come from a [`TokenProvider`]: a [`StaticToken`], [`ClientCredentials`] (cached, renewed before
@@ -32,9 +33,11 @@ mod bulk;
 mod client;
 mod error;
 mod retry;
+mod state;
 
 pub use auth::{ClientCredentials, MICROSOFT_AUTHORITY, StaticToken, TokenProvider};
 pub use bulk::{ApplyOptions, Cancel, ItemResult, Progress, Report};
 pub use client::{Client, ClientBuilder, Cloud, Counters, DeltaPage};
 pub use error::{ClientError, GraphFailure};
 pub use retry::RetryPolicy;
+pub use state::{LocalState, StateError};

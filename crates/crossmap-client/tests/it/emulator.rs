@@ -15,6 +15,10 @@ use std::sync::{Arc, Mutex};
 const TENANT: &str = "11111111-1111-1111-1111-111111111111";
 
 async fn emulator() -> (Client, tokio::task::JoinHandle<()>) {
+    emulator_with(4).await
+}
+
+async fn emulator_with(concurrency: usize) -> (Client, tokio::task::JoinHandle<()>) {
     let auth = Auth::ephemeral(vec!["app:secret:manage".parse().unwrap()]).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -23,6 +27,7 @@ async fn emulator() -> (Client, tokio::task::JoinHandle<()>) {
     let client = Client::builder()
         .base_url(format!("{base}/beta"))
         .token_provider(ClientCredentials::new(TENANT, "app", "secret").with_authority(&base))
+        .concurrency(concurrency)
         .build()
         .unwrap();
     (client, task)
@@ -233,4 +238,51 @@ async fn cancelling_stops_before_sending() {
         .await;
     assert_eq!(report.not_sent(), 120);
     assert_eq!(client.current::<Group>().await.unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn an_interrupted_sync_with_local_state_sends_only_what_is_missing() {
+    // One request in flight, so that cancelling after the first chunk leaves the others unsent.
+    let (client, _server) = emulator_with(1).await;
+    let dir = std::env::temp_dir().join(format!("crossmap-state-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let state = crossmap_client::LocalState::new(&dir);
+    let desired = MemoryTable::from_mappings((0..120).map(group)).unwrap();
+    // Interrupted after the first chunk: cancel from the progress callback.
+    let options = ApplyOptions::default();
+    let cancel = options.cancel.clone();
+    let options = ApplyOptions {
+        progress: Some(Arc::new(move |_| cancel.cancel())),
+        ..options
+    };
+    let first = client.sync_with_state(&desired, &state, false, &options).await.unwrap();
+    let sent_first = first.applied();
+    assert!(sent_first > 0 && sent_first < 120, "{sent_first}");
+    assert_eq!(
+        state.load::<Group>().unwrap().len(),
+        sent_first,
+        "only what was acknowledged is recorded"
+    );
+    // Run again: only the rest is sent.
+    let second = client
+        .sync_with_state(&desired, &state, false, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(second.items.len(), 120 - sent_first);
+    assert!(second.is_complete());
+    assert_eq!(client.current::<Group>().await.unwrap().len(), 120);
+    let third = client
+        .sync_with_state(&desired, &state, false, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(third.items.is_empty());
+    // A removal is recorded too.
+    let fewer = MemoryTable::from_mappings((0..100).map(group)).unwrap();
+    let removed = client
+        .sync_with_state(&fewer, &state, true, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(removed.applied(), 20);
+    assert_eq!(state.load::<Group>().unwrap().len(), 100);
+    std::fs::remove_dir_all(&dir).unwrap();
 }

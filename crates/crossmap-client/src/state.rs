@@ -1,0 +1,145 @@
+//! What crossmap last applied to a service, kept in local files: the `current` of a sync when the service
+//! cannot list (Graph documents no list call for these collections).
+
+use crate::bulk::{ApplyOptions, ItemResult, Report};
+use crate::client::Client;
+use crossmap_delta::{MappingTable, MemoryTable, Rules, canonical};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+/// Why the local state could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// The file could not be read or written.
+    #[error("cannot use the state file {path}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The failure.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line is not a mapping.
+    #[error("{path}:{line}: {message}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// The line, from 1.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// A folder holding one JSON Lines file per collection: the mappings last acknowledged by the service.
+#[derive(Debug, Clone)]
+pub struct LocalState {
+    dir: PathBuf,
+}
+
+impl LocalState {
+    /// State kept in `dir` (created when first saved).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        LocalState { dir: dir.into() }
+    }
+
+    fn file<M: Rules>(&self) -> PathBuf {
+        let collection = M::COLLECTION_PATH.rsplit('/').next().unwrap_or(M::COLLECTION_PATH);
+        self.dir.join(format!("{collection}.jsonl"))
+    }
+
+    /// The recorded mappings of kind `M`; none when nothing was recorded yet.
+    pub fn load<M: Rules>(&self) -> Result<MemoryTable<M>, StateError> {
+        let path = self.file::<M>();
+        let io = |source| StateError::Io {
+            path: path.clone(),
+            source,
+        };
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(MemoryTable::new()),
+            Err(e) => return Err(io(e)),
+        };
+        let mut table = MemoryTable::new();
+        for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+            let line = line.map_err(io)?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let corrupt = |message: String| StateError::Corrupt {
+                path: path.clone(),
+                line: i + 1,
+                message,
+            };
+            let mapping: M = serde_json::from_str(&line).map_err(|e| corrupt(e.to_string()))?;
+            let (key, mapping) = canonical(i, mapping).map_err(|e| corrupt(e.message))?;
+            table.put(key, &mapping);
+        }
+        Ok(table)
+    }
+
+    /// Replaces the record of kind `M` with `table`, atomically (a temporary file renamed over it).
+    pub fn save<M: Rules>(&self, table: &MemoryTable<M>) -> Result<(), StateError> {
+        let path = self.file::<M>();
+        let io = |source| StateError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&self.dir).map_err(io)?;
+        let temp = path.with_extension("jsonl.tmp");
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&temp).map_err(io)?);
+        let mut rows: Vec<_> = table.iter().collect();
+        rows.sort_by(|a, b| a.0.cmp(b.0));
+        for (_, mapping) in rows {
+            serde_json::to_writer(&mut out, &mapping).map_err(|e| io(e.into()))?;
+            out.write_all(b"\n").map_err(io)?;
+        }
+        let file = out.into_inner().map_err(|e| io(e.into_error()))?;
+        file.sync_all().map_err(io)?;
+        std::fs::rename(&temp, &path).map_err(io)
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl<M: Rules> Report<M> {
+    /// Records what the service acknowledged into `table`: applied upserts as the mappings the service
+    /// returned, applied removals as removals. Failed and unsent items change nothing.
+    pub fn record_into(&self, table: &mut MemoryTable<M>) {
+        for result in &self.items {
+            let ItemResult::Applied(entry) = result else { continue };
+            let mut entry = entry.clone();
+            let removed = entry.deleted_mut().is_value();
+            match (removed, canonical(0, entry.clone())) {
+                (false, Ok((key, mapping))) => table.put(key, &mapping),
+                _ => {
+                    if let Some(Ok(key)) = entry.source_key() {
+                        table.remove(&key);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Client {
+    /// [`Client::sync`] against the local record of what was last applied, then records what the service
+    /// acknowledged: run again after an interruption, it sends only what is still missing.
+    pub async fn sync_with_state<M: Rules>(
+        &self,
+        desired: &MemoryTable<M>,
+        state: &LocalState,
+        remove: bool,
+        options: &ApplyOptions,
+    ) -> Result<Report<M>, StateError> {
+        let mut current = state.load::<M>()?;
+        let report = self.sync(desired, &current, remove, options).await;
+        report.record_into(&mut current);
+        state.save(&current)?;
+        Ok(report)
+    }
+}
