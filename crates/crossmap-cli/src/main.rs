@@ -1,10 +1,14 @@
 //! `crossmap`: the command line of the crossmap toolkit.
 //!
-//! Status: `serve` runs the emulator, `token` mints a bearer token for it, `ids` encodes and decodes
-//! mapping ids and alternate-key segments; `plan`, `push`, `get` and `export` come with their issue.
+//! `plan` and `push` turn the admins' identity-map CSV (or JSON Lines) into the smallest set of delta
+//! requests and apply them, against Graph or the emulator; `get` and `export` read mappings back; `serve`
+//! runs the emulator and `token` mints a bearer token for it; `ids` shows ids and key segments.
 
 // A command-line tool reports on its terminal.
-#![allow(clippy::print_stdout)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod input;
+mod remote;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -23,6 +27,50 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Show what pushing FILE would change: creates, updates (with the properties that change), removals.
+    Plan {
+        #[command(flatten)]
+        conn: remote::Connection,
+        #[command(flatten)]
+        file: FileArgs,
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Apply FILE: send only what differs, with progress; failed items are listed with their Graph error.
+    Push {
+        #[command(flatten)]
+        conn: remote::Connection,
+        #[command(flatten)]
+        file: FileArgs,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// Show one mapping.
+    Get {
+        #[command(flatten)]
+        conn: remote::Connection,
+        /// user or group.
+        #[arg(value_parser = ["user", "group"])]
+        kind: String,
+        /// The source UPN (user) or source group object id (group).
+        key: String,
+        /// Only these properties, comma-separated.
+        #[arg(long)]
+        select: Option<String>,
+    },
+    /// Write the mappings out: the admins' CSV (pushable back) or JSON Lines.
+    Export {
+        #[command(flatten)]
+        conn: remote::Connection,
+        /// csv or jsonl.
+        #[arg(long, default_value = "csv", value_parser = ["csv", "jsonl"])]
+        format: String,
+        /// users, groups or all.
+        #[arg(long, default_value = "all", value_parser = ["users", "groups", "all"])]
+        kind: String,
+    },
     /// Run the emulator: a local stand-in for Graph's identity-mapping endpoints.
     Serve(ServeArgs),
     /// Mint a bearer token for the emulator, signed with the key in its data directory.
@@ -51,6 +99,25 @@ enum IdsCommand {
         /// A mapping id, as in the `id` property.
         id: String,
     },
+}
+
+/// The input file and how to read it.
+#[derive(Debug, clap::Args)]
+#[command(after_help = concat!(
+    "The CSV has no header (one is skipped if present), six columns, User and Group rows mixed:\n",
+    "  User,SourceTenantCompanyID,SourceUserUpn,TargetUserUpn,TargetUserEmail,UserType\n",
+    "  Group,SourceTenantCompanyID,SourceGroupObjectID,TargetGroupObjectID,GroupName or M365GroupAlias,GroupType\n",
+    "Types are matched without regard to case. A .jsonl file holds one wire mapping per line."
+))]
+struct FileArgs {
+    /// The identity map: the admins' CSV, or JSON Lines (.jsonl).
+    file: std::path::PathBuf,
+    /// The file is the complete map (as Add-SPOTenantIdentityMap uploads are): remove mappings not in it.
+    #[arg(long)]
+    replace: bool,
+    /// Make warnings (two sources mapped to one target) errors.
+    #[arg(long)]
+    strict: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -91,7 +158,24 @@ fn main() -> Result<()> {
         Command::Serve(args) => serve(args),
         Command::Token(args) => token(args),
         Command::Ids { what } => ids(what),
+        Command::Plan { conn, file, json } => {
+            runtime()?.block_on(remote::plan_command(&conn, &file.file, file.replace, json, file.strict))
+        }
+        Command::Push { conn, file, yes } => {
+            runtime()?.block_on(remote::push_command(&conn, &file.file, file.replace, yes, file.strict))
+        }
+        Command::Get {
+            conn,
+            kind,
+            key,
+            select,
+        } => runtime()?.block_on(remote::get_command(&conn, &kind, &key, select)),
+        Command::Export { conn, format, kind } => runtime()?.block_on(remote::export_command(&conn, &format, &kind)),
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new().context("starting the async runtime")
 }
 
 /// The tenant of the dev app's printed token.
