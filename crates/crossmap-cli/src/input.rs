@@ -91,21 +91,31 @@ pub(crate) fn read_csv(name: &str, text: &str) -> Result<Desired, Problems> {
     let mut problems = Vec::new();
     let mut users: Vec<Row<User>> = Vec::new();
     let mut groups: Vec<Row<Group>> = Vec::new();
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // Line numbers from byte offsets (the csv crate counts lines one short after a CRLF), counted from the
+    // previous record on: records come in file order. A record after a CRLF starts at its LF: count it too.
+    let mut counted = (0usize, 1u64); // (bytes scanned, newlines seen + 1)
+    let mut line_at = |byte: u64| {
+        let end = (byte as usize + 1).min(text.len()).max(counted.0);
+        counted.1 += text.as_bytes()[counted.0..end].iter().filter(|b| **b == b'\n').count() as u64;
+        counted.0 = end;
+        counted.1
+    };
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_reader(text.strip_prefix('\u{feff}').unwrap_or(text).as_bytes());
+        .from_reader(text.as_bytes());
     for (index, record) in reader.records().enumerate() {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
+                let line = e.position().map_or(0, |p| line_at(p.byte()));
                 problems.push(format!("{name}:{line}: not CSV: {e}"));
                 continue;
             }
         };
-        let line = record.position().map_or(index as u64 + 1, |p| p.line());
+        let line = record.position().map_or(index as u64 + 1, |p| line_at(p.byte()));
         if record.iter().all(str::is_empty) {
             continue;
         }

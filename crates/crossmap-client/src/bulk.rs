@@ -112,7 +112,9 @@ impl<M> Report<M> {
 impl Client {
     /// Applies any number of items: chunked to 50 by the engine (never reordering two items of one key),
     /// at most [`crate::ClientBuilder::concurrency`] requests in flight, each retried by the policy. A
-    /// chunk that fails for good fails its items and, unless `stop_on_error`, the others go on.
+    /// chunk the service refuses fails its items and, unless `stop_on_error`, the others go on; a chunk
+    /// that still meets throttling, 5xx or a lost connection after every retry stops the run (the rest is
+    /// reported not sent), since the others would only wait out the same retries.
     ///
     /// Retrying is safe: applying an all-or-nothing delta request twice leaves what applying it once
     /// does (rule 12 of `docs/delta-semantics.md`).
@@ -147,7 +149,9 @@ impl Client {
                                 let e = Arc::new(e);
                                 out.extend(indices.into_iter().map(|i| (i, ItemResult::Failed(e.clone()))));
                                 failed.fetch_add(n, Ordering::Relaxed);
-                                if options.stop_on_error {
+                                // A retryable error that outlived the retry policy means the service is
+                                // unreachable or overloaded: stop rather than retry every remaining chunk.
+                                if options.stop_on_error || e.is_retryable() {
                                     options.cancel.cancel();
                                 }
                             }

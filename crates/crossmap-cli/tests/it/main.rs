@@ -1,3 +1,4 @@
 //! End-to-end tests of the `crossmap` binary.
 
+mod cli;
 mod serve;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 const TENANT: &str = "11111111-1111-1111-1111-111111111111";
 
 /// Starts `crossmap serve` on a free port over `dir`; returns the child and its base URL.
-fn serve(dir: &Path) -> (Child, String) {
+pub(crate) fn serve(dir: &Path) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_crossmap"))
         .args([
             "serve",

@@ -263,3 +263,34 @@ async fn an_expired_token_mid_run_is_renewed_once() {
     assert_eq!(e.status(), Some(401));
     assert_eq!(count.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test]
+async fn apply_all_stops_when_the_service_stays_unavailable() {
+    use crossmap_client::{ApplyOptions, ItemResult};
+    use crossmap_model::{DeltaItem, Identity, Patch};
+    let always: Script = Arc::new(|_, _| Reply::Http(503, None, error_body("serviceNotAvailable")));
+    let (base, count) = fake(always).await;
+    let c = Client::builder()
+        .base_url(&base)
+        .token_provider(StaticToken::new("t"))
+        .retry(fast_policy())
+        .concurrency(1)
+        .build()
+        .unwrap();
+    let items: Vec<DeltaItem<Group>> = (0..500u32)
+        .map(|n| {
+            DeltaItem::deleted(Group {
+                source_group_identity: Patch::Value(Identity {
+                    id: Patch::Value(format!("00000000-0000-0000-0000-{n:012}")),
+                    ..Identity::default()
+                }),
+                ..Group::default()
+            })
+        })
+        .collect();
+    let report = c.apply_all(items, &ApplyOptions::default()).await;
+    assert_eq!(report.failures().count(), 50, "the first chunk failed");
+    assert_eq!(report.not_sent(), 450, "the rest was not tried");
+    assert!(matches!(report.items[0], ItemResult::Failed(_)));
+    assert_eq!(count.load(Ordering::SeqCst), 4, "one chunk's attempts only");
+}

@@ -1,0 +1,256 @@
+//! `crossmap plan / push / get / export` as a user runs them, against a running emulator.
+
+use crate::serve::serve;
+use assert_cmd::Command;
+use std::path::Path;
+
+const ORG: &str = "11111111-1111-1111-1111-111111111111";
+
+/// `crossmap` with the connection in the environment, as a script would set it.
+fn crossmap(base: &str, tenant: &str, state: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_crossmap"));
+    cmd.env("CROSSMAP_BASE_URL", base)
+        .env("CROSSMAP_TENANT", tenant)
+        .env("CROSSMAP_CLIENT_ID", "w")
+        .env("CROSSMAP_CLIENT_SECRET", "secret")
+        .env("CROSSMAP_STATE", state)
+        .env_remove("CROSSMAP_TOKEN");
+    cmd
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn example() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/identity-map.csv")
+}
+
+#[test]
+fn push_again_sends_nothing_replace_removes_and_export_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, base) = serve(&dir.path().join("data"));
+    let state = dir.path().join("state");
+    let out = crossmap(&base, "t1", &state)
+        .args(["push", "--yes"])
+        .arg(example())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout(&out).contains("6 to create, 0 to update, 0 to remove"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("applied 6 (4 users, 2 groups)"),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = crossmap(&base, "t1", &state)
+        .args(["push", "--yes"])
+        .arg(example())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("nothing to send"), "{}", stdout(&out));
+
+    let got = crossmap(&base, "t1", &state)
+        .args(["get", "user", "Sean.O'Brien@contoso.com"])
+        .output()
+        .unwrap();
+    assert!(got.status.success());
+    assert!(stdout(&got).contains("\"regularUser\""), "{}", stdout(&got));
+    let missing = crossmap(&base, "t1", &state)
+        .args(["get", "group", "eeeeeeee-eeee-eeee-eeee-eeeeeeeeeeee"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+
+    let exported = stdout(&crossmap(&base, "t1", &state).arg("export").output().unwrap());
+    assert_eq!(exported.lines().count(), 6);
+    let file = dir.path().join("export.csv");
+    std::fs::write(&file, &exported).unwrap();
+    let out = crossmap(&base, "t2", &state)
+        .args(["push", "--yes"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(stdout(&out).contains("6 to create"), "{}", stdout(&out));
+    assert_eq!(
+        stdout(&crossmap(&base, "t2", &state).arg("export").output().unwrap()),
+        exported,
+        "round trip"
+    );
+
+    let two = dir.path().join("two.csv");
+    std::fs::write(
+        &two,
+        exported.lines().take(2).map(|l| format!("{l}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let plan = crossmap(&base, "t1", &state)
+        .args(["plan", "--json"])
+        .arg(&two)
+        .output()
+        .unwrap();
+    assert!(
+        !stdout(&plan).contains("\"remove\""),
+        "without --replace nothing is removed"
+    );
+    let out = crossmap(&base, "t1", &state)
+        .args(["push", "--yes", "--replace"])
+        .arg(&two)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        stdout(&out).contains("0 to create, 0 to update, 4 to remove"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        stdout(&crossmap(&base, "t1", &state).arg("export").output().unwrap())
+            .lines()
+            .count(),
+        2
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+#[test]
+fn a_bad_csv_is_reported_with_lines_and_columns_and_nothing_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, base) = serve(&dir.path().join("data"));
+    let state = dir.path().join("state");
+    let file = dir.path().join("map.csv");
+    std::fs::write(
+        &file,
+        format!(
+            "User,{ORG},ann@contoso.com,ann@fabrikam.com,,Member\r\nUser,{ORG},bob@contoso.com,bob@fabrikam.com,,Wizard\r\nGroup,{ORG},not-a-guid,bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb,x,Security\r\nUser,{ORG},ANN@contoso.com,ann2@fabrikam.com,,Guest\r\n"
+        ),
+    )
+    .unwrap();
+    let out = crossmap(&base, "t1", &state)
+        .args(["push", "--yes"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let name = file.display().to_string();
+    for needle in [
+        format!("{name}:2:6: UserType \"Wizard\" is not one of: regularUser"),
+        format!("{name}:3:3: SourceGroupObjectID \"not-a-guid\" is not a GUID"),
+        format!("{name}:4: ann@contoso.com is mapped again (first on line 1)"),
+        "nothing was sent".to_owned(),
+    ] {
+        assert!(err.contains(&needle), "missing {needle:?} in:\n{err}");
+    }
+    assert_eq!(
+        stdout(&crossmap(&base, "t1", &state).arg("export").output().unwrap()),
+        "",
+        "something was sent"
+    );
+    // --strict turns a shared target into an error.
+    std::fs::write(
+        &file,
+        format!("User,{ORG},a@contoso.com,t@fabrikam.com,,Member\nUser,{ORG},b@contoso.com,t@fabrikam.com,,Member\n"),
+    )
+    .unwrap();
+    assert!(
+        crossmap(&base, "t1", &state)
+            .args(["plan"])
+            .arg(&file)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    assert_eq!(
+        crossmap(&base, "t1", &state)
+            .args(["plan", "--strict"])
+            .arg(&file)
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(1)
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+#[test]
+fn an_interrupted_push_sends_only_what_is_missing_when_run_again() {
+    use std::io::BufRead;
+    const ROWS: u64 = 100_000;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let state = dir.path().join("state");
+    let file = dir.path().join("big.csv");
+    let rows: String = (0..ROWS)
+        .map(|n| format!("User,{ORG},user{n}@contoso.com,user{n}@fabrikam.com,,Member\n"))
+        .collect();
+    std::fs::write(&file, rows).unwrap();
+    let (mut server, base) = serve(&data);
+    let mut push = std::process::Command::new(env!("CARGO_BIN_EXE_crossmap"));
+    push.args(["push", "--yes"]).arg(&file);
+    for (k, v) in [
+        ("CROSSMAP_BASE_URL", base.as_str()),
+        ("CROSSMAP_TENANT", "t1"),
+        ("CROSSMAP_CLIENT_ID", "w"),
+        ("CROSSMAP_CLIENT_SECRET", "secret"),
+    ] {
+        push.env(k, v);
+    }
+    push.env("CROSSMAP_STATE", &state)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut running = push.spawn().unwrap();
+    // Wait for the first progress line (every 2 s when not on a terminal), then lose the server.
+    let mut progress = std::io::BufReader::new(running.stderr.take().unwrap()).lines();
+    let line = progress.next().unwrap().unwrap();
+    assert!(line.starts_with("users: "), "{line}");
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let first = running.wait_with_output().unwrap();
+    assert!(!first.status.success(), "the push survived losing its server");
+    let text = stdout(&first);
+    let applied: u64 = text
+        .split("applied ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(applied > 0 && applied < ROWS, "{text}");
+
+    let (mut server, base) = serve(&data);
+    let out = crossmap(&base, "t1", &state)
+        .args(["push", "--yes"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = stdout(&out);
+    let to_create: u64 = text
+        .split(" to create")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(
+        to_create <= ROWS - applied,
+        "acknowledged mappings were sent again: {text}"
+    );
+    let again = crossmap(&base, "t1", &state)
+        .args(["push", "--yes"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(stdout(&again).contains("nothing to send"), "{}", stdout(&again));
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
