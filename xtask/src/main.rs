@@ -5,7 +5,8 @@
 //! - `proptest [--cases N]`: run the workspace's property tests (tests named `law_*`) with N cases;
 //! - `ci`: everything CI runs: fmt, clippy, codegen --check, layers, the whole test suite;
 //! - `bench server`: the release emulator against bare axum yardsticks on loopback (docs/performance.md);
-//! - `bench client`: `apply_all` of 100,000 mappings against the emulator, and the Python SDK doing the same.
+//! - `bench client`: `apply_all` of 100,000 mappings against the emulator, and the Python SDK doing the same;
+//! - `bench cli`: `crossmap push` of a 100,000-row CSV: wall time and peak memory.
 
 // A command-line tool reports on its terminal.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -32,9 +33,10 @@ fn main() -> Result<()> {
         ["ci"] => ci(&sh),
         ["bench", "server"] => bench::server(&sh, &project_root()),
         ["bench", "client"] => bench::client(&sh, &project_root()),
+        ["bench", "cli"] => bench::cli(&sh, &project_root()),
         _ => {
             eprintln!(
-                "usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci | bench server | bench client>"
+                "usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci | bench server | bench client | bench cli>"
             );
             bail!("unknown task {args:?}")
         }

@@ -107,7 +107,12 @@ enum IdsCommand {
     "The CSV has no header (one is skipped if present), six columns, User and Group rows mixed:\n",
     "  User,SourceTenantCompanyID,SourceUserUpn,TargetUserUpn,TargetUserEmail,UserType\n",
     "  Group,SourceTenantCompanyID,SourceGroupObjectID,TargetGroupObjectID,GroupName or M365GroupAlias,GroupType\n",
-    "Types are matched without regard to case. A .jsonl file holds one wire mapping per line."
+    "Types are matched without regard to case:\n",
+    "  UserType: regularUser (also member, user, regular), adminUser (also admin, administrator),\n",
+    "            guestUser (also guest, external), none\n",
+    "  GroupType: regularGroup (also security, securitygroup, group, regular),\n",
+    "             m365Group (also m365, microsoft365, \"microsoft 365\", unified, o365, office365), none\n",
+    "A .jsonl file holds one wire mapping per line."
 ))]
 struct FileArgs {
     /// The identity map: the admins' CSV, or JSON Lines (.jsonl).
