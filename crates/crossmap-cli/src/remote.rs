@@ -164,6 +164,39 @@ fn read_desired(file: &std::path::Path, strict: bool) -> Result<Desired> {
     Ok(desired)
 }
 
+/// Reads the file, connects, and plans both kinds: what `plan` shows and `push` sends.
+async fn plan_file(
+    conn: &Connection,
+    file: &std::path::Path,
+    replace: bool,
+    strict: bool,
+) -> Result<(Client, LocalState, Planned<User>, Planned<Group>)> {
+    let desired = read_desired(file, strict)?;
+    let client = conn.client()?;
+    let state = conn.state()?;
+    let users = plan_kind::<User>(&client, &state, &desired.users, replace).await?;
+    let groups = plan_kind::<Group>(&client, &state, &desired.groups, replace).await?;
+    Ok((client, state, users, groups))
+}
+
+/// (creates, updates, removals) in a plan, counted without describing every item.
+fn tally<M: crossmap_delta::Rules>(planned: &Planned<M>) -> [usize; 3] {
+    let mut t = [0; 3];
+    for item in &planned.items {
+        let exists = item
+            .entity()
+            .source_key()
+            .and_then(Result::ok)
+            .is_some_and(|k| planned.current.row(&k).is_some());
+        t[match (item.is_removal(), exists) {
+            (true, _) => 2,
+            (false, true) => 1,
+            (false, false) => 0,
+        }] += 1;
+    }
+    t
+}
+
 /// `crossmap plan`.
 pub(crate) async fn plan_command(
     conn: &Connection,
@@ -172,11 +205,7 @@ pub(crate) async fn plan_command(
     json: bool,
     strict: bool,
 ) -> Result<()> {
-    let desired = read_desired(file, strict)?;
-    let client = conn.client()?;
-    let state = conn.state()?;
-    let users = plan_kind::<User>(&client, &state, &desired.users, replace).await?;
-    let groups = plan_kind::<Group>(&client, &state, &desired.groups, replace).await?;
+    let (_, _, users, groups) = plan_file(conn, file, replace, strict).await?;
     eprintln!("current state from {}", users.source);
     let mut rows: Vec<serde_json::Value> = users
         .items
@@ -308,19 +337,17 @@ pub(crate) async fn push_command(
     yes: bool,
     strict: bool,
 ) -> Result<()> {
-    let desired = read_desired(file, strict)?;
-    let client = conn.client()?;
-    let state = conn.state()?;
-    let users = plan_kind::<User>(&client, &state, &desired.users, replace).await?;
-    let groups = plan_kind::<Group>(&client, &state, &desired.groups, replace).await?;
-    let mut rows: Vec<serde_json::Value> = users
-        .items
-        .iter()
-        .map(|i| describe("user", &users.current, i))
-        .collect();
-    rows.extend(groups.items.iter().map(|i| describe("group", &groups.current, i)));
-    println!("{} (current state from {})", counts(&rows), users.source);
-    if rows.is_empty() {
+    let (client, state, users, groups) = plan_file(conn, file, replace, strict).await?;
+    let [uc, uu, ur] = tally(&users);
+    let [gc, gu, gr] = tally(&groups);
+    println!(
+        "{} to create, {} to update, {} to remove (current state from {})",
+        uc + gc,
+        uu + gu,
+        ur + gr,
+        users.source
+    );
+    if users.items.is_empty() && groups.items.is_empty() {
         println!("nothing to send");
         return Ok(());
     }
