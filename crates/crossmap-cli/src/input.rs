@@ -321,7 +321,6 @@ fn table<M: Rules>(
 ) -> MemoryTable<M> {
     let mut table = MemoryTable::new();
     let mut first_line: HashMap<M::Key, u64> = HashMap::new();
-    let mut lines_of_source: HashMap<String, u64> = HashMap::new();
     for row in &rows {
         match crossmap_delta::canonical(0, row.mapping.clone()) {
             Err(e) => problems.push(format!("{name}:{}: {}: {}", row.line, e.property, e.message)),
@@ -334,7 +333,6 @@ fn table<M: Rules>(
                     continue;
                 }
                 first_line.insert(key.clone(), row.line);
-                lines_of_source.insert(key.as_str().to_owned(), row.line);
                 table.put(key, &mapping);
             }
         }
@@ -346,11 +344,7 @@ fn table<M: Rules>(
             shared.target
         );
         for s in &shared.sources {
-            let _ = write!(
-                w,
-                " {s} (line {})",
-                lines_of_source.get(s.as_str()).copied().unwrap_or(0)
-            );
+            let _ = write!(w, " {s} (line {})", first_line.get(s).copied().unwrap_or(0));
         }
         warnings.push(format!("{name}: {w}"));
     }

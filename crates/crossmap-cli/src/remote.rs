@@ -104,6 +104,23 @@ async fn current<M: crossmap_delta::Rules>(
     }
 }
 
+/// What a planned item does, as `plan` names it and `push` counts it.
+const ACTIONS: [&str; 3] = ["create", "update", "remove"];
+
+/// The index in [`ACTIONS`] of what `item` does to `current`.
+fn action<M: crossmap_delta::Rules>(current: &MemoryTable<M>, item: &DeltaItem<M>) -> usize {
+    let exists = item
+        .entity()
+        .source_key()
+        .and_then(Result::ok)
+        .is_some_and(|k| current.row(&k).is_some());
+    match (item.is_removal(), exists) {
+        (true, _) => 2,
+        (false, true) => 1,
+        (false, false) => 0,
+    }
+}
+
 /// One planned change, for people.
 fn describe<M: crossmap_delta::Rules>(kind: &str, current: &MemoryTable<M>, item: &DeltaItem<M>) -> serde_json::Value {
     let key = item
@@ -112,17 +129,7 @@ fn describe<M: crossmap_delta::Rules>(kind: &str, current: &MemoryTable<M>, item
         .and_then(Result::ok)
         .map(|k| k.as_str().to_owned())
         .unwrap_or_default();
-    let action = match (
-        item.is_removal(),
-        item.entity()
-            .source_key()
-            .and_then(Result::ok)
-            .and_then(|k| current.row(&k).cloned()),
-    ) {
-        (true, _) => "remove",
-        (false, None) => "create",
-        (false, Some(_)) => "update",
-    };
+    let action = ACTIONS[action(current, item)];
     let mut changes: Vec<String> = Vec::new();
     if action == "update" {
         if let Ok(serde_json::Value::Object(o)) = serde_json::to_value(item.entity()) {
@@ -183,16 +190,7 @@ async fn plan_file(
 fn tally<M: crossmap_delta::Rules>(planned: &Planned<M>) -> [usize; 3] {
     let mut t = [0; 3];
     for item in &planned.items {
-        let exists = item
-            .entity()
-            .source_key()
-            .and_then(Result::ok)
-            .is_some_and(|k| planned.current.row(&k).is_some());
-        t[match (item.is_removal(), exists) {
-            (true, _) => 2,
-            (false, true) => 1,
-            (false, false) => 0,
-        }] += 1;
+        t[action(&planned.current, item)] += 1;
     }
     t
 }
@@ -234,17 +232,18 @@ pub(crate) async fn plan_command(
             r["key"].as_str().unwrap_or("")
         );
     }
-    println!("{}", counts(&rows));
+    println!("{}", summary(&users, &groups));
     Ok(())
 }
 
-fn counts(rows: &[serde_json::Value]) -> String {
-    let n = |a: &str| rows.iter().filter(|r| r["action"] == a).count();
+/// "N to create, N to update, N to remove" over both kinds.
+fn summary(users: &Planned<User>, groups: &Planned<Group>) -> String {
+    let (u, g) = (tally(users), tally(groups));
     format!(
         "{} to create, {} to update, {} to remove",
-        n("create"),
-        n("update"),
-        n("remove")
+        u[0] + g[0],
+        u[1] + g[1],
+        u[2] + g[2]
     )
 }
 
@@ -338,15 +337,7 @@ pub(crate) async fn push_command(
     strict: bool,
 ) -> Result<()> {
     let (client, state, users, groups) = plan_file(conn, file, replace, strict).await?;
-    let [uc, uu, ur] = tally(&users);
-    let [gc, gu, gr] = tally(&groups);
-    println!(
-        "{} to create, {} to update, {} to remove (current state from {})",
-        uc + gc,
-        uu + gu,
-        ur + gr,
-        users.source
-    );
+    println!("{} (current state from {})", summary(&users, &groups), users.source);
     if users.items.is_empty() && groups.items.is_empty() {
         println!("nothing to send");
         return Ok(());

@@ -119,15 +119,15 @@ pub fn tombstone<M: IdentityMapping>(key: &M::Key) -> M {
 
 /// Checks the envelope of a request: a delta payload of at most 50 items.
 pub fn check_envelope<M>(request: &DeltaRequest<M>) -> Result<(), RequestError> {
-    if !request.is_delta() {
-        return Err(RequestError::NotDelta {
-            found: request.context.clone(),
-        });
+    envelope(&request.context, request.value.len())
+}
+
+fn envelope(context: &Option<String>, count: usize) -> Result<(), RequestError> {
+    if !crossmap_model::is_delta_context(context.as_deref()) {
+        return Err(RequestError::NotDelta { found: context.clone() });
     }
-    if request.value.len() > MAX_DELTA_ITEMS {
-        return Err(RequestError::TooManyItems {
-            count: request.value.len(),
-        });
+    if count > MAX_DELTA_ITEMS {
+        return Err(RequestError::TooManyItems { count });
     }
     Ok(())
 }
@@ -199,16 +199,7 @@ pub fn prepare_parsed<M: Rules>(
     request: ParsedRequest<M>,
     mode: Mode,
 ) -> Result<Prepared<M>, RequestError> {
-    if !request.is_delta() {
-        return Err(RequestError::NotDelta {
-            found: request.context.clone(),
-        });
-    }
-    if request.items.len() > MAX_DELTA_ITEMS {
-        return Err(RequestError::TooManyItems {
-            count: request.items.len(),
-        });
-    }
+    envelope(&request.context, request.items.len())?;
     let ops = request.items.into_iter().enumerate().map(|(i, item)| match item {
         Ok(item) => validate_owned(i, item),
         Err(e) => Err(vec![e]),

@@ -22,7 +22,7 @@ pub struct ParsedRequest<M> {
 impl<M> ParsedRequest<M> {
     /// Whether the context marks a delta payload.
     pub fn is_delta(&self) -> bool {
-        self.context.as_deref().is_some_and(|c| c.ends_with("$delta"))
+        crossmap_model::is_delta_context(self.context.as_deref())
     }
 }
 

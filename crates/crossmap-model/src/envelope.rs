@@ -23,6 +23,11 @@ pub fn context_url(service_root: &str, fragment: &str) -> String {
     format!("{}/$metadata#{fragment}", service_root.trim_end_matches('/'))
 }
 
+/// Whether a payload's `@context` marks it a delta payload: it ends with `$delta`.
+pub fn is_delta_context(context: Option<&str>) -> bool {
+    context.is_some_and(|c| c.ends_with("$delta"))
+}
+
 /// A delta request: `{"@context": "#$delta", "value": [...]}`.
 ///
 /// ```
@@ -61,7 +66,7 @@ impl<T> DeltaRequest<T> {
 
     /// Whether the context marks a delta payload (it ends with `$delta`).
     pub fn is_delta(&self) -> bool {
-        self.context.as_deref().is_some_and(|c| c.ends_with("$delta"))
+        is_delta_context(self.context.as_deref())
     }
 }
 

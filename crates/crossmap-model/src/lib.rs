@@ -39,7 +39,7 @@ mod patch;
 
 pub use envelope::{
     CollectionResponse, DELTA_CONTEXT, DeltaItem, DeltaRequest, EntityResponse, MAX_DELTA_ITEMS, Removed,
-    RemovedReason, context_url,
+    RemovedReason, context_url, is_delta_context,
 };
 pub use error::{ErrorDetail, ErrorResponse, GraphError, InnerError};
 pub use generated::*;

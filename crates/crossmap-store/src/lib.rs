@@ -183,17 +183,12 @@ impl Store {
             path: dir.display().to_string(),
             source,
         })?;
-        let store = Store {
-            shared: Arc::new(Shared {
-                tenants: RwLock::default(),
-                log: None,
-            }),
-        };
         let (writer, records) = log::Writer::open(&dir.join("crossmap.sqlite"))?;
+        let mut tenants: HashMap<String, Arc<Tenant>> = HashMap::new();
         let mut count = 0usize;
         for record in records {
             let record = record?;
-            let tenant = store.tenant(&record.tenant);
+            let tenant = tenants.entry(record.tenant.clone()).or_default().clone();
             match record.kind {
                 1 => replay::<SharePointUserIdentityMapping>(&tenant, record)?,
                 2 => replay::<SharePointGroupIdentityMapping>(&tenant, record)?,
@@ -204,7 +199,7 @@ impl Store {
         tracing::info!(records = count, dir = %dir.display(), "store opened");
         Ok(Store {
             shared: Arc::new(Shared {
-                tenants: RwLock::new(take_tenants(store)),
+                tenants: RwLock::new(tenants),
                 log: Some(writer),
             }),
         })
@@ -347,11 +342,6 @@ impl Store {
         let mut tenants = self.shared.tenants.write().unwrap_or_else(|e| e.into_inner());
         tenants.entry(tenant.to_owned()).or_default().clone()
     }
-}
-
-fn take_tenants(store: Store) -> HashMap<String, Arc<Tenant>> {
-    let shared = Arc::try_unwrap(store.shared).expect("the replay store is not shared");
-    shared.tenants.into_inner().unwrap_or_else(|e| e.into_inner())
 }
 
 fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, StoreError> {
