@@ -316,7 +316,7 @@ async fn push_kind<M: crossmap_delta::Rules>(
     let mut failures = Vec::new();
     for (i, result) in report.items.iter().enumerate() {
         match result {
-            ItemResult::Applied(_) => {}
+            ItemResult::Applied { .. } => {}
             ItemResult::Failed(e) => failures.push(format!(
                 "{label} {}: {e}{}",
                 keys[i],

@@ -106,18 +106,17 @@ impl ClientCredentials {
             ("scope", &self.scope),
         ];
         let started = Instant::now();
-        let response = self
-            .http
-            .post(&url)
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| ClientError::Token(format!("the token endpoint did not answer: {}", e.without_url())))?;
+        let response =
+            self.http.post(&url).form(&form).send().await.map_err(|e| {
+                ClientError::Token(format!("the token endpoint {url} did not answer: {}", e.without_url()))
+            })?;
         let status = response.status();
-        let answer: Answer = response
-            .json()
-            .await
-            .map_err(|e| ClientError::Token(format!("the token endpoint answered {status} without JSON: {e}")))?;
+        let answer: Answer = response.json().await.map_err(|e| {
+            ClientError::Token(format!(
+                "the token endpoint {url} answered {status} without JSON: {}",
+                e.without_url()
+            ))
+        })?;
         match (answer.access_token, answer.expires_in) {
             (Some(token), Some(life)) if status.is_success() => {
                 let life = Duration::from_secs(life);
@@ -125,7 +124,7 @@ impl ClientCredentials {
                 Ok((token, started + keep))
             }
             _ => Err(ClientError::Token(format!(
-                "the token endpoint refused: {} {}",
+                "the token endpoint {url} refused: {} {}",
                 answer.error.unwrap_or_else(|| status.to_string()),
                 answer.error_description.unwrap_or_default()
             ))),

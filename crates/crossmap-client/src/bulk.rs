@@ -2,7 +2,7 @@
 
 use crate::client::Client;
 use crate::error::ClientError;
-use crossmap_delta::{Chunk, MappingTable, MemoryTable, Rules, chunk_by, plan};
+use crossmap_delta::{Chunk, MappingTable, MemoryTable, Rules, chunk_by, plan, plan_merge};
 use crossmap_model::{DeltaItem, DeltaRequest, MAX_DELTA_ITEMS};
 use futures_util::StreamExt;
 use std::sync::Arc;
@@ -66,8 +66,13 @@ impl std::fmt::Debug for ApplyOptions {
 /// What became of one item.
 #[derive(Debug)]
 pub enum ItemResult<M> {
-    /// Applied; the server's entry for it (the mapping, or a tombstone).
-    Applied(M),
+    /// Applied.
+    Applied {
+        /// The item as it was sent: what the service acknowledged, in the request's own terms.
+        sent: DeltaItem<M>,
+        /// The service's entry for it (the mapping, or a tombstone), as it answered.
+        entry: M,
+    },
     /// Not applied: the error of its chunk.
     Failed(Arc<ClientError>),
     /// Not sent: cancelled, or stopped after an error.
@@ -86,7 +91,7 @@ impl<M> Report<M> {
     pub fn applied(&self) -> usize {
         self.items
             .iter()
-            .filter(|r| matches!(r, ItemResult::Applied(_)))
+            .filter(|r| matches!(r, ItemResult::Applied { .. }))
             .count()
     }
 
@@ -140,10 +145,14 @@ impl Client {
                         }
                         let (indices, items): (Vec<usize>, Vec<DeltaItem<M>>) = chunk.into_iter().unzip();
                         let n = indices.len() as u64;
-                        match self.apply(&DeltaRequest::new(items)).await {
-                            Ok(entries) => {
-                                out.extend(indices.into_iter().zip(entries.into_iter().map(ItemResult::Applied)))
-                            }
+                        let request = DeltaRequest::new(items);
+                        match self.apply(&request).await {
+                            Ok(entries) => out.extend(
+                                indices
+                                    .into_iter()
+                                    .zip(request.value.into_iter().zip(entries))
+                                    .map(|(i, (sent, entry))| (i, ItemResult::Applied { sent, entry })),
+                            ),
                             Err(e) => {
                                 tracing::warn!(error = %e, items = n, "a chunk failed");
                                 let e = Arc::new(e);
@@ -182,8 +191,11 @@ impl Client {
 
     /// Makes the service hold `desired`: plans against `current` with the engine and applies only the
     /// difference. `current` is what the service holds: its list (see [`Client::list`]), or what a local
-    /// record says was last applied. With `remove`, mappings not desired are removed, as an
-    /// `Add-SPOTenantIdentityMap` upload replaces the whole map; without it nothing is removed.
+    /// record says was last applied. With `remove`, `desired` is the complete map, as an
+    /// `Add-SPOTenantIdentityMap` upload is: mappings not desired are removed and properties it leaves
+    /// out are cleared ([`plan`]); without it, only what `desired` states is sent and nothing is removed
+    /// ([`plan_merge`]). What the service holds beyond what a request can state (unknown properties,
+    /// annotations) is never a difference.
     pub async fn sync<M: Rules>(
         &self,
         desired: &MemoryTable<M>,
@@ -191,10 +203,11 @@ impl Client {
         remove: bool,
         options: &ApplyOptions,
     ) -> Report<M> {
-        let mut items = plan(current, desired);
-        if !remove {
-            items.retain(|i| !i.is_removal());
-        }
+        let items = if remove {
+            plan(current, desired)
+        } else {
+            plan_merge(current, desired)
+        };
         self.apply_all(items, options).await
     }
 

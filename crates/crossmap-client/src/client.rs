@@ -70,7 +70,8 @@ pub struct ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// The service root, e.g. the emulator's `http://127.0.0.1:8080/beta` (default: Graph global beta).
+    /// The service root, e.g. the emulator's `http://127.0.0.1:8080/beta` (default: Graph global beta). It
+    /// must end in a version segment (`/beta` or `/v1.0`): [`ClientBuilder::build`] refuses it otherwise.
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
         self.base_url = url.into().trim_end_matches('/').to_owned();
         self
@@ -114,6 +115,7 @@ impl ClientBuilder {
 
     /// The client.
     pub fn build(self) -> Result<Client, ClientError> {
+        check_base_url(&self.base_url)?;
         let tokens = self
             .tokens
             .ok_or_else(|| ClientError::Build("a token provider is required".into()))?;
@@ -133,6 +135,26 @@ impl ClientBuilder {
             }),
         })
     }
+}
+
+/// Refuses a service root that cannot be Graph's: it must be an http(s) URL whose path ends in a version
+/// segment (`/v1.0` or `/beta`), or every call would later answer "not found".
+fn check_base_url(url: &str) -> Result<(), ClientError> {
+    let refuse = |why: &str| Err(ClientError::Build(format!("the base URL {url:?} {why}")));
+    let Some(rest) = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")) else {
+        return refuse("is not an http:// or https:// URL");
+    };
+    match rest.split_once('/') {
+        None => refuse("has no version segment: add /beta (or /v1.0), e.g. http://127.0.0.1:8080/beta"),
+        Some(("", _)) => refuse("has no host"),
+        Some((_, path)) if path.split('/').next_back().is_some_and(|v| v == "beta" || v == "v1.0") => Ok(()),
+        Some(_) => refuse("does not end in a version segment: /beta or /v1.0"),
+    }
+}
+
+/// `url` without its query string, which can hold secrets: safe to show in an error.
+fn without_query(url: &str) -> String {
+    url.split(['?', '#']).next().unwrap_or(url).to_owned()
 }
 
 /// A Graph client for the identity-mapping API; cheap to clone.
@@ -265,6 +287,7 @@ impl Client {
                         }
                         Ok(bytes) => graph_error(status, &bytes, request_id, &id, retry_after),
                         Err(e) => ClientError::Transport {
+                            url: without_query(url),
                             client_request_id: id.clone(),
                             timeout: e.is_timeout(),
                             source: e.without_url(),
@@ -272,6 +295,7 @@ impl Client {
                     }
                 }
                 Err(e) => ClientError::Transport {
+                    url: without_query(url),
                     client_request_id: id.clone(),
                     timeout: e.is_timeout(),
                     source: e.without_url(),
@@ -448,5 +472,44 @@ fn graph_error(
             client_request_id: client_request_id.to_owned(),
             retry_after,
         })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StaticToken;
+
+    #[test]
+    fn a_base_url_without_a_version_segment_is_refused_when_built() {
+        let build = |url: &str| {
+            Client::builder()
+                .base_url(url)
+                .token_provider(StaticToken::new("t"))
+                .build()
+        };
+        for good in [
+            "http://127.0.0.1:8080/beta",
+            "https://graph.microsoft.com/v1.0/",
+            "http://h/x/beta",
+        ] {
+            assert!(build(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "http://127.0.0.1:8080",
+            "http://127.0.0.1:8080/",
+            "http://h/betas",
+            "ftp://h/beta",
+            "h/beta",
+        ] {
+            let e = build(bad).err().unwrap_or_else(|| panic!("{bad} was accepted"));
+            assert!(matches!(e, ClientError::Build(_)), "{bad}: {e}");
+            assert!(e.to_string().contains(bad.trim_end_matches('/')), "{e}");
+        }
+    }
+
+    #[test]
+    fn errors_show_urls_without_their_query() {
+        assert_eq!(without_query("http://h/beta/x?$select=a#f"), "http://h/beta/x");
     }
 }

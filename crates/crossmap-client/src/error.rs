@@ -29,8 +29,10 @@ pub enum ClientError {
     #[error("{} {}: {}", .0.status, .0.code, .0.message)]
     Graph(Box<GraphFailure>),
     /// The request may or may not have reached the server: connection refused or dropped, timeout.
-    #[error("the request did not complete ({client_request_id})")]
+    #[error("no answer from {url} ({client_request_id})")]
     Transport {
+        /// The URL tried, without its query (which can hold secrets).
+        url: String,
         /// The `client-request-id` sent.
         client_request_id: String,
         /// Whether it was a timeout.

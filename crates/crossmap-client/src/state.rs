@@ -3,7 +3,7 @@
 
 use crate::bulk::{ApplyOptions, ItemResult, Report};
 use crate::client::Client;
-use crossmap_delta::{MappingTable, MemoryTable, Rules, canonical};
+use crossmap_delta::{MappingTable, MemoryTable, Op, Rules, canonical, validate_item};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
@@ -107,18 +107,43 @@ impl LocalState {
 }
 
 impl<M: Rules> Report<M> {
-    /// Records what the service acknowledged into `table`: applied upserts as the mappings the service
-    /// returned, applied removals as removals. Failed and unsent items change nothing.
+    /// Records what the service acknowledged into `table`, in the terms the requests used: each applied
+    /// item is applied to the record with the engine, as the service applied it. What the service's
+    /// answer says beyond the request (properties the schema does not declare, annotations, defaults) is
+    /// not taken for something this client stated, so a later plan against the record never sees it as a
+    /// difference; the answer's undeclared properties are kept beside the mapping for round trips.
+    /// Failed and unsent items change nothing.
     pub fn record_into(&self, table: &mut MemoryTable<M>) {
         for result in &self.items {
-            let ItemResult::Applied(entry) = result else { continue };
-            let mut entry = entry.clone();
-            let removed = entry.deleted_mut().is_value();
-            match (removed, canonical(0, entry.clone())) {
-                (false, Ok((key, mapping))) => table.put(key, &mapping),
-                _ => {
-                    if let Some(Ok(key)) = entry.source_key() {
-                        table.remove(&key);
+            let ItemResult::Applied { sent, entry } = result else {
+                continue;
+            };
+            let Ok(op) = validate_item(0, sent) else {
+                // The client never sends an item the engine refuses; nothing to record if it did.
+                tracing::warn!("an acknowledged item does not validate; not recorded");
+                continue;
+            };
+            match op {
+                Op::Remove { key } => {
+                    table.remove(&key);
+                }
+                Op::Upsert { key, patch } => {
+                    // As the engine applies an upsert: merged into what is there; `canonical` fills a
+                    // new mapping's defaults.
+                    let mut mapping: M = table.row(&key).map(|r| r.decode()).unwrap_or_default();
+                    mapping.merge(patch);
+                    let unknown = entry.additional_properties().iter().filter(|(k, _)| !k.contains('@'));
+                    for (k, v) in unknown {
+                        mapping
+                            .additional_properties_mut()
+                            .entry(k.clone())
+                            .or_insert_with(|| v.clone());
+                    }
+                    match canonical(0, mapping) {
+                        Ok((_, mapping)) => table.put(key, &mapping),
+                        Err(e) => {
+                            tracing::warn!(error = %e.message, "an acknowledged mapping is incomplete; not recorded")
+                        }
                     }
                 }
             }

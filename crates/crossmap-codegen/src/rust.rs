@@ -165,6 +165,7 @@ fn render_enum(schema: &Schema, e: &EnumType, out: &mut String) {
         impl Diff for {name} {{
             fn diff(&self, to: &Self) -> Self {{ to.clone() }}
             fn canonicalize(&mut self) {{}}
+            fn known_only(&mut self) {{}}
         }}
         impl Compact for {name} {{
             fn encode(&self, out: &mut Vec<u8>) {{
@@ -360,6 +361,10 @@ fn render_struct(
         .iter()
         .map(|p| format!("self.{0}.canonicalize();", snake(&p.name)))
         .collect::<String>();
+    let known = props
+        .iter()
+        .map(|p| format!("self.{0}.known_only();", snake(&p.name)))
+        .collect::<String>();
     write!(
         out,
         "impl Diff for {name} {{
@@ -374,6 +379,11 @@ fn render_struct(
                 self.odata_type = None;
                 {canon}
                 self.additional_properties.retain(|k, _| !k.contains('@'));
+            }}
+            fn known_only(&mut self) {{
+                self.odata_type = None;
+                {known}
+                self.additional_properties.clear();
             }}
         }}
 

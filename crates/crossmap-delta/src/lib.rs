@@ -9,7 +9,8 @@
 //! - [`parse_request`]: read a body item by item, so a bad value is reported against its item;
 //! - [`apply`] / [`prepare`]: validate a request and apply it to a [`MappingTable`], all-or-nothing or
 //!   continue-on-error ([`Mode`]), with one [`Outcome`] per item and the net [`Change`]s;
-//! - [`plan`]: the smallest list of items from one state to another; [`chunk`]: into requests;
+//! - [`plan`]: the smallest list of items from one state to another ([`plan_merge`]: only what the
+//!   desired state states); [`chunk`]: into requests;
 //! - [`ChangeFeed`]: numbered changes for mirrors, compacted without breaking replay;
 //! - [`one_to_one`]: two sources mapped to the same target.
 //!
@@ -48,7 +49,7 @@ pub use error::{ItemError, RequestError};
 pub use feed::{ChangeFeed, FeedError, replay};
 pub use lint::{SharedTarget, one_to_one};
 pub use parse::{ParsedRequest, parse_request};
-pub use plan::{Chunk, chunk, chunk_by, plan};
+pub use plan::{Chunk, chunk, chunk_by, plan, plan_merge};
 pub use rules::{Format, Rules};
 pub use table::{MappingTable, MemoryTable, Row, canonical, same_contents};
 pub use validate::{Op, validate_item, validate_owned};

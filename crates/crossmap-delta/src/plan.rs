@@ -10,7 +10,13 @@ use std::collections::HashMap;
 /// Both tables hold canonical mappings (as the engine stores them; build a desired state with
 /// [`crate::MemoryTable::from_mappings`]). A new key becomes its complete mapping; a changed one only its
 /// changed properties (removed ones as `null`) beside its source key; a key missing from `desired` a
-/// removal. Keep only the upserts to plan without removing anything.
+/// removal. Keep only the upserts to plan without removing anything, or use [`plan_merge`] to leave alone
+/// what `desired` does not state.
+///
+/// Only what a request may state is compared or sent: properties the schema does not declare, instance
+/// annotations and server-owned properties (`id`, `deleted`, ...) in either table are ignored, so a
+/// service that echoes more than it was sent never causes a change, and every planned item is one the
+/// engine accepts whenever `desired` holds valid mappings.
 ///
 /// ```
 /// use crossmap_delta::{MemoryTable, plan};
@@ -23,29 +29,76 @@ use std::collections::HashMap;
 /// assert!(plan(&desired, &desired).is_empty());
 /// ```
 pub fn plan<M: Rules>(current: &impl MappingTable<M>, desired: &impl MappingTable<M>) -> Vec<DeltaItem<M>> {
+    plan_with(current, desired, true)
+}
+
+/// The upserts that make `current` hold everything `desired` states, leaving alone what it does not.
+///
+/// Unlike [`plan`], a property absent from a desired mapping is not compared (it keeps whatever value
+/// the service has), and no mapping is removed: the shape of an OData PATCH, and of a partial identity
+/// map. Unknown properties, annotations and server-owned properties are ignored as in [`plan`].
+///
+/// ```
+/// use crossmap_delta::{MemoryTable, plan, plan_merge};
+/// use crossmap_model::SharePointUserIdentityMapping as User;
+/// let user = |json: &str| -> User { serde_json::from_str(json).unwrap() };
+/// let stored = user(r#"{"sourceOrganizationId": "11111111-1111-1111-1111-111111111111", "userType": "guestUser",
+///   "sourceUserIdentity": {"userPrincipalName": "ann@contoso.com"},
+///   "targetUserIdentity": {"userPrincipalName": "ann@fabrikam.com"},
+///   "targetUserMigrationData": {"email": "ann@fabrikam.com"}}"#);
+/// let wanted = user(r#"{"sourceOrganizationId": "11111111-1111-1111-1111-111111111111", "userType": "guestUser",
+///   "sourceUserIdentity": {"userPrincipalName": "ann@contoso.com"},
+///   "targetUserIdentity": {"userPrincipalName": "ann@fabrikam.com"}}"#);
+/// let (current, desired) = (MemoryTable::from_mappings([stored]).unwrap(), MemoryTable::from_mappings([wanted]).unwrap());
+/// assert!(plan_merge(&current, &desired).is_empty()); // the e-mail is not stated: left alone
+/// assert_eq!(plan(&current, &desired).len(), 1); // the complete state clears it
+/// ```
+pub fn plan_merge<M: Rules>(current: &impl MappingTable<M>, desired: &impl MappingTable<M>) -> Vec<DeltaItem<M>> {
+    plan_with(current, desired, false)
+}
+
+/// What a request may state of `mapping`: no server-owned property, nothing undeclared, no annotation.
+fn requestable<M: Rules>(mut mapping: M) -> M {
+    mapping.clear_server_owned();
+    mapping.known_only();
+    mapping
+}
+
+fn plan_with<M: Rules>(
+    current: &impl MappingTable<M>,
+    desired: &impl MappingTable<M>,
+    complete: bool,
+) -> Vec<DeltaItem<M>> {
     let mut items: Vec<(&M::Key, DeltaItem<M>)> = Vec::new();
     for (key, want) in desired.rows() {
         match current.row(key) {
             // Rows of canonical mappings are equal exactly when the mappings are: no decoding.
             Some(have) if have == want => {}
-            None => {
-                let mut full: M = want.decode();
-                full.clear_server_owned();
-                items.push((key, DeltaItem::Upsert(full)));
-            }
+            None => items.push((key, DeltaItem::Upsert(requestable(want.decode())))),
             Some(have) => {
-                let (have, want): (M, M) = (have.decode(), want.decode());
+                let (have, want): (M, M) = (requestable(have.decode()), requestable(want.decode()));
+                let target = if complete {
+                    want.clone()
+                } else {
+                    let mut merged = have.clone();
+                    merged.merge(want.clone());
+                    merged
+                };
+                let changed = requestable(have.diff(&target));
+                if changed == M::default() {
+                    continue; // the rows differed only in what a request cannot state
+                }
                 let mut patch = want.key_only();
-                let mut changed = have.diff(&want);
-                changed.clear_server_owned();
                 patch.merge(changed);
                 items.push((key, DeltaItem::Upsert(patch)));
             }
         }
     }
-    for (key, have) in current.rows() {
-        if desired.row(key).is_none() {
-            items.push((key, DeltaItem::deleted(have.decode::<M>().key_only())));
+    if complete {
+        for (key, have) in current.rows() {
+            if desired.row(key).is_none() {
+                items.push((key, DeltaItem::deleted(have.decode::<M>().key_only())));
+            }
         }
     }
     items.sort_unstable_by(|a, b| a.0.cmp(b.0));

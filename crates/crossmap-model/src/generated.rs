@@ -94,6 +94,7 @@ impl Diff for SharePointIdentityMappingGroupType {
         to.clone()
     }
     fn canonicalize(&mut self) {}
+    fn known_only(&mut self) {}
 }
 impl Compact for SharePointIdentityMappingGroupType {
     fn encode(&self, out: &mut Vec<u8>) {
@@ -212,6 +213,7 @@ impl Diff for SharePointIdentityMappingUserType {
         to.clone()
     }
     fn canonicalize(&mut self) {}
+    fn known_only(&mut self) {}
 }
 impl Compact for SharePointIdentityMappingUserType {
     fn encode(&self, out: &mut Vec<u8>) {
@@ -361,6 +363,12 @@ impl Diff for Identity {
         self.display_name.canonicalize();
         self.id.canonicalize();
         self.additional_properties.retain(|k, _| !k.contains('@'));
+    }
+    fn known_only(&mut self) {
+        self.odata_type = None;
+        self.display_name.known_only();
+        self.id.known_only();
+        self.additional_properties.clear();
     }
 }
 
@@ -567,6 +575,14 @@ impl Diff for UserIdentity {
         self.user_principal_name.canonicalize();
         self.additional_properties.retain(|k, _| !k.contains('@'));
     }
+    fn known_only(&mut self) {
+        self.odata_type = None;
+        self.display_name.known_only();
+        self.id.known_only();
+        self.ip_address.known_only();
+        self.user_principal_name.known_only();
+        self.additional_properties.clear();
+    }
 }
 
 impl Compact for UserIdentity {
@@ -733,6 +749,11 @@ impl Diff for Deleted {
         self.state.canonicalize();
         self.additional_properties.retain(|k, _| !k.contains('@'));
     }
+    fn known_only(&mut self) {
+        self.odata_type = None;
+        self.state.known_only();
+        self.additional_properties.clear();
+    }
 }
 
 impl Compact for Deleted {
@@ -890,6 +911,11 @@ impl Diff for SharePointIdentityMappingGroupMigrationData {
         self.mail_nickname.canonicalize();
         self.additional_properties.retain(|k, _| !k.contains('@'));
     }
+    fn known_only(&mut self) {
+        self.odata_type = None;
+        self.mail_nickname.known_only();
+        self.additional_properties.clear();
+    }
 }
 
 impl Compact for SharePointIdentityMappingGroupMigrationData {
@@ -1046,6 +1072,11 @@ impl Diff for SharePointIdentityMappingUserMigrationData {
         self.odata_type = None;
         self.email.canonicalize();
         self.additional_properties.retain(|k, _| !k.contains('@'));
+    }
+    fn known_only(&mut self) {
+        self.odata_type = None;
+        self.email.known_only();
+        self.additional_properties.clear();
     }
 }
 
@@ -1309,6 +1340,17 @@ impl Diff for SharePointGroupIdentityMapping {
         self.target_group_identity.canonicalize();
         self.target_group_migration_data.canonicalize();
         self.additional_properties.retain(|k, _| !k.contains('@'));
+    }
+    fn known_only(&mut self) {
+        self.odata_type = None;
+        self.id.known_only();
+        self.deleted.known_only();
+        self.source_organization_id.known_only();
+        self.group_type.known_only();
+        self.source_group_identity.known_only();
+        self.target_group_identity.known_only();
+        self.target_group_migration_data.known_only();
+        self.additional_properties.clear();
     }
 }
 
@@ -1634,6 +1676,18 @@ impl Diff for SharePointUserIdentityMapping {
         self.target_user_migration_data.canonicalize();
         self.user_type.canonicalize();
         self.additional_properties.retain(|k, _| !k.contains('@'));
+    }
+    fn known_only(&mut self) {
+        self.odata_type = None;
+        self.id.known_only();
+        self.deleted.known_only();
+        self.source_organization_id.known_only();
+        self.source_user_identity.known_only();
+        self.source_user_principal_name.known_only();
+        self.target_user_identity.known_only();
+        self.target_user_migration_data.known_only();
+        self.user_type.known_only();
+        self.additional_properties.clear();
     }
 }
 

@@ -204,6 +204,9 @@ pub trait Diff {
     /// Puts the value in canonical form: `null` properties become absent, `@odata.type` and other
     /// instance annotations are dropped.
     fn canonicalize(&mut self);
+    /// Drops every property the schema does not declare and every annotation, at every level: what is
+    /// left is what a request may state.
+    fn known_only(&mut self);
 }
 
 impl<T: Diff + PartialEq + Clone> Diff for Patch<T> {
@@ -223,6 +226,12 @@ impl<T: Diff + PartialEq + Clone> Diff for Patch<T> {
             Patch::Absent => {}
         }
     }
+
+    fn known_only(&mut self) {
+        if let Patch::Value(v) = self {
+            v.known_only();
+        }
+    }
 }
 
 macro_rules! replace_on_diff {
@@ -232,6 +241,7 @@ macro_rules! replace_on_diff {
                 to.clone()
             }
             fn canonicalize(&mut self) {}
+            fn known_only(&mut self) {}
         }
     )*};
 }
@@ -243,6 +253,7 @@ impl<T: Clone> Diff for Vec<T> {
         to.clone()
     }
     fn canonicalize(&mut self) {}
+    fn known_only(&mut self) {}
 }
 
 #[cfg(test)]

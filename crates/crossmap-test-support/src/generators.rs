@@ -337,3 +337,75 @@ pub fn items_with_invalid<M: Gen>(max: usize) -> impl Strategy<Value = (Vec<Delt
             (items, at)
         })
 }
+
+/// `mapping` as a service might echo it: with properties the schema does not declare (at the top and
+/// inside complex values), instance annotations, `"deleted": null` and, for users, the internal
+/// `sourceUserPrincipalName` alternate key. None of it is something a request states.
+pub fn echoed<M: Gen>(mapping: M) -> impl Strategy<Value = M> {
+    let extra = proptest::collection::vec(
+        (
+            select(
+                &[
+                    "futureProperty",
+                    "sourceGroupPrincipalName",
+                    "lastModifiedDateTime",
+                    "x",
+                ][..],
+            ),
+            prop_oneof![
+                Just(serde_json::Value::Null),
+                any::<bool>().prop_map(serde_json::Value::from),
+                "[a-z]{0,5}".prop_map(serde_json::Value::from),
+                Just(json!({"nested": [1, 2]})),
+            ],
+        ),
+        0..3,
+    );
+    (extra, any::<bool>(), any::<bool>(), any::<bool>()).prop_map(move |(extra, annotate, nested, deleted)| {
+        let mut value = serde_json::to_value(&mapping).expect("a mapping serialises");
+        let object = value.as_object_mut().expect("a mapping is an object");
+        for (k, v) in &extra {
+            object.insert((*k).to_owned(), v.clone());
+        }
+        if annotate {
+            object.insert("@odata.type".into(), json!("#microsoft.graph.futureMappingType"));
+            object.insert("@odata.etag".into(), json!("W/\"3\""));
+            object.insert("id@odata.navigationLink".into(), json!("x"));
+        }
+        if deleted {
+            object.insert("deleted".into(), serde_json::Value::Null);
+        }
+        if let Some(upn) = object
+            .get("sourceUserIdentity")
+            .and_then(|i| i.get("userPrincipalName"))
+            .cloned()
+        {
+            object.insert("sourceUserPrincipalName".into(), upn);
+        }
+        if nested {
+            for (_, v) in object.iter_mut() {
+                if let Some(inner) = v.as_object_mut() {
+                    inner.insert("futureProperty".into(), json!(7));
+                    inner.insert("@odata.type".into(), json!("#microsoft.graph.identity"));
+                }
+            }
+        }
+        serde_json::from_value(value).expect("an echo still reads as a mapping")
+    })
+}
+
+/// A stored state as a service echoes it: [`state`], each mapping passed through [`echoed`], paired with
+/// the state itself.
+pub fn echoed_state<M: Gen>(max: usize) -> impl Strategy<Value = (MemoryTable<M>, MemoryTable<M>)> {
+    proptest::collection::vec(M::full(), 0..=max)
+        .prop_flat_map(|ms| {
+            let echoes: Vec<_> = ms.iter().cloned().map(echoed).collect();
+            (Just(ms), echoes)
+        })
+        .prop_map(|(ms, echoes)| {
+            (
+                MemoryTable::from_mappings(ms).expect("generated mappings are complete"),
+                MemoryTable::from_mappings(echoes).expect("echoes keep their keys"),
+            )
+        })
+}

@@ -141,7 +141,9 @@ async fn apply_all_chunks_any_number_keeps_key_order_and_reports_progress() {
     let report = client.apply_all(items, &options).await;
     assert!(report.is_complete(), "{} applied", report.applied());
     assert_eq!(report.items.len(), 291);
-    assert!(matches!(&report.items[0], ItemResult::Applied(g) if g.source_key().unwrap().unwrap() == gkey(0)));
+    assert!(
+        matches!(&report.items[0], ItemResult::Applied { entry: g, .. } if g.source_key().unwrap().unwrap() == gkey(0))
+    );
     let last = client.get::<Group>(&gkey(1000), None).await.unwrap().unwrap();
     assert_eq!(
         last.target_group_identity

@@ -2,13 +2,13 @@
 //! Each test is named `law_*` after the law it checks; `cargo xtask proptest --cases N` runs them hard.
 
 use crossmap_delta::{
-    Change, ChangeFeed, FeedError, MappingTable, MemoryTable, Mode, RequestError, chunk, plan, prepare_items, replay,
-    same_contents,
+    Change, ChangeFeed, FeedError, MappingTable, MemoryTable, Mode, RequestError, chunk, plan, plan_merge,
+    prepare_items, replay, same_contents,
 };
 use crossmap_model::{
     DeltaItem, DeltaRequest, SharePointGroupIdentityMapping as Group, SharePointUserIdentityMapping as User,
 };
-use crossmap_test_support::generators::{Gen, items_with_invalid, state, valid_items};
+use crossmap_test_support::generators::{Gen, echoed_state, items_with_invalid, state, valid_items};
 use proptest::prelude::*;
 
 /// Applies `items` to a copy of `table`; `None` if the request is refused.
@@ -171,6 +171,47 @@ fn wire_round_trip<M: Gen>(s: MemoryTable<M>, items: Vec<DeltaItem<M>>) -> Resul
     Ok(())
 }
 
+fn echoes_plan_nothing<M: Gen>(t: MemoryTable<M>, echo: MemoryTable<M>) -> Result<(), TestCaseError> {
+    let exact = plan(&echo, &t);
+    prop_assert!(exact.is_empty(), "plan(echo(t), t) = {:?}", exact);
+    let merge = plan_merge(&echo, &t);
+    prop_assert!(merge.is_empty(), "plan_merge(echo(t), t) = {:?}", merge);
+    Ok(())
+}
+
+fn plans_are_accepted<M: Gen>(s: MemoryTable<M>, t: MemoryTable<M>) -> Result<(), TestCaseError> {
+    let exact = plan(&s, &t);
+    let after = applied(&s, &exact, Mode::Atomic);
+    prop_assert!(
+        after.is_some(),
+        "plan refused: {:?}",
+        prepare_items(&s, &exact, Mode::Atomic).err()
+    );
+    let after = after.unwrap();
+    prop_assert!(plan(&after, &t).is_empty(), "plan does not converge");
+    prop_assert_eq!(after.len(), t.len());
+
+    let merge = plan_merge(&s, &t);
+    prop_assert!(merge.iter().all(|i| !i.is_removal()), "plan_merge removes");
+    let after = applied(&s, &merge, Mode::Atomic);
+    prop_assert!(
+        after.is_some(),
+        "plan_merge refused: {:?}",
+        prepare_items(&s, &merge, Mode::Atomic).err()
+    );
+    let after = after.unwrap();
+    prop_assert!(plan_merge(&after, &t).is_empty(), "plan_merge does not converge");
+    prop_assert!(
+        s.rows().all(|(k, _)| after.row(k).is_some()),
+        "plan_merge lost a mapping"
+    );
+    prop_assert!(
+        t.rows().all(|(k, _)| after.row(k).is_some()),
+        "plan_merge missed a mapping"
+    );
+    Ok(())
+}
+
 macro_rules! laws_for {
     ($kind:ident, $M:ty) => {
         mod $kind {
@@ -203,6 +244,16 @@ macro_rules! laws_for {
                     compact in any::<prop::sample::Index>(),
                 ) {
                     change_feed(s, requests, compact)?;
+                }
+
+                #[test]
+                fn law_a_service_echo_is_never_a_difference((t, echo) in echoed_state::<$M>(10)) {
+                    echoes_plan_nothing(t, echo)?;
+                }
+
+                #[test]
+                fn law_every_plan_is_accepted_whatever_the_service_echoed((_, s) in echoed_state::<$M>(10), t in state::<$M>(10)) {
+                    plans_are_accepted(s, t)?;
                 }
 
                 #[test]
