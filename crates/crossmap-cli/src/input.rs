@@ -1,35 +1,58 @@
 //! The files `plan` and `push` read: the admins' identity-map CSV, or JSON Lines of wire mappings.
 //!
 //! Everything is read and checked before anything is sent; every problem names its file, line and
-//! column (the CSV field, from 1), and the command stops while any row is wrong.
+//! column (the CSV field, from 1), and the command stops while any row is wrong. Files come as admins
+//! have them: UTF-8 with or without a byte-order mark, UTF-16 with one (Excel's "Unicode Text"), or
+//! Windows-1252 (with a warning); delimited by commas, semicolons (a European Excel) or tabs, found from
+//! the first data row; with or without a header row, which is skipped only when every cell is a known
+//! column name.
 
-use crossmap_delta::{MappingTable, MemoryTable, Rules, one_to_one};
+use crossmap_delta::{MappingTable, MemoryTable, Rules, one_to_one, validate_item};
 use crossmap_model::{
-    Guid, Identity, MappingKey, Patch, SharePointGroupIdentityMapping as Group,
+    DeltaItem, Guid, Identity, KeyError, MappingKey, Patch, SharePointGroupIdentityMapping as Group,
     SharePointIdentityMappingGroupMigrationData, SharePointIdentityMappingGroupType as GroupType,
     SharePointIdentityMappingUserMigrationData, SharePointIdentityMappingUserType as UserType,
-    SharePointUserIdentityMapping as User, UserIdentity,
+    SharePointUserIdentityMapping as User, UserIdentity, UserKey,
 };
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The user types the CSV accepts, without regard to case: the API's names and admins' spellings.
-pub(crate) const USER_TYPES: &str = "regularUser (also: member, user, regular), adminUser (also: admin, administrator), guestUser (also: guest, external), none";
+pub const USER_TYPES: &str = "regularUser (also: member, user, regular), adminUser (also: admin, administrator), guestUser (also: guest, external), none";
 /// The group types the CSV accepts, without regard to case.
-pub(crate) const GROUP_TYPES: &str = "regularGroup (also: security, securitygroup, group, regular), m365Group (also: m365, microsoft365, \"microsoft 365\", unified, o365, office365), none";
+pub const GROUP_TYPES: &str = "regularGroup (also: security, securitygroup, group, regular), m365Group (also: m365, microsoft365, \"microsoft 365\", unified, o365, office365), none";
+
+/// The delimiters a CSV may use, in the order they are tried.
+pub const DELIMITERS: [u8; 3] = [b',', b';', b'\t'];
 
 /// The desired state read from a file: both kinds, plus warnings.
 #[derive(Debug, Default)]
-pub(crate) struct Desired {
-    pub(crate) users: MemoryTable<User>,
-    pub(crate) groups: MemoryTable<Group>,
-    pub(crate) warnings: Vec<String>,
+pub struct Desired {
+    /// The user mappings, canonical.
+    pub users: MemoryTable<User>,
+    /// The group mappings, canonical.
+    pub groups: MemoryTable<Group>,
+    /// What is worth saying but stops nothing (an encoding guessed, two sources on one target, ...).
+    pub warnings: Vec<String>,
+}
+
+impl Desired {
+    /// How many mappings the file holds.
+    pub fn len(&self) -> usize {
+        self.users.len() + self.groups.len()
+    }
+
+    /// Whether the file holds no mapping at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Every problem found, one per line of the message.
 #[derive(Debug)]
-pub(crate) struct Problems(pub(crate) Vec<String>);
+pub struct Problems(pub Vec<String>);
 
 impl std::fmt::Display for Problems {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -42,6 +65,34 @@ impl std::fmt::Display for Problems {
 }
 
 impl std::error::Error for Problems {}
+
+/// Why a file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// The file could not be opened or read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The failure.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file was read, and some of it is wrong.
+    #[error(transparent)]
+    Problems(#[from] Problems),
+}
+
+/// How to read a file.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// Make warnings (two sources mapped to one target, an encoding guessed, ...) errors.
+    pub strict: bool,
+    /// The CSV delimiter; found from the first data row when not given.
+    pub delimiter: Option<u8>,
+    /// Read as JSON Lines rather than CSV.
+    pub jsonl: bool,
+}
 
 fn user_type(s: &str) -> Option<UserType> {
     Some(match s.trim().to_ascii_lowercase().as_str() {
@@ -65,19 +116,181 @@ fn group_type(s: &str) -> Option<GroupType> {
 }
 
 /// Reads a file by its extension: `.jsonl` / `.ndjson` as JSON Lines, anything else as the CSV.
-pub(crate) fn read(path: &Path, strict: bool) -> anyhow::Result<Desired> {
-    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-    let name = path.display().to_string();
-    let jsonl = matches!(path.extension().and_then(|e| e.to_str()), Some("jsonl" | "ndjson"));
-    let desired = if jsonl {
-        read_jsonl(&name, &text)
+pub fn read(path: &Path, options: &ReadOptions) -> Result<Desired, InputError> {
+    let bytes = std::fs::read(path).map_err(|source| InputError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let jsonl = options.jsonl || matches!(path.extension().and_then(|e| e.to_str()), Some("jsonl" | "ndjson"));
+    let options = ReadOptions {
+        jsonl,
+        ..options.clone()
+    };
+    Ok(read_bytes(&path.display().to_string(), &bytes, &options)?)
+}
+
+/// Reads the bytes of a file named `name` (for messages): decodes them, then reads the CSV or JSON Lines.
+pub fn read_bytes(name: &str, bytes: &[u8], options: &ReadOptions) -> Result<Desired, Problems> {
+    let (text, note) = decode(bytes);
+    let mut desired = if options.jsonl {
+        read_jsonl(name, &text)
     } else {
-        read_csv(&name, &text)
+        read_csv(name, &text, options.delimiter)
     }?;
-    if strict && !desired.warnings.is_empty() {
-        return Err(Problems(desired.warnings).into());
+    if let Some(note) = note {
+        desired.warnings.insert(0, format!("{name}: {note}"));
+    }
+    if options.strict && !desired.warnings.is_empty() {
+        return Err(Problems(desired.warnings));
     }
     Ok(desired)
+}
+
+/// The text of a file, and a note when its encoding had to be guessed. UTF-8 and UTF-16 are known by
+/// their byte-order mark; without one, bytes that are not UTF-8 are read as Windows-1252 (what Excel
+/// writes as "CSV" on a Western Windows).
+pub fn decode(bytes: &[u8]) -> (Cow<'_, str>, Option<String>) {
+    if let Some((encoding, bom)) = encoding_rs::Encoding::for_bom(bytes) {
+        let (text, malformed) = encoding.decode_without_bom_handling(&bytes[bom..]);
+        let note = malformed.then(|| format!("not valid {}: the bad bytes were replaced by U+FFFD", encoding.name()));
+        return (text, note);
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(text) => (Cow::Borrowed(text), None),
+        Err(e) => {
+            let (text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes);
+            let line = bytes[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1;
+            (
+                text,
+                Some(format!(
+                    "not UTF-8 (first on line {line}): read as Windows-1252; save it as UTF-8 to be sure"
+                )),
+            )
+        }
+    }
+}
+
+/// The column names a header row may use, compared without regard to case, spaces, `_`, `-` and `.`.
+const HEADER_NAMES: &[&str] = &[
+    "type",
+    "kind",
+    "objecttype",
+    "usergroup",
+    "userorgroup",
+    "user",
+    "group",
+    "sourcetenantcompanyid",
+    "sourcetenantid",
+    "sourcetenant",
+    "sourceorganizationid",
+    "tenantid",
+    "companyid",
+    "source",
+    "sourceupn",
+    "sourceuserupn",
+    "sourceuser",
+    "sourceuserprincipalname",
+    "sourcegroupobjectid",
+    "sourcegroupid",
+    "sourcegroup",
+    "sourceid",
+    "sourceobjectid",
+    "target",
+    "targetupn",
+    "targetuserupn",
+    "targetuser",
+    "targetuserprincipalname",
+    "targetgroupobjectid",
+    "targetgroupid",
+    "targetgroup",
+    "targetid",
+    "targetobjectid",
+    "email",
+    "mail",
+    "targetemail",
+    "targetuseremail",
+    "targetmail",
+    "groupname",
+    "name",
+    "alias",
+    "m365groupalias",
+    "mailnickname",
+    "groupnameorm365groupalias",
+    "displayname",
+    "usertype",
+    "grouptype",
+];
+
+/// Whether `cell` is a known column name (`SourceUserUpn/SourceGroupObjectID` and `A or B` too).
+fn is_column_name(cell: &str) -> bool {
+    let simple = |s: &str| {
+        let s: String = s
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '_' | '-' | '.'))
+            .flat_map(char::to_lowercase)
+            .collect();
+        HEADER_NAMES.contains(&s.as_str())
+    };
+    simple(cell) || cell.split(['/', '|']).flat_map(|p| p.split(" or ")).all(simple)
+}
+
+/// Whether a first row is a header: every cell, and at least two, a known column name.
+fn is_header(cells: &[&str]) -> bool {
+    let named: Vec<&&str> = cells.iter().filter(|c| !c.is_empty()).collect();
+    named.len() >= 2 && named.iter().all(|c| is_column_name(c))
+}
+
+/// The first row that holds data, as read with `delimiter`: (its cells, whether a header came before).
+fn first_data_row(text: &str, delimiter: u8) -> Option<Vec<String>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .delimiter(delimiter)
+        .from_reader(text.as_bytes());
+    let mut first = true;
+    for record in reader.records().take(20) {
+        let record = record.ok()?;
+        let cells: Vec<&str> = record.iter().collect();
+        if cells.iter().all(|c| c.is_empty()) {
+            continue;
+        }
+        if std::mem::take(&mut first) && is_header(&cells) {
+            continue;
+        }
+        return Some(cells.iter().map(|c| (*c).to_owned()).collect());
+    }
+    None
+}
+
+/// The delimiter of the first data row: the one that splits it into the six columns with `User` or
+/// `Group` first; else the one that splits it most; `,` for a file without data.
+pub fn detect_delimiter(text: &str) -> u8 {
+    let width = |cells: &[String]| cells.iter().rposition(|c| !c.is_empty()).map_or(0, |i| i + 1);
+    let rows: Vec<(u8, Vec<String>)> = DELIMITERS
+        .iter()
+        .filter_map(|d| first_data_row(text, *d).map(|r| (*d, r)))
+        .collect();
+    let kind = |cells: &[String]| {
+        cells
+            .first()
+            .is_some_and(|c| c.eq_ignore_ascii_case("user") || c.eq_ignore_ascii_case("group"))
+    };
+    if let Some((d, _)) = rows.iter().find(|(_, r)| kind(r) && width(r) >= 5 && r.len() >= 6) {
+        return *d;
+    }
+    rows.iter()
+        .max_by_key(|(d, r)| (width(r), std::cmp::Reverse(DELIMITERS.iter().position(|x| x == d))))
+        .filter(|(_, r)| width(r) > 1)
+        .map_or(b',', |(d, _)| *d)
+}
+
+/// A user-principal-name problem, named for the column it is in.
+fn upn_problem(what: &str, value: &str, e: KeyError) -> String {
+    match e {
+        KeyError::NotAUpn { reason, .. } => format!("{what} {value:?} is not a user principal name: {reason}"),
+        other => format!("{what}: {other}"),
+    }
 }
 
 /// One row: what it maps, and where.
@@ -86,8 +299,8 @@ struct Row<M> {
     mapping: M,
 }
 
-/// Reads the admins' six-column CSV.
-pub(crate) fn read_csv(name: &str, text: &str) -> Result<Desired, Problems> {
+/// Reads the admins' six-column CSV, with `delimiter` or the one [`detect_delimiter`] finds.
+pub fn read_csv(name: &str, text: &str, delimiter: Option<u8>) -> Result<Desired, Problems> {
     let mut problems = Vec::new();
     let mut users: Vec<Row<User>> = Vec::new();
     let mut groups: Vec<Row<Group>> = Vec::new();
@@ -101,11 +314,14 @@ pub(crate) fn read_csv(name: &str, text: &str) -> Result<Desired, Problems> {
         counted.0 = end;
         counted.1
     };
+    let delimiter = delimiter.unwrap_or_else(|| detect_delimiter(text));
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .trim(csv::Trim::All)
+        .delimiter(delimiter)
         .from_reader(text.as_bytes());
+    let mut first_row = true;
     for (index, record) in reader.records().enumerate() {
         let record = match record {
             Ok(r) => r,
@@ -119,25 +335,38 @@ pub(crate) fn read_csv(name: &str, text: &str) -> Result<Desired, Problems> {
         if record.iter().all(str::is_empty) {
             continue;
         }
+        // Only the first row may be a header, and only when every cell names a column: anything else
+        // is data, checked like every other row (a typo in row 1 is an error, not a lost mapping).
+        if std::mem::take(&mut first_row) && is_header(&record.iter().collect::<Vec<_>>()) {
+            continue;
+        }
         let at = |col: usize| format!("{name}:{line}:{col}");
         let kind = record.get(0).unwrap_or("");
         let is_user = kind.eq_ignore_ascii_case("user");
         if !is_user && !kind.eq_ignore_ascii_case("group") {
-            if index == 0 {
-                continue; // a header row
-            }
+            let hint = if kind.contains([';', '\t', ',']) {
+                format!(
+                    " (the file looks delimited by another character than {:?}: try --delimiter)",
+                    delimiter as char
+                )
+            } else {
+                String::new()
+            };
             problems.push(format!(
-                "{}: the first column must be User or Group, not {kind:?}",
+                "{}: the first column must be User or Group, not {kind:?}{hint}",
                 at(1)
             ));
             continue;
         }
-        if record.len() != 6 {
-            problems.push(format!(
-                "{}: a {kind} row has 6 columns, this one has {}",
-                at(1),
-                record.len()
-            ));
+        // Empty cells after the sixth (a spreadsheet's trailing delimiters) are no columns.
+        let cells: Vec<&str> = record.iter().collect();
+        let columns = cells
+            .iter()
+            .rposition(|c| !c.is_empty())
+            .map_or(0, |i| i + 1)
+            .max(cells.len().min(6));
+        if columns != 6 {
+            problems.push(format!("{}: a {kind} row has 6 columns, this one has {columns}", at(1),));
             continue;
         }
         let field = |i: usize| record.get(i).unwrap_or("").to_owned();
@@ -151,8 +380,8 @@ pub(crate) fn read_csv(name: &str, text: &str) -> Result<Desired, Problems> {
         if is_user {
             let mut row_problems = Vec::new();
             for (col, what) in [(3, "SourceUserUpn"), (4, "TargetUserUpn")] {
-                if let Err(e) = crossmap_model::UserKey::parse(&field(col - 1)) {
-                    row_problems.push(format!("{}: {what}: {e}", at(col)));
+                if let Err(e) = UserKey::parse(&field(col - 1)) {
+                    row_problems.push(format!("{}: {}", at(col), upn_problem(what, &field(col - 1), e)));
                 }
             }
             let kind = user_type(&field(5));
@@ -164,7 +393,7 @@ pub(crate) fn read_csv(name: &str, text: &str) -> Result<Desired, Problems> {
                 ));
             }
             let email = field(4);
-            if !email.is_empty() && crossmap_model::UserKey::parse(&email).is_err() {
+            if !email.is_empty() && UserKey::parse(&email).is_err() {
                 row_problems.push(format!("{}: TargetUserEmail {email:?} is not an email address", at(5)));
             }
             if !row_problems.is_empty() {
@@ -254,7 +483,9 @@ pub(crate) fn read_csv(name: &str, text: &str) -> Result<Desired, Problems> {
 }
 
 /// Reads JSON Lines: one wire mapping per line, users and groups told apart by their source identity.
-pub(crate) fn read_jsonl(name: &str, text: &str) -> Result<Desired, Problems> {
+/// Annotations and server-owned properties (`id`, `deleted`) are ignored; properties the API does not
+/// declare are ignored with a warning (they are never sent).
+pub fn read_jsonl(name: &str, text: &str) -> Result<Desired, Problems> {
     let mut problems = Vec::new();
     let mut users = Vec::new();
     let mut groups = Vec::new();
@@ -321,18 +552,36 @@ fn table<M: Rules>(
 ) -> MemoryTable<M> {
     let mut table = MemoryTable::new();
     let mut first_line: HashMap<M::Key, u64> = HashMap::new();
-    for row in &rows {
-        match crossmap_delta::canonical(0, row.mapping.clone()) {
-            Err(e) => problems.push(format!("{name}:{}: {}: {}", row.line, e.property, e.message)),
+    for row in rows {
+        let Row { line, mut mapping } = row;
+        // What a request may state, and nothing else: the plan never sends the rest.
+        mapping.clear_server_owned();
+        mapping.canonicalize();
+        let mut known = mapping.clone();
+        known.known_only();
+        if known != mapping {
+            let unknown = unknown_paths(&to_json(&mapping), &to_json(&known), "");
+            warnings.push(format!(
+                "{name}:{line}: ignored (not properties of the API): {}",
+                unknown.join(", ")
+            ));
+        }
+        // The engine's own validation, as for a create: a desired mapping the service would refuse is an
+        // error here, with its line, and every plan made from valid mappings is valid.
+        if let Err(errors) = validate_item(0, &DeltaItem::Upsert(known.clone())) {
+            for e in errors {
+                problems.push(format!("{name}:{line}: {}: {}", e.property, e.message));
+            }
+            continue;
+        }
+        match crossmap_delta::canonical(0, known) {
+            Err(e) => problems.push(format!("{name}:{line}: {}: {}", e.property, e.message)),
             Ok((key, mapping)) => {
                 if let Some(first) = first_line.get(&key) {
-                    problems.push(format!(
-                        "{name}:{}: {key} is mapped again (first on line {first})",
-                        row.line
-                    ));
+                    problems.push(format!("{name}:{line}: {key} is mapped again (first on line {first})"));
                     continue;
                 }
-                first_line.insert(key.clone(), row.line);
+                first_line.insert(key.clone(), line);
                 table.put(key, &mapping);
             }
         }
@@ -351,8 +600,32 @@ fn table<M: Rules>(
     table
 }
 
+fn to_json<T: serde::Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or_default()
+}
+
+/// The property paths in `all` that `known` lacks.
+fn unknown_paths(all: &serde_json::Value, known: &serde_json::Value, prefix: &str) -> Vec<String> {
+    let (Some(all), known) = (all.as_object(), known.as_object()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (k, v) in all {
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match known.and_then(|o| o.get(k)) {
+            None => out.push(path),
+            Some(inner) => out.extend(unknown_paths(v, inner, &path)),
+        }
+    }
+    out
+}
+
 /// Writes mappings back in the admins' CSV format, so an exported file can be pushed back.
-pub(crate) fn write_csv(users: &[User], groups: &[Group]) -> String {
+pub fn write_csv(users: &[User], groups: &[Group]) -> String {
     let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
     let text = |p: &Patch<String>| p.value().cloned().unwrap_or_default();
     for u in users {
@@ -411,7 +684,7 @@ mod tests {
     const ORG: &str = "11111111-1111-1111-1111-111111111111";
 
     fn problems(text: &str) -> Vec<String> {
-        read_csv("map.csv", text).unwrap_err().0
+        read_csv("map.csv", text, None).unwrap_err().0
     }
 
     #[test]
@@ -419,7 +692,7 @@ mod tests {
         let text = format!(
             "\u{feff}Type,SourceTenantCompanyID,Source,Target,Email,UserType\r\nUser,{ORG},\"o'brien@contoso.com\",obrien@fabrikam.com,obrien@fabrikam.com,Member\r\nGroup,{ORG},aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa,bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb,\"Sales, EMEA\",Security\r\ngroup,{ORG},cccccccc-cccc-cccc-cccc-cccccccccccc,dddddddd-dddd-dddd-dddd-dddddddddddd,sales,M365\r\n"
         );
-        let d = read_csv("map.csv", &text).unwrap();
+        let d = read_csv("map.csv", &text, None).unwrap();
         assert_eq!((d.users.len(), d.groups.len()), (1, 2));
         let g = d
             .groups
@@ -459,7 +732,7 @@ mod tests {
         let text = format!(
             "User,{ORG},a@contoso.com,t@fabrikam.com,,Member\nUser,{ORG},b@contoso.com,T@fabrikam.com,,Member\n"
         );
-        let d = read_csv("map.csv", &text).unwrap();
+        let d = read_csv("map.csv", &text, None).unwrap();
         assert_eq!(d.warnings.len(), 1);
         assert!(
             d.warnings[0].contains("a@contoso.com (line 1)") && d.warnings[0].contains("(line 2)"),
@@ -473,10 +746,10 @@ mod tests {
         let text = format!(
             "User,{ORG},ann@contoso.com,ann@fabrikam.com,ann@fabrikam.com,guestUser\nGroup,{ORG},aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa,bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb,sales,m365Group\n"
         );
-        let d = read_csv("map.csv", &text).unwrap();
+        let d = read_csv("map.csv", &text, None).unwrap();
         let users: Vec<User> = d.users.iter().map(|(_, m)| m).collect();
         let groups: Vec<Group> = d.groups.iter().map(|(_, m)| m).collect();
-        let again = read_csv("export.csv", &write_csv(&users, &groups)).unwrap();
+        let again = read_csv("export.csv", &write_csv(&users, &groups), None).unwrap();
         assert!(
             crossmap_delta::same_contents(&again.users, &d.users)
                 && crossmap_delta::same_contents(&again.groups, &d.groups)
@@ -491,5 +764,177 @@ mod tests {
         let p = read_jsonl("map.jsonl", &text).unwrap_err().0;
         assert_eq!(p.len(), 1);
         assert!(p[0].starts_with("map.jsonl:3:"), "{p:?}");
+    }
+
+    fn user_row(sep: &str) -> String {
+        [
+            "User",
+            ORG,
+            "ann@contoso.com",
+            "ann@fabrikam.com",
+            "ann@fabrikam.com",
+            "Member",
+        ]
+        .join(sep)
+    }
+
+    #[test]
+    fn excel_unicode_text_utf16_with_tabs_is_read() {
+        let text = format!("{}\r\n{}\r\n", user_row("\t"), user_row("\t").replace("ann", "bob"));
+        for bom_and_units in [
+            (
+                [0xFF, 0xFE],
+                text.encode_utf16().flat_map(u16::to_le_bytes).collect::<Vec<u8>>(),
+            ),
+            (
+                [0xFE, 0xFF],
+                text.encode_utf16().flat_map(u16::to_be_bytes).collect::<Vec<u8>>(),
+            ),
+        ] {
+            let (bom, units) = bom_and_units;
+            let bytes: Vec<u8> = bom.iter().copied().chain(units).collect();
+            let d = read_bytes("map.txt", &bytes, &ReadOptions::default()).unwrap();
+            assert_eq!(d.users.len(), 2);
+            assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+        }
+    }
+
+    #[test]
+    fn semicolons_tabs_and_commas_are_found_from_the_first_data_row() {
+        for sep in [",", ";", "\t"] {
+            let text = format!(
+                "Type{sep}SourceTenantCompanyID{sep}Source{sep}Target{sep}Email{sep}UserType\n{}\n",
+                user_row(sep)
+            );
+            assert_eq!(detect_delimiter(&text), sep.as_bytes()[0], "{sep:?}");
+            let d = read_bytes("map.csv", text.as_bytes(), &ReadOptions::default()).unwrap();
+            assert_eq!(d.users.len(), 1, "{sep:?}");
+        }
+        // A display name with commas does not fool it: the semicolon makes six columns with User first.
+        let text = format!(
+            "Group;{ORG};aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa;bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb;Sales, EMEA, North;Security\n"
+        );
+        assert_eq!(detect_delimiter(&text), b';');
+        // Told explicitly, a wrong delimiter is an error with a hint, not a guess.
+        let p = read_bytes(
+            "map.csv",
+            user_row(";").as_bytes(),
+            &ReadOptions {
+                delimiter: Some(b','),
+                ..ReadOptions::default()
+            },
+        )
+        .unwrap_err()
+        .0;
+        assert!(
+            p[0].starts_with("map.csv:1:1:") && p[0].contains("--delimiter"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_read_as_windows_1252_with_a_warning() {
+        let mut bytes =
+            format!("Group,{ORG},aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa,bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb,")
+                .into_bytes();
+        bytes.extend(b"Caf\xe9 M\xfcller,Security\n");
+        let d = read_bytes("map.csv", &bytes, &ReadOptions::default()).unwrap();
+        let (_, g) = d.groups.iter().next().unwrap();
+        assert_eq!(
+            g.target_group_identity.value().unwrap().display_name.value().unwrap(),
+            "Café Müller"
+        );
+        assert!(
+            d.warnings[0].contains("Windows-1252") && d.warnings[0].contains("line 1"),
+            "{:?}",
+            d.warnings
+        );
+        let strict = ReadOptions {
+            strict: true,
+            ..ReadOptions::default()
+        };
+        assert!(read_bytes("map.csv", &bytes, &strict).is_err());
+        // UTF-8 with a BOM is plain UTF-8.
+        let with_bom: Vec<u8> = b"\xef\xbb\xbf"
+            .iter()
+            .copied()
+            .chain(user_row(",").into_bytes())
+            .collect();
+        let d = read_bytes("map.csv", &with_bom, &ReadOptions::default()).unwrap();
+        assert!(d.warnings.is_empty() && d.users.len() == 1);
+    }
+
+    #[test]
+    fn a_first_row_is_skipped_only_when_it_is_a_header() {
+        // A typo in the first cell of a data row is an error on line 1, not a silently skipped "header".
+        let p = problems(&format!(
+            "Usr,{ORG},ann@contoso.com,ann@fabrikam.com,,Member\n{}\n",
+            user_row(",").replace("ann", "bob")
+        ));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("map.csv:1:1: the first column must be User or Group, not \"Usr\""),
+            "{p:?}"
+        );
+        // Known column names in any case, including the documented combined names.
+        for header in [
+            "type,sourcetenantcompanyid,SOURCEUSERUPN,TargetUserUpn,TargetUserEmail,UserType",
+            "Kind,Source Tenant Company ID,SourceUserUpn/SourceGroupObjectID,TargetUserUpn/TargetGroupObjectID,TargetUserEmail,GroupName or M365GroupAlias",
+        ] {
+            let d = read_csv("map.csv", &format!("{header}\n{}\n", user_row(",")), None).unwrap();
+            assert_eq!(d.users.len(), 1, "{header}");
+        }
+        // Only the first row can be a header.
+        let p = problems(&format!(
+            "{}\nType,SourceTenantCompanyID,Source,Target,Email,UserType\n",
+            user_row(",")
+        ));
+        assert!(p[0].starts_with("map.csv:2:1:"), "{p:?}");
+    }
+
+    #[test]
+    fn empty_trailing_cells_are_no_columns() {
+        let d = read_csv("map.csv", &format!("{},,,\n", user_row(",")), None).unwrap();
+        assert_eq!(d.users.len(), 1);
+        let p = problems(&format!("{},,x\n", user_row(",")));
+        assert!(p[0].contains("has 6 columns, this one has 8"), "{p:?}");
+        // A missing last column is still a missing column.
+        let p = problems(&format!("User,{ORG},ann@contoso.com,ann@fabrikam.com\n"));
+        assert!(p[0].contains("this one has 4"), "{p:?}");
+    }
+
+    #[test]
+    fn a_bad_target_upn_is_called_the_target() {
+        let p = problems(&format!("User,{ORG},ann@contoso.com,ann at fabrikam,,Member\n"));
+        assert_eq!(p.len(), 1);
+        assert!(
+            p[0].starts_with("map.csv:1:4: TargetUserUpn \"ann at fabrikam\" is not a user principal name"),
+            "{p:?}"
+        );
+        assert!(!p[0].contains("source"), "{p:?}");
+    }
+
+    #[test]
+    fn desired_mappings_are_checked_by_the_engine_and_unknown_json_properties_are_ignored() {
+        // The engine's formats apply to the file too: a JSON Lines e-mail that is not one is an error.
+        let text = format!(
+            "{{\"sourceOrganizationId\":\"{ORG}\",\"sourceUserIdentity\":{{\"userPrincipalName\":\"a@contoso.com\"}},\"targetUserIdentity\":{{\"userPrincipalName\":\"a@fabrikam.com\"}},\"targetUserMigrationData\":{{\"email\":\"nope\"}}}}\n"
+        );
+        let p = read_jsonl("map.jsonl", &text).unwrap_err().0;
+        assert!(p[0].starts_with("map.jsonl:1: targetUserMigrationData.email:"), "{p:?}");
+        // An export of what a service echoed reads back: annotations and server-owned properties are
+        // dropped silently, undeclared ones with a warning, and none of them is kept.
+        let text = format!(
+            "{{\"@odata.etag\":\"W/1\",\"id\":\"x\",\"deleted\":null,\"futureProperty\":1,\"sourceOrganizationId\":\"{ORG}\",\"sourceUserIdentity\":{{\"userPrincipalName\":\"a@contoso.com\"}},\"targetUserIdentity\":{{\"userPrincipalName\":\"a@fabrikam.com\",\"tenantId\":\"t\"}}}}\n"
+        );
+        let d = read_jsonl("map.jsonl", &text).unwrap();
+        assert_eq!(d.warnings.len(), 1, "{:?}", d.warnings);
+        assert!(
+            d.warnings[0].contains("futureProperty") && d.warnings[0].contains("targetUserIdentity.tenantId"),
+            "{:?}",
+            d.warnings
+        );
+        let (_, u) = d.users.iter().next().unwrap();
+        assert!(u.additional_properties.is_empty());
     }
 }

@@ -7,11 +7,11 @@
 // A command-line tool reports on its terminal.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-mod input;
 mod remote;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use crossmap_cli::input;
 use crossmap_model::{
     GroupKey, IdentityMapping, MappingId, MappingKey, SharePointGroupIdentityMapping, SharePointUserIdentityMapping,
     UserKey,
@@ -19,15 +19,21 @@ use crossmap_model::{
 
 /// Tools for Microsoft Graph's SharePoint cross-tenant identity-mapping API.
 #[derive(Debug, Parser)]
-#[command(name = "crossmap", version, about)]
+#[command(name = "crossmap", version, about, after_help = EXIT_STATUS)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+/// The exit codes, shown in every command's help.
+const EXIT_STATUS: &str = "Exit status:\n  0  done (or nothing to do)\n  1  some items were not applied, or the service failed\n  2  usage error or refused input (a bad file, a refused push): nothing was sent";
+
 #[derive(Debug, Subcommand)]
+#[command(after_help = EXIT_STATUS)]
 enum Command {
-    /// Show what pushing FILE would change: creates, updates (with the properties that change), removals.
+    /// Show what pushing FILE would change: creates, updates (each changed property as old -> new),
+    /// removals.
+    #[command(after_help = EXIT_STATUS)]
     Plan {
         #[command(flatten)]
         conn: remote::Connection,
@@ -38,14 +44,22 @@ enum Command {
         json: bool,
     },
     /// Apply FILE: send only what differs, with progress; failed items are listed with their Graph error.
+    ///
+    /// Without a terminal to confirm on, push changes nothing unless --yes is given. A push that would
+    /// remove more than --max-removals mappings is refused before anything is sent, --yes or not.
+    #[command(after_help = EXIT_STATUS)]
     Push {
         #[command(flatten)]
         conn: remote::Connection,
         #[command(flatten)]
         file: FileArgs,
-        /// Do not ask for confirmation.
+        /// Apply without asking (required when there is no terminal, as in a script).
         #[arg(long, short = 'y')]
         yes: bool,
+        /// The most mappings this push may remove: a number, or `all` [default: 10% of the mappings the
+        /// service holds, or 100, whichever is larger].
+        #[arg(long, value_name = "N|all")]
+        max_removals: Option<remote::MaxRemovals>,
     },
     /// Show one mapping.
     Get {
@@ -104,7 +118,8 @@ enum IdsCommand {
 /// The input file and how to read it.
 #[derive(Debug, clap::Args)]
 #[command(after_help = concat!(
-    "The CSV has no header (one is skipped if present), six columns, User and Group rows mixed:\n",
+    "The CSV has six columns, User and Group rows mixed, and no header (a first row whose every cell is a\n",
+    "column name is skipped; any other bad row is an error with its line):\n",
     "  User,SourceTenantCompanyID,SourceUserUpn,TargetUserUpn,TargetUserEmail,UserType\n",
     "  Group,SourceTenantCompanyID,SourceGroupObjectID,TargetGroupObjectID,GroupName or M365GroupAlias,GroupType\n",
     "Types are matched without regard to case:\n",
@@ -112,17 +127,45 @@ enum IdsCommand {
     "            guestUser (also guest, external), none\n",
     "  GroupType: regularGroup (also security, securitygroup, group, regular),\n",
     "             m365Group (also m365, microsoft365, \"microsoft 365\", unified, o365, office365), none\n",
-    "A .jsonl file holds one wire mapping per line."
+    "Encodings: UTF-8 (with or without BOM), UTF-16 with a BOM (Excel's \"Unicode Text\"), else Windows-1252.\n",
+    "Delimiters: comma, semicolon or tab, found from the first data row (or --delimiter).\n",
+    "An empty cell states nothing: without --replace the property is left as the service has it.\n",
+    "A .jsonl file holds one wire mapping per line.\n\n",
+    "Exit status:\n  0  done (or nothing to do)\n  1  some items were not applied, or the service failed\n",
+    "  2  usage error or refused input (a bad file, a refused push): nothing was sent"
 ))]
 struct FileArgs {
     /// The identity map: the admins' CSV, or JSON Lines (.jsonl).
     file: std::path::PathBuf,
-    /// The file is the complete map (as Add-SPOTenantIdentityMap uploads are): remove mappings not in it.
+    /// The file is the complete map (as Add-SPOTenantIdentityMap uploads are): remove mappings not in it,
+    /// and clear properties its rows leave empty. An empty file is refused.
     #[arg(long)]
     replace: bool,
-    /// Make warnings (two sources mapped to one target) errors.
+    /// Make warnings (two sources mapped to one target, an encoding guessed, ...) errors.
     #[arg(long)]
     strict: bool,
+    /// The CSV delimiter: comma, semicolon or tab (found from the first data row if not given).
+    #[arg(long, value_parser = parse_delimiter)]
+    delimiter: Option<u8>,
+}
+
+impl FileArgs {
+    fn options(&self) -> input::ReadOptions {
+        input::ReadOptions {
+            strict: self.strict,
+            delimiter: self.delimiter,
+            jsonl: false,
+        }
+    }
+}
+
+fn parse_delimiter(s: &str) -> Result<u8, String> {
+    match s {
+        "," | "comma" => Ok(b','),
+        ";" | "semicolon" => Ok(b';'),
+        "\t" | "\\t" | "tab" => Ok(b'\t'),
+        _ => Err(format!("{s:?}: expected comma (,), semicolon (;) or tab")),
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -158,17 +201,52 @@ struct TokenArgs {
     data_dir: std::path::PathBuf,
 }
 
-fn main() -> Result<()> {
-    match Cli::parse().command {
+fn main() -> std::process::ExitCode {
+    // clap answers usage errors itself, with exit code 2.
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // `{:#}` is the message and its causes on one line: never a backtrace, whatever
+            // RUST_BACKTRACE says (panics keep theirs).
+            let refused = e.downcast_ref::<remote::Refused>().is_some()
+                || e.downcast_ref::<input::InputError>().is_some()
+                || e.downcast_ref::<input::Problems>().is_some();
+            if e.downcast_ref::<remote::NotApplied>().is_some() || e.downcast_ref::<input::Problems>().is_some() {
+                eprintln!("{e}");
+            } else {
+                eprintln!("error: {e:#}");
+            }
+            std::process::ExitCode::from(if refused { 2 } else { 1 })
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
         Command::Serve(args) => serve(args),
         Command::Token(args) => token(args),
         Command::Ids { what } => ids(what),
-        Command::Plan { conn, file, json } => {
-            runtime()?.block_on(remote::plan_command(&conn, &file.file, file.replace, json, file.strict))
-        }
-        Command::Push { conn, file, yes } => {
-            runtime()?.block_on(remote::push_command(&conn, &file.file, file.replace, yes, file.strict))
-        }
+        Command::Plan { conn, file, json } => runtime()?.block_on(remote::plan_command(
+            &conn,
+            &file.file,
+            &file.options(),
+            file.replace,
+            json,
+        )),
+        Command::Push {
+            conn,
+            file,
+            yes,
+            max_removals,
+        } => runtime()?.block_on(remote::push_command(
+            &conn,
+            &file.file,
+            &file.options(),
+            file.replace,
+            yes,
+            max_removals,
+        )),
         Command::Get {
             conn,
             kind,
@@ -189,6 +267,8 @@ const DEV_TENANT: &str = "00000000-0000-0000-0000-000000000001";
 fn serve(args: ServeArgs) -> Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: not into log files or CI output.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let (store, key) = if args.in_memory {

@@ -1,9 +1,9 @@
 //! The commands that talk to Graph or the emulator: plan, push, get, export.
 
-use crate::input::{self, Desired};
 use anyhow::{Context, Result, bail};
+use crossmap_cli::input::{self, Desired, ReadOptions};
 use crossmap_client::{ApplyOptions, Client, ClientCredentials, Cloud, ItemResult, LocalState, Progress, StaticToken};
-use crossmap_delta::{MappingTable, MemoryTable, plan};
+use crossmap_delta::{MappingTable, MemoryTable, plan, plan_merge};
 use crossmap_model::{
     DeltaItem, GroupKey, MappingKey, SharePointGroupIdentityMapping as Group, SharePointUserIdentityMapping as User,
     UserKey,
@@ -104,8 +104,66 @@ async fn current<M: crossmap_delta::Rules>(
     }
 }
 
+/// A refusal: the input or the options do not allow what was asked, and nothing was sent (exit 2).
+#[derive(Debug)]
+pub(crate) struct Refused(pub(crate) String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// Some items were not applied (exit 1); they were listed already.
+#[derive(Debug)]
+pub(crate) struct NotApplied(pub(crate) usize);
+
+impl std::fmt::Display for NotApplied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} item(s) were not applied", self.0)
+    }
+}
+
+impl std::error::Error for NotApplied {}
+
+/// How many mappings a push may remove: a number, or `all`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MaxRemovals {
+    /// At most this many.
+    Count(usize),
+    /// No limit.
+    All,
+}
+
+impl std::str::FromStr for MaxRemovals {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.eq_ignore_ascii_case("all") {
+            return Ok(MaxRemovals::All);
+        }
+        s.parse()
+            .map(MaxRemovals::Count)
+            .map_err(|_| format!("{s:?} is neither a number nor `all`"))
+    }
+}
+
+/// The default limit on removals: 10% of the mappings the service holds, or 100, whichever is larger.
+pub(crate) fn default_max_removals(current: usize) -> usize {
+    current.div_ceil(10).max(100)
+}
+
 /// What a planned item does, as `plan` names it and `push` counts it.
 const ACTIONS: [&str; 3] = ["create", "update", "remove"];
+
+fn key_text<M: crossmap_delta::Rules>(item: &DeltaItem<M>) -> String {
+    item.entity()
+        .source_key()
+        .and_then(Result::ok)
+        .map(|k| k.as_str().to_owned())
+        .unwrap_or_default()
+}
 
 /// The index in [`ACTIONS`] of what `item` does to `current`.
 fn action<M: crossmap_delta::Rules>(current: &MemoryTable<M>, item: &DeltaItem<M>) -> usize {
@@ -121,29 +179,50 @@ fn action<M: crossmap_delta::Rules>(current: &MemoryTable<M>, item: &DeltaItem<M
     }
 }
 
-/// One planned change, for people.
-fn describe<M: crossmap_delta::Rules>(kind: &str, current: &MemoryTable<M>, item: &DeltaItem<M>) -> serde_json::Value {
-    let key = item
-        .entity()
-        .source_key()
-        .and_then(Result::ok)
-        .map(|k| k.as_str().to_owned())
-        .unwrap_or_default();
-    let action = ACTIONS[action(current, item)];
-    let mut changes: Vec<String> = Vec::new();
-    if action == "update" {
-        if let Ok(serde_json::Value::Object(o)) = serde_json::to_value(item.entity()) {
-            changes = o
-                .keys()
-                .filter(|k| !k.starts_with("source") || *k == "sourceOrganizationId")
-                .cloned()
-                .collect();
-        }
-    }
-    serde_json::json!({"action": action, "kind": kind, "key": key, "changes": changes})
+/// Every property an update changes, as `(path, old, new)`: what a reviewer approves.
+fn changes<M: crossmap_delta::Rules>(current: &MemoryTable<M>, item: &DeltaItem<M>) -> Vec<serde_json::Value> {
+    let Some(Ok(key)) = item.entity().source_key() else {
+        return Vec::new();
+    };
+    let Some(have) = current.row(&key).map(|r| r.decode::<M>()) else {
+        return Vec::new();
+    };
+    let have = serde_json::to_value(&have).unwrap_or_default();
+    let patch = serde_json::to_value(item.entity()).unwrap_or_default();
+    let mut out = Vec::new();
+    walk(&patch, &have, "", &mut out);
+    out
 }
 
-struct Planned<M: crossmap_delta::Rules> {
+fn walk(patch: &serde_json::Value, have: &serde_json::Value, prefix: &str, out: &mut Vec<serde_json::Value>) {
+    let Some(patch) = patch.as_object() else { return };
+    for (k, new) in patch {
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        let old = have.get(k).unwrap_or(&serde_json::Value::Null);
+        if new.is_object() && (old.is_object() || old.is_null()) {
+            walk(new, old, &path, out);
+        } else if old != new {
+            out.push(serde_json::json!({"property": path, "old": old, "new": new}));
+        }
+    }
+}
+
+/// One planned change, for people and scripts.
+fn describe<M: crossmap_delta::Rules>(kind: &str, current: &MemoryTable<M>, item: &DeltaItem<M>) -> serde_json::Value {
+    let action = ACTIONS[action(current, item)];
+    let changes = if action == "update" {
+        changes(current, item)
+    } else {
+        Vec::new()
+    };
+    serde_json::json!({"action": action, "kind": kind, "key": key_text(item), "changes": changes})
+}
+
+pub(crate) struct Planned<M: crossmap_delta::Rules> {
     current: MemoryTable<M>,
     items: Vec<DeltaItem<M>>,
     source: &'static str,
@@ -156,17 +235,27 @@ async fn plan_kind<M: crossmap_delta::Rules>(
     replace: bool,
 ) -> Result<Planned<M>> {
     let (current, source) = current::<M>(client, state).await?;
-    let mut items = plan(&current, desired);
-    if !replace {
-        items.retain(|i| !i.is_removal());
-    }
+    // With --replace the file is the complete map: what it leaves out is removed or cleared. Without,
+    // only what it states is compared, and nothing is removed.
+    let items = if replace {
+        plan(&current, desired)
+    } else {
+        plan_merge(&current, desired)
+    };
     Ok(Planned { current, items, source })
 }
 
-fn read_desired(file: &std::path::Path, strict: bool) -> Result<Desired> {
-    let desired = input::read(file, strict)?;
+fn read_desired(file: &std::path::Path, options: &ReadOptions, replace: bool) -> Result<Desired> {
+    let desired = input::read(file, options)?;
     for w in &desired.warnings {
         eprintln!("warning: {w}");
+    }
+    if replace && desired.is_empty() {
+        return Err(Refused(format!(
+            "{} holds no mappings: with --replace that would remove every mapping the service holds; refused",
+            file.display()
+        ))
+        .into());
     }
     Ok(desired)
 }
@@ -175,10 +264,10 @@ fn read_desired(file: &std::path::Path, strict: bool) -> Result<Desired> {
 async fn plan_file(
     conn: &Connection,
     file: &std::path::Path,
+    options: &ReadOptions,
     replace: bool,
-    strict: bool,
 ) -> Result<(Client, LocalState, Planned<User>, Planned<Group>)> {
-    let desired = read_desired(file, strict)?;
+    let desired = read_desired(file, options, replace)?;
     let client = conn.client()?;
     let state = conn.state()?;
     let users = plan_kind::<User>(&client, &state, &desired.users, replace).await?;
@@ -195,56 +284,64 @@ fn tally<M: crossmap_delta::Rules>(planned: &Planned<M>) -> [usize; 3] {
     t
 }
 
+/// Both kinds' tallies added.
+fn totals(users: &Planned<User>, groups: &Planned<Group>) -> [usize; 3] {
+    let (u, g) = (tally(users), tally(groups));
+    [u[0] + g[0], u[1] + g[1], u[2] + g[2]]
+}
+
 /// `crossmap plan`.
 pub(crate) async fn plan_command(
     conn: &Connection,
     file: &std::path::Path,
+    options: &ReadOptions,
     replace: bool,
     json: bool,
-    strict: bool,
 ) -> Result<()> {
-    let (_, _, users, groups) = plan_file(conn, file, replace, strict).await?;
+    let (_, _, users, groups) = plan_file(conn, file, options, replace).await?;
     eprintln!("current state from {}", users.source);
+    let t = totals(&users, &groups);
     let mut rows: Vec<serde_json::Value> = users
         .items
         .iter()
         .map(|i| describe("user", &users.current, i))
         .collect();
     rows.extend(groups.items.iter().map(|i| describe("group", &groups.current, i)));
+    let limit = default_max_removals(users.current.len() + groups.current.len());
+    if t[2] > limit {
+        eprintln!(
+            "note: {} removals are more than push allows without --max-removals (default limit {limit})",
+            t[2]
+        );
+    }
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        let out = serde_json::json!({"create": t[0], "update": t[1], "remove": t[2], "items": rows});
+        println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
+    println!("{}", summary(t));
     for r in &rows {
-        let changes = r["changes"]
-            .as_array()
-            .map(|c| c.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(", "))
-            .unwrap_or_default();
-        let changes = if changes.is_empty() {
-            String::new()
-        } else {
-            format!("  ({changes})")
-        };
         println!(
-            "{:<7} {:<6} {}{changes}",
+            "{:<7} {:<6} {}",
             r["action"].as_str().unwrap_or(""),
             r["kind"].as_str().unwrap_or(""),
             r["key"].as_str().unwrap_or("")
         );
+        for c in r["changes"].as_array().into_iter().flatten() {
+            println!(
+                "          {}: {} -> {}",
+                c["property"].as_str().unwrap_or(""),
+                c["old"],
+                c["new"]
+            );
+        }
     }
-    println!("{}", summary(&users, &groups));
     Ok(())
 }
 
-/// "N to create, N to update, N to remove" over both kinds.
-fn summary(users: &Planned<User>, groups: &Planned<Group>) -> String {
-    let (u, g) = (tally(users), tally(groups));
-    format!(
-        "{} to create, {} to update, {} to remove",
-        u[0] + g[0],
-        u[1] + g[1],
-        u[2] + g[2]
-    )
+/// "N to create, N to update, N to remove".
+fn summary(t: [usize; 3]) -> String {
+    format!("{} to create, {} to update, {} to remove", t[0], t[1], t[2])
 }
 
 /// Progress for people: a bar on a terminal, a line every few seconds otherwise.
@@ -293,23 +390,13 @@ async fn push_kind<M: crossmap_delta::Rules>(
     if planned.items.is_empty() {
         return Ok((0, Vec::new()));
     }
-    let keys: Vec<String> = planned
-        .items
-        .iter()
-        .map(|i| {
-            i.entity()
-                .source_key()
-                .and_then(Result::ok)
-                .map(|k| k.as_str().to_owned())
-                .unwrap_or_default()
-        })
-        .collect();
+    let keys: Vec<String> = planned.items.iter().map(key_text).collect();
     let options = ApplyOptions {
         progress: Some(progress(planned.items.len() as u64, label)),
         ..options.clone()
     };
     let report = client.apply_all(planned.items, &options).await;
-    // The record gets only what the service acknowledged.
+    // The record gets only what the service acknowledged, in the terms the requests used.
     let mut record = state.load::<M>()?;
     report.record_into(&mut record);
     state.save(&record)?;
@@ -328,27 +415,87 @@ async fn push_kind<M: crossmap_delta::Rules>(
     Ok((report.applied(), failures))
 }
 
+/// The removals of a plan, first ten keys, for the confirmation.
+fn removals_preview(users: &Planned<User>, groups: &Planned<Group>, count: usize) -> String {
+    let keys: Vec<String> = users
+        .items
+        .iter()
+        .filter(|i| i.is_removal())
+        .map(|i| format!("user {}", key_text(i)))
+        .chain(
+            groups
+                .items
+                .iter()
+                .filter(|i| i.is_removal())
+                .map(|i| format!("group {}", key_text(i))),
+        )
+        .take(10)
+        .collect();
+    let mut text = format!("{count} mapping(s) will be REMOVED:\n");
+    for k in &keys {
+        text.push_str(&format!("  - {k}\n"));
+    }
+    if count > keys.len() {
+        text.push_str(&format!("  … and {} more (see `crossmap plan`)\n", count - keys.len()));
+    }
+    text
+}
+
 /// `crossmap push`.
 pub(crate) async fn push_command(
     conn: &Connection,
     file: &std::path::Path,
+    options: &ReadOptions,
     replace: bool,
     yes: bool,
-    strict: bool,
+    max_removals: Option<MaxRemovals>,
 ) -> Result<()> {
-    let (client, state, users, groups) = plan_file(conn, file, replace, strict).await?;
-    println!("{} (current state from {})", summary(&users, &groups), users.source);
+    let (client, state, users, groups) = plan_file(conn, file, options, replace).await?;
+    let t = totals(&users, &groups);
+    println!("{} (current state from {})", summary(t), users.source);
     if users.items.is_empty() && groups.items.is_empty() {
         println!("nothing to send");
         return Ok(());
     }
-    if !yes && std::io::stdin().is_terminal() {
+    // Removals are what cannot be taken back: bounded before anything is sent, --yes or not.
+    let limit = match max_removals {
+        Some(MaxRemovals::All) => usize::MAX,
+        Some(MaxRemovals::Count(n)) => n,
+        None => default_max_removals(users.current.len() + groups.current.len()),
+    };
+    if t[2] > limit {
+        return Err(Refused(format!(
+            "this push would remove {} mappings, more than the limit of {limit}{}; nothing was sent. \
+             Check the file (is it the complete map?), then raise the limit with --max-removals {} \
+             (or --max-removals all)",
+            t[2],
+            if max_removals.is_none() {
+                " (10% of the mappings the service holds, or 100)"
+            } else {
+                ""
+            },
+            t[2]
+        ))
+        .into());
+    }
+    if t[2] > 0 {
+        eprint!("{}", removals_preview(&users, &groups, t[2]));
+    }
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(Refused(
+                "no terminal to confirm on, and --yes was not given: nothing was sent. Review the changes \
+                 with `crossmap plan`, then run push again with --yes"
+                    .to_owned(),
+            )
+            .into());
+        }
         print!("apply these changes? [y/N] ");
         std::io::stdout().flush()?;
         let mut answer = String::new();
         std::io::stdin().read_line(&mut answer)?;
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            bail!("not applied");
+            return Err(Refused("not confirmed: nothing was sent".to_owned()).into());
         }
     }
     let options = ApplyOptions::default();
@@ -376,7 +523,7 @@ pub(crate) async fn push_command(
         if failures.len() > 100 {
             eprintln!("  … and {} more", failures.len() - 100);
         }
-        bail!("{} item(s) were not applied", failures.len());
+        return Err(NotApplied(failures.len()).into());
     }
     Ok(())
 }

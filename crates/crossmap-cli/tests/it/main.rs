@@ -1,4 +1,5 @@
 //! End-to-end tests of the `crossmap` binary.
 
 mod cli;
+mod safety;
 mod serve;
