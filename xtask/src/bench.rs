@@ -279,7 +279,10 @@ pub(crate) fn client(sh: &Shell, root: &Path) -> Result<()> {
 
 /// `cargo xtask bench cli`: `crossmap push` of a 100,000-row identity-map CSV (50,000 users, 50,000
 /// groups) into the local release emulator: wall time, and the push's peak resident memory.
-pub(crate) fn cli(sh: &Shell, root: &Path) -> Result<()> {
+/// `bench cli [--baseline BIN]`: `crossmap push` of 100,000 rows; with a baseline binary (an older
+/// `crossmap`, built from another commit), both are measured in the same run, alternately, so that their
+/// ratio means something on a shared machine.
+pub(crate) fn cli(sh: &Shell, root: &Path, baseline: Option<&Path>) -> Result<()> {
     cmd!(sh, "cargo build --release -p crossmap-cli --bins").run()?;
     let crossmap = root.join("target/release/crossmap");
     let dir = std::env::temp_dir().join(format!("crossmap-bench-cli-{}", std::process::id()));
@@ -299,11 +302,48 @@ pub(crate) fn cli(sh: &Shell, root: &Path) -> Result<()> {
         ));
     }
     std::fs::write(&csv, text)?;
-    let data = dir.join("data");
+    let mut runs: Vec<(&str, &Path)> = vec![("this tree", &crossmap)];
+    if let Some(b) = baseline {
+        runs.push(("baseline", b));
+    }
+    let rounds = if baseline.is_some() { 2 } else { 1 };
+    let mut results: Vec<(&str, f64, f64)> = Vec::new();
+    for round in 0..rounds {
+        for (i, (label, pusher)) in runs.iter().enumerate() {
+            // Each push gets a fresh emulator (this tree's) and data directory: only the pusher differs.
+            let data = dir.join(format!("data-{round}-{i}"));
+            let (seconds, peak) = push_once(&crossmap, pusher, &csv, &data, &dir.join(format!("state-{round}-{i}")))?;
+            results.push((label, seconds, peak));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("\n| crossmap push of 100,000 rows (50,000 users, 50,000 groups) | wall time | peak RSS |");
+    println!("|---|---|---|");
+    for (label, seconds, peak) in &results {
+        println!(
+            "| {label} (emulator on core {SERVER_CORE}, push on core {LOAD_CORE}) | {seconds:.2} s | {peak:.0} MiB |"
+        );
+    }
+    if baseline.is_some() {
+        let mean = |l: &str, f: fn(&(&str, f64, f64)) -> f64| {
+            let v: Vec<f64> = results.iter().filter(|r| r.0 == l).map(f).collect();
+            v.iter().sum::<f64>() / v.len() as f64
+        };
+        println!(
+            "| ratio this tree / baseline (means) | {:.2} | {:.2} |",
+            mean("this tree", |r| r.1) / mean("baseline", |r| r.1),
+            mean("this tree", |r| r.2) / mean("baseline", |r| r.2)
+        );
+    }
+    Ok(())
+}
+
+/// One `push --yes` of `csv` by `pusher` into a fresh `emulator`: (wall seconds, peak RSS in MiB).
+fn push_once(emulator: &Path, pusher: &Path, csv: &Path, data: &Path, state: &Path) -> Result<(f64, f64)> {
     let port = 18781;
     let base = format!("http://127.0.0.1:{port}");
-    let emulator = spawn_pinned(
-        &crossmap,
+    let running = spawn_pinned(
+        emulator,
         &[
             "serve",
             "--addr",
@@ -318,14 +358,14 @@ pub(crate) fn cli(sh: &Shell, root: &Path) -> Result<()> {
     let start = Instant::now();
     let mut push = Command::new("taskset")
         .args(["-c", LOAD_CORE])
-        .arg(&crossmap)
+        .arg(pusher)
         .args(["push", "--yes"])
-        .arg(&csv)
+        .arg(csv)
         .env("CROSSMAP_BASE_URL", &base)
         .env("CROSSMAP_TENANT", "bench")
         .env("CROSSMAP_CLIENT_ID", "bench")
         .env("CROSSMAP_CLIENT_SECRET", "secret")
-        .env("CROSSMAP_STATE", dir.join("state"))
+        .env("CROSSMAP_STATE", state)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
@@ -347,16 +387,9 @@ pub(crate) fn cli(sh: &Shell, root: &Path) -> Result<()> {
         std::thread::sleep(Duration::from_millis(5));
     };
     let seconds = start.elapsed().as_secs_f64();
-    drop(emulator);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(running);
     if !status.success() {
-        bail!("the push failed: {status}");
+        bail!("the push by {} failed: {status}", pusher.display());
     }
-    println!("\n| crossmap push of 100,000 rows (50,000 users, 50,000 groups) | wall time | peak RSS |");
-    println!("|---|---|---|");
-    println!(
-        "| into the release emulator (emulator on core {SERVER_CORE}, push on core {LOAD_CORE}) | {seconds:.2} s | {:.0} MiB |",
-        peak_kib / 1024.0
-    );
-    Ok(())
+    Ok((seconds, peak_kib / 1024.0))
 }

@@ -6,7 +6,8 @@
 //! - `ci`: everything CI runs: fmt, clippy, codegen --check, layers, the whole test suite;
 //! - `bench server`: the release emulator against bare axum yardsticks on loopback (docs/performance.md);
 //! - `bench client`: `apply_all` of 100,000 mappings against the emulator, and the Python SDK doing the same;
-//! - `bench cli`: `crossmap push` of a 100,000-row CSV: wall time and peak memory.
+//! - `bench cli [--baseline BIN]`: `crossmap push` of a 100,000-row CSV: wall time and peak memory; with
+//!   an older `crossmap` binary, both measured alternately in one run.
 
 // A command-line tool reports on its terminal.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -33,10 +34,11 @@ fn main() -> Result<()> {
         ["ci"] => ci(&sh),
         ["bench", "server"] => bench::server(&sh, &project_root()),
         ["bench", "client"] => bench::client(&sh, &project_root()),
-        ["bench", "cli"] => bench::cli(&sh, &project_root()),
+        ["bench", "cli"] => bench::cli(&sh, &project_root(), None),
+        ["bench", "cli", "--baseline", bin] => bench::cli(&sh, &project_root(), Some(Path::new(bin))),
         _ => {
             eprintln!(
-                "usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci | bench server | bench client | bench cli>"
+                "usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci | bench server | bench client | bench cli [--baseline BIN]>"
             );
             bail!("unknown task {args:?}")
         }

@@ -7,7 +7,7 @@
 //! the first data row; with or without a header row, which is skipped only when every cell is a known
 //! column name.
 
-use crossmap_delta::{MappingTable, MemoryTable, Rules, one_to_one, validate_item};
+use crossmap_delta::{MappingTable, MemoryTable, Rules, one_to_one, validate_owned};
 use crossmap_model::{
     DeltaItem, Guid, Identity, KeyError, MappingKey, Patch, SharePointGroupIdentityMapping as Group,
     SharePointIdentityMappingGroupMigrationData, SharePointIdentityMappingGroupType as GroupType,
@@ -479,7 +479,7 @@ pub fn read_csv(name: &str, text: &str, delimiter: Option<u8>) -> Result<Desired
             });
         }
     }
-    finish(name, users, groups, problems)
+    finish(name, false, users, groups, problems)
 }
 
 /// Reads JSON Lines: one wire mapping per line, users and groups told apart by their source identity.
@@ -515,19 +515,21 @@ pub fn read_jsonl(name: &str, text: &str) -> Result<Desired, Problems> {
             problems.push(format!("{name}:{n}: {e}"));
         }
     }
-    finish(name, users, groups, problems)
+    finish(name, true, users, groups, problems)
 }
 
 /// Puts rows into tables: duplicates are errors naming both lines; shared targets are warnings.
 fn finish(
     name: &str,
+    check_unknown: bool,
     users: Vec<Row<User>>,
     groups: Vec<Row<Group>>,
     mut problems: Vec<String>,
 ) -> Result<Desired, Problems> {
     let mut desired = Desired::default();
-    desired.users = table(name, users, &mut problems, &mut desired.warnings);
-    desired.groups = table(name, groups, &mut problems, &mut desired.warnings);
+    // Only JSON Lines can hold properties the API does not declare; the CSV's columns are all known.
+    desired.users = table(name, check_unknown, users, &mut problems, &mut desired.warnings);
+    desired.groups = table(name, check_unknown, groups, &mut problems, &mut desired.warnings);
     // In file order, whichever check found them.
     let line_of = |p: &String| {
         p[name.len()..]
@@ -546,6 +548,7 @@ fn finish(
 
 fn table<M: Rules>(
     name: &str,
+    check_unknown: bool,
     rows: Vec<Row<M>>,
     problems: &mut Vec<String>,
     warnings: &mut Vec<String>,
@@ -556,19 +559,24 @@ fn table<M: Rules>(
         let Row { line, mut mapping } = row;
         // What a request may state, and nothing else: the plan never sends the rest.
         mapping.clear_server_owned();
-        mapping.canonicalize();
-        let mut known = mapping.clone();
-        known.known_only();
-        if known != mapping {
-            let unknown = unknown_paths(&to_json(&mapping), &to_json(&known), "");
-            warnings.push(format!(
-                "{name}:{line}: ignored (not properties of the API): {}",
-                unknown.join(", ")
-            ));
-        }
+        let known = if check_unknown {
+            mapping.canonicalize();
+            let mut known = mapping.clone();
+            known.known_only();
+            if known != mapping {
+                let unknown = unknown_paths(&to_json(&mapping), &to_json(&known), "");
+                warnings.push(format!(
+                    "{name}:{line}: ignored (not properties of the API): {}",
+                    unknown.join(", ")
+                ));
+            }
+            known
+        } else {
+            mapping
+        };
         // The engine's own validation, as for a create: a desired mapping the service would refuse is an
         // error here, with its line, and every plan made from valid mappings is valid.
-        if let Err(errors) = validate_item(0, &DeltaItem::Upsert(known.clone())) {
+        if let Err(errors) = validate_owned(0, DeltaItem::Upsert(known.clone())) {
             for e in errors {
                 problems.push(format!("{name}:{line}: {}: {}", e.property, e.message));
             }

@@ -8,7 +8,7 @@
 //! use crossmap_cli::input::{ReadOptions, read_bytes};
 //! let csv = "User;11111111-1111-1111-1111-111111111111;ann@contoso.com;ann@fabrikam.com;;Member\n";
 //! let desired = read_bytes("map.csv", csv.as_bytes(), &ReadOptions::default()).unwrap();
-//! assert_eq!(desired.users.len(), 1); // the delimiter was found: `;`
+//! assert_eq!(desired.len(), 1); // the delimiter was found: `;`
 //! ```
 
 pub mod input;

@@ -380,6 +380,10 @@ fn progress(total: u64, label: &'static str) -> Arc<dyn Fn(Progress) + Send + Sy
     }
 }
 
+/// How many planned items go to `apply_all` at a time: its report (the service's answer for every item)
+/// is folded into the record and dropped after each slice, so memory does not grow with the file.
+const SLICE: usize = 5_000;
+
 async fn push_kind<M: crossmap_delta::Rules>(
     client: &Client,
     state: &LocalState,
@@ -390,29 +394,55 @@ async fn push_kind<M: crossmap_delta::Rules>(
     if planned.items.is_empty() {
         return Ok((0, Vec::new()));
     }
-    let keys: Vec<String> = planned.items.iter().map(key_text).collect();
-    let options = ApplyOptions {
-        progress: Some(progress(planned.items.len() as u64, label)),
-        ..options.clone()
-    };
-    let report = client.apply_all(planned.items, &options).await;
-    // The record gets only what the service acknowledged, in the terms the requests used.
+    let total = planned.items.len() as u64;
+    let show = progress(total, label);
     let mut record = state.load::<M>()?;
-    report.record_into(&mut record);
-    state.save(&record)?;
-    let mut failures = Vec::new();
-    for (i, result) in report.items.iter().enumerate() {
-        match result {
-            ItemResult::Applied { .. } => {}
-            ItemResult::Failed(e) => failures.push(format!(
-                "{label} {}: {e}{}",
-                keys[i],
-                e.request_id().map(|r| format!(" (request-id {r})")).unwrap_or_default()
-            )),
-            ItemResult::NotSent => failures.push(format!("{label} {}: not sent", keys[i])),
+    let (mut applied, mut failures) = (0usize, Vec::new());
+    let (mut done, mut failed) = (0u64, 0u64);
+    let mut items = planned.items.into_iter();
+    loop {
+        let slice: Vec<DeltaItem<M>> = items.by_ref().take(SLICE).collect();
+        if slice.is_empty() {
+            break;
         }
+        let keys: Vec<String> = slice.iter().map(key_text).collect();
+        if options.cancel.is_cancelled() {
+            failures.extend(keys.iter().map(|k| format!("{label} {k}: not sent")));
+            continue;
+        }
+        let show = show.clone();
+        let options = ApplyOptions {
+            progress: Some(Arc::new(move |p: Progress| {
+                show(Progress {
+                    done: done + p.done,
+                    total,
+                    failed: failed + p.failed,
+                    ..p
+                })
+            })),
+            ..options.clone()
+        };
+        let report = client.apply_all(slice, &options).await;
+        // The record gets only what the service acknowledged, in the terms the requests used.
+        report.record_into(&mut record);
+        for (i, result) in report.items.iter().enumerate() {
+            match result {
+                ItemResult::Applied { .. } => applied += 1,
+                ItemResult::Failed(e) => {
+                    failed += 1;
+                    failures.push(format!(
+                        "{label} {}: {e}{}",
+                        keys[i],
+                        e.request_id().map(|r| format!(" (request-id {r})")).unwrap_or_default()
+                    ))
+                }
+                ItemResult::NotSent => failures.push(format!("{label} {}: not sent", keys[i])),
+            }
+        }
+        done += report.items.len() as u64;
     }
-    Ok((report.applied(), failures))
+    state.save(&record)?;
+    Ok((applied, failures))
 }
 
 /// The removals of a plan, first ten keys, for the confirmation.
