@@ -252,7 +252,7 @@ impl<'s, M: StoredKind> Kind<'s, M> {
             .state
             .store()
             .get::<M>(self.tenant(), key)?
-            .ok_or_else(|| ApiError::not_found(format!("no mapping at {}", key.to_segment())))?;
+            .ok_or_else(|| not_found::<M>(key))?;
         let context = self.context("/$entity");
         if self.query.select.is_none() {
             // The common case straight to bytes, without an intermediate JSON tree.
@@ -438,6 +438,23 @@ impl<'s, M: StoredKind> Kind<'s, M> {
         Ok(applied.outcomes)
     }
 
+    /// Applies the single-item request `build` makes from the current mapping of `key`, in one step under
+    /// the store's lock: a concurrent writer cannot slip between the read and the write.
+    async fn apply_with(
+        &self,
+        key: M::Key,
+        build: impl FnOnce(Option<M>) -> Result<DeltaItem<M>, ApiError> + Send + 'static,
+    ) -> Result<Vec<Outcome<M>>, ApiError> {
+        let store = self.state.store().clone();
+        let tenant = self.tenant().to_owned();
+        let applied = tokio::task::spawn_blocking(move || {
+            store.apply_with::<M, ApiError>(&tenant, &key, Mode::Atomic, |current| build(current).map(Self::single))
+        })
+        .await
+        .map_err(|e| ApiError::internal(&e))??;
+        Ok(applied.outcomes)
+    }
+
     /// The documented delta PATCH.
     async fn delta_patch(self, body: Body) -> Result<Response, ApiError> {
         let continue_on_error = Self::prefer(&self.headers, "odata.continue-on-error");
@@ -515,15 +532,16 @@ impl<'s, M: StoredKind> Kind<'s, M> {
                 )));
             }
         };
-        if this.state.store().get::<M>(this.tenant(), &key)?.is_some() {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "conflict",
-                format!("a mapping already exists at {}", key.to_segment()),
-            ));
-        }
+        let taken = key.clone();
         let outcomes = this
-            .apply(Self::single(DeltaItem::Upsert(mapping)), Mode::Atomic)
+            .apply_with(key.clone(), move |current| match current {
+                Some(_) => Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "conflict",
+                    format!("a mapping already exists at {}", taken.to_segment()),
+                )),
+                None => Ok(DeltaItem::Upsert(mapping)),
+            })
             .await?;
         let created = outcomes
             .first()
@@ -549,11 +567,6 @@ impl<'s, M: StoredKind> Kind<'s, M> {
         let text = self.body(body).await?;
         let this = self;
         let patch = Self::entity(&text)?;
-        let stored = this
-            .state
-            .store()
-            .get::<M>(this.tenant(), &key)?
-            .ok_or_else(|| ApiError::not_found(format!("no mapping at {}", key.to_segment())))?;
         match patch.source_key() {
             Some(Ok(k)) if k != key => {
                 return Err(ApiError::bad_request(format!(
@@ -564,21 +577,30 @@ impl<'s, M: StoredKind> Kind<'s, M> {
             Some(Err(e)) => return Err(ApiError::bad_request(format!("{}: {e}", M::SOURCE_KEY_PATH))),
             _ => {}
         }
-        let mut item = stored.key_only();
-        item.merge(patch);
-        this.apply(Self::single(DeltaItem::Upsert(item)), Mode::Atomic).await?;
+        let missing = not_found::<M>(&key);
+        this.apply_with(key, move |current| {
+            // The item names the mapping exactly as it is stored, then carries the changes.
+            let mut item = current.ok_or(missing)?.key_only();
+            item.merge(patch);
+            Ok(DeltaItem::Upsert(item))
+        })
+        .await?;
         Ok(StatusCode::NO_CONTENT.into_response())
     }
 
     /// `DELETE` by id (404 if there is none).
     async fn delete(self, key: M::Key) -> Result<Response, ApiError> {
-        if self.state.store().get::<M>(self.tenant(), &key)?.is_none() {
-            return Err(ApiError::not_found(format!("no mapping at {}", key.to_segment())));
-        }
-        self.apply(Self::single(DeltaItem::deleted(M::from_key(&key))), Mode::Atomic)
+        let missing = not_found::<M>(&key);
+        let removal = DeltaItem::deleted(M::from_key(&key));
+        self.apply_with(key, move |current| current.map(|_| removal).ok_or(missing))
             .await?;
         Ok(StatusCode::NO_CONTENT.into_response())
     }
+}
+
+/// The 404 for a mapping that is not there.
+fn not_found<M: StoredKind>(key: &M::Key) -> ApiError {
+    ApiError::not_found(format!("no mapping at {}", key.to_segment()))
 }
 
 /// The key an id names, if it is an id of this collection.
