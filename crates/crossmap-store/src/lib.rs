@@ -6,7 +6,9 @@
 //! updating random rows in place. One writer thread commits every request waiting at that moment in one
 //! transaction (group commit: one fsync for many requests). A request is answered only once its changes
 //! are durable, so a killed process loses nothing it acknowledged; each request's changes are written in
-//! one transaction, so a request is all-or-nothing on disk too. On open the log is replayed.
+//! one transaction, so a request is all-or-nothing on disk too. On open the log is replayed, each record
+//! checked against its CRC32C and its place in its tenant's sequence of changes: a damaged or missing
+//! record stops the open with [`StoreError::Corrupt`] naming it, rather than be served.
 //!
 //! ```
 //! use crossmap_delta::{Mode, parse_request};
@@ -192,7 +194,12 @@ impl Store {
             match record.kind {
                 1 => replay::<SharePointUserIdentityMapping>(&tenant, record)?,
                 2 => replay::<SharePointGroupIdentityMapping>(&tenant, record)?,
-                other => return Err(StoreError::Corrupt(format!("log record of unknown kind {other}"))),
+                _ => {
+                    return Err(StoreError::Corrupt(format!(
+                        "{} is of no known kind",
+                        record.describe()
+                    )));
+                }
             }
             count += 1;
         }
@@ -401,22 +408,31 @@ fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, StoreError> {
         .map_err(|_| StoreError::Unavailable("a request panicked while holding a table".into()))
 }
 
-fn replay<M: StoredKind>(tenant: &Tenant, record: log::Record) -> Result<(), StoreError> {
-    let key = M::Key::parse(&record.key).map_err(|e| StoreError::Corrupt(format!("log key {:?}: {e}", record.key)))?;
-    let change = match record.row {
+fn replay<M: StoredKind>(tenant: &Tenant, mut record: log::Record) -> Result<(), StoreError> {
+    let key = M::Key::parse(&record.key)
+        .map_err(|e| StoreError::Corrupt(format!("{}: key {:?}: {e}", record.describe(), record.key)))?;
+    let mut state = lock(M::state(tenant))?;
+    // Each request's changes take the next tokens of their tenant and kind: a gap is a lost record.
+    let expected = state.feed.latest() + 1;
+    if record.token != expected {
+        return Err(StoreError::Corrupt(format!(
+            "{} should carry token {expected}: records are missing or out of order",
+            record.describe()
+        )));
+    }
+    let change = match record.row.take() {
         Some(bytes) => Change::Upsert(
             key,
             Row::from_bytes::<M>(bytes.into_boxed_slice())
-                .map_err(|e| StoreError::Corrupt(format!("log record {}: {e}", record.token)))?,
+                .map_err(|e| StoreError::Corrupt(format!("{}: {e}", record.describe())))?,
         ),
         None => Change::Remove(key),
     };
-    let mut state = lock(M::state(tenant))?;
     let state = &mut *state;
     state
         .feed
         .restore(record.token, change.clone())
-        .map_err(|e| StoreError::Corrupt(format!("log tokens out of order: {e}")))?;
+        .map_err(|e| StoreError::Corrupt(format!("{}: {e}", record.describe())))?;
     change.apply_to(&mut state.table);
     Ok(())
 }

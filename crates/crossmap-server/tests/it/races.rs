@@ -66,7 +66,10 @@ fn seen(v: &Value) -> Mapping {
     Mapping {
         group_type: v["groupType"].as_str().unwrap_or_default().to_owned(),
         target: v["targetGroupIdentity"]["id"].as_str().unwrap_or_default().to_owned(),
-        name: v["targetGroupIdentity"]["displayName"].as_str().unwrap_or_default().to_owned(),
+        name: v["targetGroupIdentity"]["displayName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
     }
 }
 
@@ -77,14 +80,14 @@ async fn run(http: &reqwest::Client, url: &str, token: &str, key: u32, call: Cal
     let start = Instant::now();
     let request = match &call {
         Call::Create(m) => http.post(url).json(&body(key, m)),
-        Call::Update { target, name } => http.patch(&by_id).json(
-            &json!({"sourceOrganizationId": TENANT, "targetGroupIdentity": {"id": target, "displayName": name}}),
-        ),
+        Call::Update { target, name } => http
+            .patch(&by_id)
+            .json(&json!({"sourceOrganizationId": TENANT, "targetGroupIdentity": {"id": target, "displayName": name}})),
         Call::Delete => http.delete(&by_id),
         Call::Upsert(m) => http.patch(url).json(&delta(body(key, m))),
-        Call::Remove => http
-            .patch(url)
-            .json(&delta(json!({"@removed": {"reason": "deleted"}, "sourceGroupIdentity": {"id": source(key)}}))),
+        Call::Remove => http.patch(url).json(&delta(
+            json!({"@removed": {"reason": "deleted"}, "sourceGroupIdentity": {"id": source(key)}}),
+        )),
         Call::Read => http.get(&by_id),
     };
     let response = request.bearer_auth(token).send().await.unwrap();

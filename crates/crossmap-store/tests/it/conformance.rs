@@ -202,7 +202,11 @@ fn reads_and_writes_in_one_step(store: &Store) {
         }
     });
     assert_eq!(wins.into_inner(), 20);
-    assert_eq!(store.latest_token::<Group>("t1").unwrap(), 20, "the losers wrote nothing");
+    assert_eq!(
+        store.latest_token::<Group>("t1").unwrap(),
+        20,
+        "the losers wrote nothing"
+    );
     // The builder sees the current mapping; its refusal changes nothing.
     let stored = store.get::<Group>("t1", &gkey(1)).unwrap();
     let seen = store.apply_with::<Group, StoreError>("t1", &gkey(1), Mode::Atomic, |current| {
