@@ -388,18 +388,7 @@ impl<'s, M: StoredKind> Kind<'s, M> {
 
     /// The request body as text: JSON content type, at most [`MAX_BODY`] bytes, UTF-8.
     async fn body(&self, body: Body) -> Result<String, ApiError> {
-        let json = self
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"));
-        if !json {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                codes::UNSUPPORTED_MEDIA_TYPE,
-                "the body must be JSON: send Content-Type: application/json",
-            ));
-        }
+        check_content_type(&self.headers)?;
         let too_large = || {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -596,6 +585,43 @@ impl<'s, M: StoredKind> Kind<'s, M> {
             .await?;
         Ok(StatusCode::NO_CONTENT.into_response())
     }
+}
+
+/// Only JSON is read: the media type `application/json` exactly (any case), with parameters such as
+/// `charset=utf-8` or `odata.metadata=minimal`; a charset other than UTF-8 is refused too, since JSON is
+/// UTF-8 (RFC 8259). Anything else, or no or several `Content-Type` headers, is `415`.
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let refuse = |found: &str| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            codes::UNSUPPORTED_MEDIA_TYPE,
+            format!("the body must be JSON: send Content-Type: application/json (found {found})"),
+        )
+    };
+    let mut values = headers.get_all(header::CONTENT_TYPE).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return Err(refuse(if headers.contains_key(header::CONTENT_TYPE) {
+            "several Content-Type headers"
+        } else {
+            "no Content-Type"
+        }));
+    };
+    let text = value.to_str().map_err(|_| refuse("a Content-Type that is not text"))?;
+    // RFC 9110 §8.3.1: type/subtype, then `;`-separated parameters, spaces allowed around each `;`
+    // (the `mime` crate refuses a space before one, so this is read by hand).
+    let mut parts = text.split(';');
+    let essence = parts.next().unwrap_or_default().trim();
+    let charset_ok = parts.all(|p| match p.split_once('=') {
+        Some((name, value)) if name.trim().eq_ignore_ascii_case("charset") => {
+            value.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+        }
+        Some(_) => true,
+        None => p.trim().is_empty(),
+    });
+    if !essence.eq_ignore_ascii_case("application/json") || !charset_ok {
+        return Err(refuse(&format!("{text:?}")));
+    }
+    Ok(())
 }
 
 /// The 404 for a mapping that is not there.

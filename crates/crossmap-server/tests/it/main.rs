@@ -5,3 +5,4 @@
 mod api;
 mod races;
 mod support;
+mod wire;
