@@ -14,6 +14,7 @@ use crossmap_model::{
     SharePointUserIdentityMapping,
 };
 use crossmap_store::StoredKind;
+use futures_util::StreamExt;
 use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use serde_json::{Map, Value, json};
 
@@ -389,23 +390,41 @@ impl<'s, M: StoredKind> Kind<'s, M> {
     /// The request body as text: JSON content type, at most [`MAX_BODY`] bytes, UTF-8.
     async fn body(&self, body: Body) -> Result<String, ApiError> {
         check_content_type(&self.headers)?;
-        let too_large = || {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                codes::REQUEST_TOO_LARGE,
-                format!("the body is larger than {MAX_BODY} bytes"),
-            )
-        };
         let declared = self
             .headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
         if declared.is_some_and(|n| n > MAX_BODY) {
-            return Err(too_large());
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                codes::REQUEST_TOO_LARGE,
+                format!("the body is larger than {MAX_BODY} bytes"),
+            ));
         }
-        let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| too_large())?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| ApiError::bad_request("the body is not UTF-8"))
+        let bytes = Self::read_body(body, declared).await?;
+        String::from_utf8(bytes).map_err(|_| ApiError::bad_request("the body is not UTF-8"))
+    }
+
+    /// Reads a body of at most [`MAX_BODY`] bytes: `413` past that, `400` for one that breaks its framing
+    /// (a bad chunk, fewer bytes than declared). By hand rather than with `to_bytes`, whose one error
+    /// cannot tell the two apart.
+    async fn read_body(body: Body, declared: Option<usize>) -> Result<Vec<u8>, ApiError> {
+        let mut bytes = Vec::with_capacity(declared.unwrap_or(0));
+        let mut stream = body.into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk =
+                chunk.map_err(|e| ApiError::bad_request(format!("the body could not be read: {}", cause(&e))))?;
+            if bytes.len() + chunk.len() > MAX_BODY {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    codes::REQUEST_TOO_LARGE,
+                    format!("the body is larger than {MAX_BODY} bytes"),
+                ));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
     }
 
     fn prefer(headers: &HeaderMap, preference: &str) -> bool {
@@ -622,6 +641,21 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
         return Err(refuse(&format!("{text:?}")));
     }
     Ok(())
+}
+
+/// An error with its causes, innermost last: hyper's body errors say what broke only in their source.
+fn cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let next = s.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = s.source();
+    }
+    text
 }
 
 /// The 404 for a mapping that is not there.

@@ -69,3 +69,90 @@ async fn only_json_bodies_are_read() {
     }
     assert_eq!(count(&e).await, 1);
 }
+
+/// Sends `request` as raw bytes on a new connection and returns the status and body of the answer.
+async fn raw(base: &str, request: Vec<u8>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://").to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        s.write_all(&request).unwrap();
+        // Read the head, then as many bytes as it announces (the server may keep the connection open).
+        let mut out = Vec::new();
+        let mut buf = [0u8; 64 * 1024];
+        loop {
+            let text = String::from_utf8_lossy(&out).into_owned();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().to_owned())
+                    })
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .unwrap_or(0);
+                if body.len() >= length {
+                    let status = head.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+                    return (status, body.to_owned());
+                }
+            }
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => panic!("the connection ended before a whole answer: {text:?}"),
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_body_that_cannot_be_read_is_a_bad_request_not_a_large_one() {
+    let e = Emulator::memory().await;
+    let token = e.writer(TENANT);
+    let head = |framing: &str| {
+        format!(
+            "PATCH /beta/solutions/sharePoint/migrations/{GROUPS} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\n{framing}\r\n"
+        )
+    };
+    let body = json!({"@context": "#$delta", "value": [group(1)]}).to_string();
+    let chunked = |chunks: &str| [head("Transfer-Encoding: chunked\r\n").as_bytes(), chunks.as_bytes()].concat();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("a chunk size that is no number", chunked("zz\r\n{}\r\n0\r\n\r\n")),
+        (
+            "a chunk longer than its size says",
+            chunked(&format!("5\r\n{body}\r\n0\r\n\r\n")),
+        ),
+        (
+            // Transfer-Encoding wins (RFC 9112 §6.3), so the body is read as chunks, which it is not.
+            "Content-Length beside Transfer-Encoding",
+            [
+                head(&format!(
+                    "Content-Length: {}\r\nTransfer-Encoding: chunked\r\n",
+                    body.len()
+                ))
+                .as_bytes(),
+                body.as_bytes(),
+            ]
+            .concat(),
+        ),
+    ];
+    for (what, request) in cases {
+        let (status, answer) = raw(&e.base, request).await;
+        assert_eq!(status, 400, "{what}: {answer}");
+        assert!(answer.contains("\"invalidRequest\""), "{what}: {answer}");
+    }
+    assert_eq!(count(&e).await, 0, "an unreadable body was applied");
+    // Only a body over the limit is too large, however it is framed.
+    let big = "x".repeat(crossmap_server::MAX_BODY + 1);
+    let (status, answer) = raw(&e.base, chunked(&format!("{:x}\r\n{big}\r\n0\r\n\r\n", big.len()))).await;
+    assert_eq!(status, 413, "{answer}");
+    assert!(answer.contains("\"requestTooLarge\""), "{answer}");
+    // And a well-framed chunked body is read.
+    let (status, answer) = raw(&e.base, chunked(&format!("{:x}\r\n{body}\r\n0\r\n\r\n", body.len()))).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(count(&e).await, 1);
+}
