@@ -79,6 +79,18 @@ fn parse_query(raw: Option<&str>) -> Result<Query, ApiError> {
         v.parse::<usize>()
             .map_err(|_| ApiError::bad_request(format!("{name} must be a whole number, not {v:?}")))
     };
+    let mut seen: Vec<&str> = Vec::new();
+    for (name, value) in &pairs {
+        // OData: a system query option may appear once (Graph answers 400 rather than pick one).
+        if name.starts_with('$') {
+            if seen.contains(&name.as_str()) {
+                return Err(ApiError::bad_request(format!(
+                    "Query option '{name}' was specified more than once, but it must be specified at most once."
+                )));
+            }
+            seen.push(name);
+        }
+    }
     for (name, value) in pairs {
         match name.as_str() {
             "$select" => {

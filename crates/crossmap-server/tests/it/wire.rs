@@ -156,3 +156,42 @@ async fn a_body_that_cannot_be_read_is_a_bad_request_not_a_large_one() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(count(&e).await, 1);
 }
+
+#[tokio::test]
+async fn a_system_query_option_given_twice_is_refused() {
+    let e = Emulator::memory().await;
+    json(e.groups_delta(json!([group(1), group(2)])).await, 200).await;
+    let r = e.reader(TENANT);
+    for query in [
+        "?$top=1&$top=2",
+        "?$select=groupType&$select=id",
+        "?$count=true&$count=true",
+        "?$skip=0&$top=5&$skip=1",
+    ] {
+        let body = graph_error(
+            e.get(&format!("{GROUPS}{query}"), &r).send().await.unwrap(),
+            400,
+            "invalidRequest",
+        )
+        .await;
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("specified more than once"),
+            "{query}: {body}"
+        );
+    }
+    let delta = format!("{GROUPS}/delta()?$deltatoken=0&$deltatoken=1");
+    graph_error(e.get(&delta, &r).send().await.unwrap(), 400, "invalidRequest").await;
+    // Once each is fine, and so is a custom option (no `$`) given twice.
+    let page = json(
+        e.get(&format!("{GROUPS}?$top=1&$select=groupType&x=1&x=2"), &r)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(page["value"].as_array().unwrap().len(), 1);
+}
