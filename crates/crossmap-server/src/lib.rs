@@ -28,7 +28,10 @@ mod auth;
 mod error;
 mod graph;
 
-pub use auth::{AUDIENCE, App, Auth, AuthError, Claims, MANAGE_ROLE, READ_ROLE, TOKEN_LIFETIME, random_hex};
+pub use auth::{
+    AUDIENCE, App, Auth, AuthError, CLOCK_SKEW, Claims, GRAPH_SCOPES, MANAGE_ROLE, READ_ROLE, TOKEN_LIFETIME,
+    random_hex,
+};
 pub use error::{ApiError, INVALID_TOKEN, RequestInfo};
 
 use axum::body::Body;
@@ -236,11 +239,17 @@ async fn token_endpoint(state: &AppState, tenant: &str, request: Request) -> Res
             "only client_credentials is supported",
         );
     }
-    if !form.scope.as_deref().is_some_and(|s| s.ends_with("/.default")) {
+    // One resource's `.default`, and that resource Graph: nothing else is served here.
+    let scope = form.scope.as_deref().unwrap_or_default().trim();
+    if !GRAPH_SCOPES.iter().any(|s| s.eq_ignore_ascii_case(scope)) {
         return oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_scope",
-            "the scope must be a resource's /.default, e.g. https://graph.microsoft.com/.default",
+            &format!(
+                "the scope {scope:?} is not valid: the client-credentials grant asks for one resource's /.default, and \
+                 this identity platform issues tokens for Microsoft Graph only: {}",
+                GRAPH_SCOPES.join(", ")
+            ),
         );
     }
     let (Some(id), Some(secret)) = (form.client_id, form.client_secret) else {

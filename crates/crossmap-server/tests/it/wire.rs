@@ -195,3 +195,89 @@ async fn a_system_query_option_given_twice_is_refused() {
     .await;
     assert_eq!(page["value"].as_array().unwrap().len(), 1);
 }
+
+/// A token signed with the test key, its times relative to now (seconds).
+fn token_at(iat: i64, nbf: i64, exp: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let at = |d: i64| u64::try_from(now + d).unwrap();
+    let claims = crossmap_server::Claims {
+        aud: crossmap_server::AUDIENCE.into(),
+        iss: "test".into(),
+        tid: TENANT.into(),
+        appid: "writer".into(),
+        roles: vec![crossmap_server::MANAGE_ROLE.into()],
+        iat: at(iat),
+        nbf: at(nbf),
+        exp: at(exp),
+    };
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(b"test-key"),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn tokens_not_yet_valid_or_issued_in_the_future_are_refused() {
+    let e = Emulator::memory().await;
+    let skew = crossmap_server::CLOCK_SKEW as i64;
+    for (what, token, needle) in [
+        ("nbf in an hour", token_at(0, 3600, 7200), "not valid yet"),
+        ("nbf just past the skew", token_at(0, skew + 30, 7200), "not valid yet"),
+        ("iat in an hour", token_at(3600, 0, 7200), "iat"),
+    ] {
+        let body = graph_error(
+            e.get(GROUPS, &token).send().await.unwrap(),
+            401,
+            "InvalidAuthenticationToken",
+        )
+        .await;
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(needle),
+            "{what}: {body}"
+        );
+    }
+    // A clock a little ahead is tolerated; one past exp is not.
+    json(e.get(GROUPS, &token_at(30, 30, 3600)).send().await.unwrap(), 200).await;
+    graph_error(
+        e.get(GROUPS, &token_at(-3600, -3600, -1)).send().await.unwrap(),
+        401,
+        "InvalidAuthenticationToken",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_token_endpoint_issues_graph_tokens_only() {
+    let e = Emulator::memory().await;
+    let url = format!("{}/{TENANT}/oauth2/v2.0/token", e.base);
+    let ask = |scope: &str| {
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", "writer"),
+            ("client_secret", "w-secret"),
+            ("scope", scope),
+        ];
+        e.http.post(&url).form(&form).send()
+    };
+    for scope in crossmap_server::GRAPH_SCOPES {
+        let ok = json(ask(scope).await.unwrap(), 200).await;
+        assert!(e.auth.verify(ok["access_token"].as_str().unwrap()).is_ok(), "{scope}");
+    }
+    json(ask("HTTPS://GRAPH.MICROSOFT.COM/.default").await.unwrap(), 200).await;
+    for scope in [
+        "https://anything/.default",
+        "https://graph.microsoft.com.evil.example/.default",
+        "https://management.azure.com/.default",
+        "https://graph.microsoft.com/User.Read",
+        "https://graph.microsoft.com/.default https://management.azure.com/.default",
+        "",
+    ] {
+        let body = json(ask(scope).await.unwrap(), 400).await;
+        assert_eq!(body["error"], "invalid_scope", "{scope:?}: {body}");
+    }
+}
