@@ -80,7 +80,7 @@ fn parse_query(raw: Option<&str>) -> Result<Query, ApiError> {
             .map_err(|_| ApiError::bad_request(format!("{name} must be a whole number, not {v:?}")))
     };
     let mut seen: Vec<&str> = Vec::new();
-    for (name, value) in &pairs {
+    for (name, _) in &pairs {
         // OData: a system query option may appear once (Graph answers 400 rather than pick one).
         if name.starts_with('$') {
             if seen.contains(&name.as_str()) {
