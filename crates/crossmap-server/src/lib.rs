@@ -1,7 +1,7 @@
 //! The crossmap emulator: a stateful local stand-in for Graph's SharePoint identity-mapping endpoints.
 //!
-//! [`router`] gives an [`axum::Router`] you can serve (that is what `crossmap serve` does) or embed in your
-//! own app or test. It answers, under `/beta/solutions/sharePoint/migrations/`, for both
+//! [`router`] gives an [`axum::Router`] you can embed in your own app or test, or run with [`serve`] (that
+//! is what `crossmap serve` does: a time limit on request heads, and a shutdown with a deadline). It answers, under `/beta/solutions/sharePoint/migrations/`, for both
 //! `crossOrganizationUserMappings` and `crossOrganizationGroupMappings`:
 //!
 //! - the documented calls: the delta `PATCH` of the collection, and `GET` by alternate key with `$select`;
@@ -27,12 +27,14 @@
 mod auth;
 mod error;
 mod graph;
+mod serve;
 
 pub use auth::{
     AUDIENCE, App, Auth, AuthError, CLOCK_SKEW, Claims, GRAPH_SCOPES, MANAGE_ROLE, READ_ROLE, TOKEN_LIFETIME,
     random_hex,
 };
 pub use error::{ApiError, INVALID_TOKEN, RequestInfo};
+pub use serve::{ServeOptions, serve};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
