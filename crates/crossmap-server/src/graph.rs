@@ -408,11 +408,7 @@ impl<'s, M: StoredKind> Kind<'s, M> {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
         if declared.is_some_and(|n| n > MAX_BODY) {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                codes::REQUEST_TOO_LARGE,
-                format!("the body is larger than {MAX_BODY} bytes"),
-            ));
+            return Err(too_large());
         }
         let bytes = Self::read_body(body, declared).await?;
         String::from_utf8(bytes).map_err(|_| ApiError::bad_request("the body is not UTF-8"))
@@ -428,11 +424,7 @@ impl<'s, M: StoredKind> Kind<'s, M> {
             let chunk =
                 chunk.map_err(|e| ApiError::bad_request(format!("the body could not be read: {}", cause(&e))))?;
             if bytes.len() + chunk.len() > MAX_BODY {
-                return Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    codes::REQUEST_TOO_LARGE,
-                    format!("the body is larger than {MAX_BODY} bytes"),
-                ));
+                return Err(too_large());
             }
             bytes.extend_from_slice(&chunk);
         }
@@ -653,6 +645,15 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
         return Err(refuse(&format!("{text:?}")));
     }
     Ok(())
+}
+
+/// The 413 for a body over [`MAX_BODY`].
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        codes::REQUEST_TOO_LARGE,
+        format!("the body is larger than {MAX_BODY} bytes"),
+    )
 }
 
 /// An error with its causes, innermost last: hyper's body errors say what broke only in their source.
