@@ -315,13 +315,15 @@ fn serve(args: ServeArgs) -> Result<()> {
     })
 }
 
+/// Serves until Ctrl-C; then requests in flight get a few seconds to finish, stalled clients none.
 async fn axum_serve(listener: tokio::net::TcpListener, app: axum::Router) -> Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .context("serving")
+    let options = crossmap_server::ServeOptions::default();
+    crossmap_server::serve(listener, app, options, async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!(deadline = ?options.shutdown_deadline, "stopping: finishing the requests in flight");
+    })
+    .await
+    .context("serving")
 }
 
 fn token(args: TokenArgs) -> Result<()> {

@@ -5,7 +5,7 @@
 //! index and property path. So the envelope is read first, then every item on its own.
 
 use crate::error::{ItemError, RequestError};
-use crossmap_model::{DeltaItem, IdentityMapping};
+use crossmap_model::{DeltaItem, IdentityMapping, Removed};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -70,9 +70,61 @@ pub fn parse_request<M: IdentityMapping>(body: &str) -> Result<ParsedRequest<M>,
 
 fn parse_item<M: IdentityMapping>(index: usize, json: &str) -> Result<DeltaItem<M>, ItemError> {
     let de = &mut serde_json::Deserializer::from_str(json);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut entity: M = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let property = if path == "." { String::new() } else { path };
         ItemError::new(index, property, e.into_inner().to_string())
+    })?;
+    let mut found = None;
+    for name in REMOVED_ANNOTATIONS {
+        if let Some(value) = entity.additional_properties_mut().remove(name) {
+            if found.is_some() {
+                return Err(ItemError::new(
+                    index,
+                    name,
+                    "both \"@removed\" and \"@odata.removed\" are present",
+                ));
+            }
+            found = Some((name, value));
+        }
+    }
+    Ok(match found {
+        None => DeltaItem::Upsert(entity),
+        Some((name, value)) => DeltaItem::Removed {
+            removed: removal(index, name, value)?,
+            entity,
+        },
     })
+}
+
+/// The names an item's removal annotation may carry: OData 4.01's and 4.0's.
+const REMOVED_ANNOTATIONS: [&str; 2] = ["@removed", "@odata.removed"];
+
+/// Reads the removal annotation strictly: an object whose only property is `reason` (instance annotations
+/// aside), like every other object of the payload (rules 6 and 11 of `docs/delta-semantics.md`).
+fn removal(index: usize, name: &str, value: Value) -> Result<Removed, ItemError> {
+    let Value::Object(mut object) = value else {
+        let found = match value {
+            Value::Array(_) => "an array",
+            Value::String(_) => "a string",
+            Value::Number(_) => "a number",
+            Value::Bool(_) => "a boolean",
+            _ => "null",
+        };
+        return Err(ItemError::new(
+            index,
+            name,
+            format!("must be an object such as {{\"reason\": \"deleted\"}}, not {found}"),
+        ));
+    };
+    if let Some(other) = object.keys().find(|k| *k != "reason" && !k.contains('@')) {
+        return Err(ItemError::new(
+            index,
+            format!("{name}.{other}"),
+            format!("is not a property of {name}: it carries only \"reason\""),
+        ));
+    }
+    object.retain(|k, _| k == "reason");
+    Removed::deserialize(Value::Object(object))
+        .map_err(|e| ItemError::new(index, format!("{name}.reason"), e.to_string()))
 }

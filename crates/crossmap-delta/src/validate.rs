@@ -66,8 +66,18 @@ pub fn validate_owned<M: Rules>(index: usize, item: DeltaItem<M>) -> Result<Op<M
             }
         },
     };
+    // Every property an item carries is checked, a removal's too, although a removal reads only its key.
+    let check = |entity: &mut M, errors: &mut Vec<ItemError>| {
+        entity.clear_server_owned();
+        entity.visit(&mut Checker::<M> {
+            index,
+            path: Vec::new(),
+            errors,
+            _kind: std::marker::PhantomData,
+        });
+    };
     let op = match item {
-        DeltaItem::Removed { removed, .. } => {
+        DeltaItem::Removed { removed, mut entity } => {
             match &removed.reason {
                 None | Some(RemovedReason::Deleted | RemovedReason::Changed) => {}
                 Some(RemovedReason::Other(r)) => errors.push(ItemError::new(
@@ -76,17 +86,11 @@ pub fn validate_owned<M: Rules>(index: usize, item: DeltaItem<M>) -> Result<Op<M
                     format!("{r:?} is not a removal reason: expected \"deleted\" or \"changed\""),
                 )),
             }
+            check(&mut entity, &mut errors);
             key.map(|key| Op::Remove { key })
         }
         DeltaItem::Upsert(mut patch) => {
-            patch.clear_server_owned();
-            let mut checker = Checker::<M> {
-                index,
-                path: Vec::new(),
-                errors: &mut errors,
-                _kind: std::marker::PhantomData,
-            };
-            patch.visit(&mut checker);
+            check(&mut patch, &mut errors);
             key.map(|key| Op::Upsert { key, patch })
         }
     };

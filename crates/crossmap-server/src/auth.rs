@@ -14,6 +14,18 @@ pub const MANAGE_ROLE: &str = "SharePointCrossTenantMigration.Manage.All";
 pub const AUDIENCE: &str = "https://graph.microsoft.com";
 /// How long an issued token lives, in seconds.
 pub const TOKEN_LIFETIME: u64 = 3599;
+/// How far, in seconds, a token's `nbf` and `iat` may lie in the future: the clock of whoever minted it
+/// may run a little ahead of ours. `exp` gets none: a token is expired from its `exp` on.
+pub const CLOCK_SKEW: u64 = 60;
+/// The scopes the token endpoint issues tokens for: Microsoft Graph's `.default`, in the global and the
+/// national clouds, and by Graph's application id.
+pub const GRAPH_SCOPES: [&str; 5] = [
+    "https://graph.microsoft.com/.default",
+    "https://graph.microsoft.us/.default",
+    "https://dod-graph.microsoft.us/.default",
+    "https://microsoftgraph.chinacloudapi.cn/.default",
+    "00000003-0000-0000-c000-000000000000/.default",
+];
 
 /// Why an app definition or a key was refused.
 #[derive(Debug, thiserror::Error)]
@@ -246,12 +258,21 @@ impl Auth {
         let mut v = Validation::new(Algorithm::HS256);
         v.set_audience(&[AUDIENCE]);
         v.leeway = 0;
-        jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&self.key), &v)
+        let claims = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&self.key), &v)
             .map(|d| d.claims)
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => "the access token has expired".to_owned(),
                 _ => "the access token is not valid".to_owned(),
-            })
+            })?;
+        // Checked here rather than by the library, whose one leeway would also stretch `exp`.
+        let latest = now() + CLOCK_SKEW;
+        if claims.nbf > latest {
+            return Err("the access token is not valid yet: its nbf is in the future".to_owned());
+        }
+        if claims.iat > latest {
+            return Err("the access token is not valid: its iat is in the future".to_owned());
+        }
+        Ok(claims)
     }
 }
 

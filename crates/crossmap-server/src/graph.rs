@@ -14,6 +14,7 @@ use crossmap_model::{
     SharePointUserIdentityMapping,
 };
 use crossmap_store::StoredKind;
+use futures_util::StreamExt;
 use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use serde_json::{Map, Value, json};
 
@@ -78,6 +79,18 @@ fn parse_query(raw: Option<&str>) -> Result<Query, ApiError> {
         v.parse::<usize>()
             .map_err(|_| ApiError::bad_request(format!("{name} must be a whole number, not {v:?}")))
     };
+    let mut seen: Vec<&str> = Vec::new();
+    for (name, _) in &pairs {
+        // OData: a system query option may appear once (Graph answers 400 rather than pick one).
+        if name.starts_with('$') {
+            if seen.contains(&name.as_str()) {
+                return Err(ApiError::bad_request(format!(
+                    "Query option '{name}' was specified more than once, but it must be specified at most once."
+                )));
+            }
+            seen.push(name);
+        }
+    }
     for (name, value) in pairs {
         match name.as_str() {
             "$select" => {
@@ -252,7 +265,7 @@ impl<'s, M: StoredKind> Kind<'s, M> {
             .state
             .store()
             .get::<M>(self.tenant(), key)?
-            .ok_or_else(|| ApiError::not_found(format!("no mapping at {}", key.to_segment())))?;
+            .ok_or_else(|| not_found::<M>(key))?;
         let context = self.context("/$entity");
         if self.query.select.is_none() {
             // The common case straight to bytes, without an intermediate JSON tree.
@@ -388,25 +401,7 @@ impl<'s, M: StoredKind> Kind<'s, M> {
 
     /// The request body as text: JSON content type, at most [`MAX_BODY`] bytes, UTF-8.
     async fn body(&self, body: Body) -> Result<String, ApiError> {
-        let json = self
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"));
-        if !json {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                codes::UNSUPPORTED_MEDIA_TYPE,
-                "the body must be JSON: send Content-Type: application/json",
-            ));
-        }
-        let too_large = || {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                codes::REQUEST_TOO_LARGE,
-                format!("the body is larger than {MAX_BODY} bytes"),
-            )
-        };
+        check_content_type(&self.headers)?;
         let declared = self
             .headers
             .get(header::CONTENT_LENGTH)
@@ -415,8 +410,25 @@ impl<'s, M: StoredKind> Kind<'s, M> {
         if declared.is_some_and(|n| n > MAX_BODY) {
             return Err(too_large());
         }
-        let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| too_large())?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| ApiError::bad_request("the body is not UTF-8"))
+        let bytes = Self::read_body(body, declared).await?;
+        String::from_utf8(bytes).map_err(|_| ApiError::bad_request("the body is not UTF-8"))
+    }
+
+    /// Reads a body of at most [`MAX_BODY`] bytes: `413` past that, `400` for one that breaks its framing
+    /// (a bad chunk, fewer bytes than declared). By hand rather than with `to_bytes`, whose one error
+    /// cannot tell the two apart.
+    async fn read_body(body: Body, declared: Option<usize>) -> Result<Vec<u8>, ApiError> {
+        let mut bytes = Vec::with_capacity(declared.unwrap_or(0));
+        let mut stream = body.into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk =
+                chunk.map_err(|e| ApiError::bad_request(format!("the body could not be read: {}", cause(&e))))?;
+            if bytes.len() + chunk.len() > MAX_BODY {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
     }
 
     fn prefer(headers: &HeaderMap, preference: &str) -> bool {
@@ -435,6 +447,23 @@ impl<'s, M: StoredKind> Kind<'s, M> {
         let applied = tokio::task::spawn_blocking(move || store.apply::<M>(&tenant, request, mode))
             .await
             .map_err(|e| ApiError::internal(&e))??;
+        Ok(applied.outcomes)
+    }
+
+    /// Applies the single-item request `build` makes from the current mapping of `key`, in one step under
+    /// the store's lock: a concurrent writer cannot slip between the read and the write.
+    async fn apply_with(
+        &self,
+        key: M::Key,
+        build: impl FnOnce(Option<M>) -> Result<DeltaItem<M>, ApiError> + Send + 'static,
+    ) -> Result<Vec<Outcome<M>>, ApiError> {
+        let store = self.state.store().clone();
+        let tenant = self.tenant().to_owned();
+        let applied = tokio::task::spawn_blocking(move || {
+            store.apply_with::<M, ApiError>(&tenant, &key, Mode::Atomic, |current| build(current).map(Self::single))
+        })
+        .await
+        .map_err(|e| ApiError::internal(&e))??;
         Ok(applied.outcomes)
     }
 
@@ -515,15 +544,16 @@ impl<'s, M: StoredKind> Kind<'s, M> {
                 )));
             }
         };
-        if this.state.store().get::<M>(this.tenant(), &key)?.is_some() {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "conflict",
-                format!("a mapping already exists at {}", key.to_segment()),
-            ));
-        }
+        let taken = key.clone();
         let outcomes = this
-            .apply(Self::single(DeltaItem::Upsert(mapping)), Mode::Atomic)
+            .apply_with(key.clone(), move |current| match current {
+                Some(_) => Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "conflict",
+                    format!("a mapping already exists at {}", taken.to_segment()),
+                )),
+                None => Ok(DeltaItem::Upsert(mapping)),
+            })
             .await?;
         let created = outcomes
             .first()
@@ -549,11 +579,6 @@ impl<'s, M: StoredKind> Kind<'s, M> {
         let text = self.body(body).await?;
         let this = self;
         let patch = Self::entity(&text)?;
-        let stored = this
-            .state
-            .store()
-            .get::<M>(this.tenant(), &key)?
-            .ok_or_else(|| ApiError::not_found(format!("no mapping at {}", key.to_segment())))?;
         match patch.source_key() {
             Some(Ok(k)) if k != key => {
                 return Err(ApiError::bad_request(format!(
@@ -564,21 +589,91 @@ impl<'s, M: StoredKind> Kind<'s, M> {
             Some(Err(e)) => return Err(ApiError::bad_request(format!("{}: {e}", M::SOURCE_KEY_PATH))),
             _ => {}
         }
-        let mut item = stored.key_only();
-        item.merge(patch);
-        this.apply(Self::single(DeltaItem::Upsert(item)), Mode::Atomic).await?;
+        let missing = not_found::<M>(&key);
+        this.apply_with(key, move |current| {
+            // The item names the mapping exactly as it is stored, then carries the changes.
+            let mut item = current.ok_or(missing)?.key_only();
+            item.merge(patch);
+            Ok(DeltaItem::Upsert(item))
+        })
+        .await?;
         Ok(StatusCode::NO_CONTENT.into_response())
     }
 
     /// `DELETE` by id (404 if there is none).
     async fn delete(self, key: M::Key) -> Result<Response, ApiError> {
-        if self.state.store().get::<M>(self.tenant(), &key)?.is_none() {
-            return Err(ApiError::not_found(format!("no mapping at {}", key.to_segment())));
-        }
-        self.apply(Self::single(DeltaItem::deleted(M::from_key(&key))), Mode::Atomic)
+        let missing = not_found::<M>(&key);
+        let removal = DeltaItem::deleted(M::from_key(&key));
+        self.apply_with(key, move |current| current.map(|_| removal).ok_or(missing))
             .await?;
         Ok(StatusCode::NO_CONTENT.into_response())
     }
+}
+
+/// Only JSON is read: the media type `application/json` exactly (any case), with parameters such as
+/// `charset=utf-8` or `odata.metadata=minimal`; a charset other than UTF-8 is refused too, since JSON is
+/// UTF-8 (RFC 8259). Anything else, or no or several `Content-Type` headers, is `415`.
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let refuse = |found: &str| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            codes::UNSUPPORTED_MEDIA_TYPE,
+            format!("the body must be JSON: send Content-Type: application/json (found {found})"),
+        )
+    };
+    let mut values = headers.get_all(header::CONTENT_TYPE).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return Err(refuse(if headers.contains_key(header::CONTENT_TYPE) {
+            "several Content-Type headers"
+        } else {
+            "no Content-Type"
+        }));
+    };
+    let text = value.to_str().map_err(|_| refuse("a Content-Type that is not text"))?;
+    // RFC 9110 §8.3.1: type/subtype, then `;`-separated parameters, spaces allowed around each `;`
+    // (the `mime` crate refuses a space before one, so this is read by hand).
+    let mut parts = text.split(';');
+    let essence = parts.next().unwrap_or_default().trim();
+    let charset_ok = parts.all(|p| match p.split_once('=') {
+        Some((name, value)) if name.trim().eq_ignore_ascii_case("charset") => {
+            value.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+        }
+        Some(_) => true,
+        None => p.trim().is_empty(),
+    });
+    if !essence.eq_ignore_ascii_case("application/json") || !charset_ok {
+        return Err(refuse(&format!("{text:?}")));
+    }
+    Ok(())
+}
+
+/// The 413 for a body over [`MAX_BODY`].
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        codes::REQUEST_TOO_LARGE,
+        format!("the body is larger than {MAX_BODY} bytes"),
+    )
+}
+
+/// An error with its causes, innermost last: hyper's body errors say what broke only in their source.
+fn cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let next = s.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// The 404 for a mapping that is not there.
+fn not_found<M: StoredKind>(key: &M::Key) -> ApiError {
+    ApiError::not_found(format!("no mapping at {}", key.to_segment()))
 }
 
 /// The key an id names, if it is an id of this collection.

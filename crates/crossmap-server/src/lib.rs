@@ -1,7 +1,7 @@
 //! The crossmap emulator: a stateful local stand-in for Graph's SharePoint identity-mapping endpoints.
 //!
-//! [`router`] gives an [`axum::Router`] you can serve (that is what `crossmap serve` does) or embed in your
-//! own app or test. It answers, under `/beta/solutions/sharePoint/migrations/`, for both
+//! [`router`] gives an [`axum::Router`] you can embed in your own app or test, or run with [`serve`] (that
+//! is what `crossmap serve` does: a time limit on request heads, and a shutdown with a deadline). It answers, under `/beta/solutions/sharePoint/migrations/`, for both
 //! `crossOrganizationUserMappings` and `crossOrganizationGroupMappings`:
 //!
 //! - the documented calls: the delta `PATCH` of the collection, and `GET` by alternate key with `$select`;
@@ -27,9 +27,14 @@
 mod auth;
 mod error;
 mod graph;
+mod serve;
 
-pub use auth::{AUDIENCE, App, Auth, AuthError, Claims, MANAGE_ROLE, READ_ROLE, TOKEN_LIFETIME, random_hex};
+pub use auth::{
+    AUDIENCE, App, Auth, AuthError, CLOCK_SKEW, Claims, GRAPH_SCOPES, MANAGE_ROLE, READ_ROLE, TOKEN_LIFETIME,
+    random_hex,
+};
 pub use error::{ApiError, INVALID_TOKEN, RequestInfo};
+pub use serve::{ServeOptions, serve};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -236,11 +241,17 @@ async fn token_endpoint(state: &AppState, tenant: &str, request: Request) -> Res
             "only client_credentials is supported",
         );
     }
-    if !form.scope.as_deref().is_some_and(|s| s.ends_with("/.default")) {
+    // One resource's `.default`, and that resource Graph: nothing else is served here.
+    let scope = form.scope.as_deref().unwrap_or_default().trim();
+    if !GRAPH_SCOPES.iter().any(|s| s.eq_ignore_ascii_case(scope)) {
         return oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_scope",
-            "the scope must be a resource's /.default, e.g. https://graph.microsoft.com/.default",
+            &format!(
+                "the scope {scope:?} is not valid: the client-credentials grant asks for one resource's /.default, and \
+                 this identity platform issues tokens for Microsoft Graph only: {}",
+                GRAPH_SCOPES.join(", ")
+            ),
         );
     }
     let (Some(id), Some(secret)) = (form.client_id, form.client_secret) else {

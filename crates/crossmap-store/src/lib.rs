@@ -6,7 +6,9 @@
 //! updating random rows in place. One writer thread commits every request waiting at that moment in one
 //! transaction (group commit: one fsync for many requests). A request is answered only once its changes
 //! are durable, so a killed process loses nothing it acknowledged; each request's changes are written in
-//! one transaction, so a request is all-or-nothing on disk too. On open the log is replayed.
+//! one transaction, so a request is all-or-nothing on disk too. On open the log is replayed, each record
+//! checked against its CRC32C and its place in its tenant's sequence of changes: a damaged or missing
+//! record stops the open with [`StoreError::Corrupt`] naming it, rather than be served.
 //!
 //! ```
 //! use crossmap_delta::{Mode, parse_request};
@@ -192,7 +194,12 @@ impl Store {
             match record.kind {
                 1 => replay::<SharePointUserIdentityMapping>(&tenant, record)?,
                 2 => replay::<SharePointGroupIdentityMapping>(&tenant, record)?,
-                other => return Err(StoreError::Corrupt(format!("log record of unknown kind {other}"))),
+                _ => {
+                    return Err(StoreError::Corrupt(format!(
+                        "{} is of no known kind",
+                        record.describe()
+                    )));
+                }
             }
             count += 1;
         }
@@ -212,10 +219,63 @@ impl Store {
         request: ParsedRequest<M>,
         mode: Mode,
     ) -> Result<Applied<M>, StoreError> {
+        self.write(tenant, mode, |_| Ok(request))
+    }
+
+    /// Reads the mapping of `key`, builds a request from it with `build`, and applies that request, all
+    /// under one lock: nothing can change the mapping in between. This is how a read-then-write call
+    /// (create unless present, update or delete if present) stays correct under concurrent writers;
+    /// `build` refuses by returning its own error, and then nothing changes. Returns once the changes
+    /// are durable.
+    ///
+    /// `build` runs while the kind's writers wait: keep it short.
+    ///
+    /// ```
+    /// use crossmap_delta::{Mode, ParsedRequest};
+    /// use crossmap_model::{DeltaItem, GroupKey, MappingKey, SharePointGroupIdentityMapping as Group};
+    /// use crossmap_store::{Store, StoreError};
+    ///
+    /// #[derive(Debug)]
+    /// enum Why { Taken, Store(StoreError) }
+    /// impl From<StoreError> for Why {
+    ///     fn from(e: StoreError) -> Why { Why::Store(e) }
+    /// }
+    ///
+    /// let store = Store::in_memory();
+    /// let key = GroupKey::parse("aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa").unwrap();
+    /// let mapping: Group = serde_json::from_str(r#"{"sourceOrganizationId": "11111111-1111-1111-1111-111111111111",
+    ///   "sourceGroupIdentity": {"id": "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa"}, "targetGroupIdentity": {"id": "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb"}}"#).unwrap();
+    /// let create = |current: Option<Group>| match current {
+    ///     Some(_) => Err(Why::Taken),
+    ///     None => Ok(ParsedRequest { context: Some("#$delta".into()), items: vec![Ok(DeltaItem::Upsert(mapping.clone()))] }),
+    /// };
+    /// assert!(store.apply_with("tenant-1", &key, Mode::Atomic, create.clone()).is_ok());
+    /// assert!(matches!(store.apply_with("tenant-1", &key, Mode::Atomic, create), Err(Why::Taken)));
+    /// ```
+    pub fn apply_with<M: StoredKind, E: From<StoreError>>(
+        &self,
+        tenant: &str,
+        key: &M::Key,
+        mode: Mode,
+        build: impl FnOnce(Option<M>) -> Result<ParsedRequest<M>, E>,
+    ) -> Result<Applied<M>, E> {
+        self.write(tenant, mode, |table| build(table.get(key)))
+    }
+
+    /// The one write path: under the kind's lock, build the request from the table, prepare it, hand its
+    /// changes to the log, record them in the feed and commit them to memory; then, outside the lock,
+    /// wait until they are durable.
+    fn write<M: StoredKind, E: From<StoreError>>(
+        &self,
+        tenant: &str,
+        mode: Mode,
+        build: impl FnOnce(&MemoryTable<M>) -> Result<ParsedRequest<M>, E>,
+    ) -> Result<Applied<M>, E> {
         let name = tenant;
         let tenant = self.tenant(tenant);
-        let ticket = {
+        let (ticket, outcomes, token) = {
             let mut state = lock(M::state(&tenant))?;
+            let request = build(&state.table)?;
             let prepared = prepare_parsed(&state.table, request, mode).map_err(StoreError::Refused)?;
             let first = state.feed.latest() + 1;
             let records: Vec<log::Record> = prepared
@@ -235,7 +295,6 @@ impl Store {
             let outcomes = prepared.commit(&mut state.table);
             (ticket, outcomes, token)
         };
-        let (ticket, outcomes, token) = ticket;
         if let Some(ticket) = ticket {
             ticket.wait()?;
         }
@@ -349,22 +408,31 @@ fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, StoreError> {
         .map_err(|_| StoreError::Unavailable("a request panicked while holding a table".into()))
 }
 
-fn replay<M: StoredKind>(tenant: &Tenant, record: log::Record) -> Result<(), StoreError> {
-    let key = M::Key::parse(&record.key).map_err(|e| StoreError::Corrupt(format!("log key {:?}: {e}", record.key)))?;
-    let change = match record.row {
+fn replay<M: StoredKind>(tenant: &Tenant, mut record: log::Record) -> Result<(), StoreError> {
+    let key = M::Key::parse(&record.key)
+        .map_err(|e| StoreError::Corrupt(format!("{}: key {:?}: {e}", record.describe(), record.key)))?;
+    let mut state = lock(M::state(tenant))?;
+    // Each request's changes take the next tokens of their tenant and kind: a gap is a lost record.
+    let expected = state.feed.latest() + 1;
+    if record.token != expected {
+        return Err(StoreError::Corrupt(format!(
+            "{} should carry token {expected}: records are missing or out of order",
+            record.describe()
+        )));
+    }
+    let change = match record.row.take() {
         Some(bytes) => Change::Upsert(
             key,
             Row::from_bytes::<M>(bytes.into_boxed_slice())
-                .map_err(|e| StoreError::Corrupt(format!("log record {}: {e}", record.token)))?,
+                .map_err(|e| StoreError::Corrupt(format!("{}: {e}", record.describe())))?,
         ),
         None => Change::Remove(key),
     };
-    let mut state = lock(M::state(tenant))?;
     let state = &mut *state;
     state
         .feed
         .restore(record.token, change.clone())
-        .map_err(|e| StoreError::Corrupt(format!("log tokens out of order: {e}")))?;
+        .map_err(|e| StoreError::Corrupt(format!("{}: {e}", record.describe())))?;
     change.apply_to(&mut state.table);
     Ok(())
 }

@@ -1,20 +1,25 @@
-//! The durable log: every change, appended to SQLite by one writer thread that commits in groups.
+//! The durable log: every change, appended to SQLite by one writer thread that commits in groups. Each
+//! record carries a CRC32C of its contents, checked when the log is read back.
 
 use crate::StoreError;
 use crossmap_delta::Change;
 use crossmap_model::{IdentityMapping, MappingKey};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, ErrorCode, params};
 use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 /// The schema version this build writes and the newest it reads (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+///
+/// 1: the log without checksums; 2: each record with its CRC32C (a version-1 log is upgraded on open).
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// One change as logged: the tenant, the kind, its feed token, the key, and the row (none for a removal).
 #[derive(Debug, Clone)]
 pub(crate) struct Record {
+    /// Its place in the log (1, 2, …); 0 until written.
+    pub(crate) seq: i64,
     pub(crate) tenant: String,
     pub(crate) kind: i64,
     pub(crate) token: u64,
@@ -29,12 +34,58 @@ impl Record {
             Change::Remove(_) => None,
         };
         Record {
+            seq: 0,
             tenant: tenant.to_owned(),
             kind,
             token,
             key: change.key().as_str().to_owned(),
             row,
         }
+    }
+
+    /// The CRC32C of everything the record says, each field length-prefixed so that no two records share
+    /// an input. Its place in the log is not covered: the feed tokens catch records out of order or missing.
+    pub(crate) fn checksum(&self) -> u32 {
+        let mut crc = 0;
+        let mut add = |bytes: &[u8]| crc = crc32c::crc32c_append(crc, bytes);
+        add(&(self.tenant.len() as u64).to_le_bytes());
+        add(self.tenant.as_bytes());
+        add(&self.kind.to_le_bytes());
+        add(&self.token.to_le_bytes());
+        add(&(self.key.len() as u64).to_le_bytes());
+        add(self.key.as_bytes());
+        match &self.row {
+            None => add(&[0]),
+            Some(row) => {
+                add(&[1]);
+                add(&(row.len() as u64).to_le_bytes());
+                add(row);
+            }
+        }
+        crc
+    }
+
+    /// Where the record is, for a message: its place in the log, tenant, kind and token.
+    pub(crate) fn describe(&self) -> String {
+        let kind = match self.kind {
+            1 => "user mappings".to_owned(),
+            2 => "group mappings".to_owned(),
+            other => format!("kind {other}"),
+        };
+        format!(
+            "log record {} (tenant {:?}, {kind}, token {})",
+            self.seq, self.tenant, self.token
+        )
+    }
+}
+
+/// SQLite's own reports of a damaged file become [`StoreError::Corrupt`]; other failures stay failures.
+pub(crate) fn database_error(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
+            StoreError::Corrupt(format!("SQLite reports the database file damaged: {e}"))
+        }
+        _ => StoreError::Database(e),
     }
 }
 
@@ -74,11 +125,15 @@ impl Writer {
     /// Opens the database, checks its schema version, reads back every record in order, and starts the
     /// writer thread.
     pub(crate) fn open(path: &Path) -> Result<(Writer, Vec<Result<Record, StoreError>>), StoreError> {
-        let conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        let mut conn = Connection::open(path).map_err(database_error)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(database_error)?;
         // FULL: a commit is on disk (the WAL fsynced) before it returns; that is what we acknowledge on.
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(database_error)?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(database_error)?;
         if version > SCHEMA_VERSION {
             return Err(StoreError::NewerSchema {
                 found: version,
@@ -98,22 +153,13 @@ impl Writer {
                  );
                  PRAGMA user_version = 1;
                  COMMIT;",
-            )?;
+            )
+            .map_err(database_error)?;
         }
-        let records = {
-            let mut stmt = conn.prepare("SELECT tenant, kind, token, key, row FROM log ORDER BY seq")?;
-            stmt.query_map([], |r| {
-                Ok(Record {
-                    tenant: r.get(0)?,
-                    kind: r.get(1)?,
-                    token: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
-                    key: r.get(3)?,
-                    row: r.get(4)?,
-                })
-            })?
-            .map(|r| r.map_err(StoreError::from))
-            .collect()
-        };
+        if version < 2 {
+            add_checksums(&mut conn)?;
+        }
+        let records = read_all(&conn)?;
         let (tx, rx) = mpsc::channel::<Batch>();
         let failed = Arc::new(Mutex::new(None));
         let thread_failed = failed.clone();
@@ -185,10 +231,99 @@ fn write(conn: &mut Connection, batches: &[Batch]) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     {
         let mut insert =
-            tx.prepare_cached("INSERT INTO log (tenant, kind, token, key, row) VALUES (?1, ?2, ?3, ?4, ?5)")?;
+            tx.prepare_cached("INSERT INTO log (tenant, kind, token, key, row, crc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
         for r in batches.iter().flat_map(|b| &b.records) {
-            insert.execute(params![r.tenant, r.kind, r.token as i64, r.key, r.row])?;
+            insert.execute(params![r.tenant, r.kind, r.token as i64, r.key, r.row, r.checksum()])?;
         }
     }
     tx.commit()
+}
+
+/// Reads every record in log order, each checked against its checksum.
+fn read_all(conn: &Connection) -> Result<Vec<Result<Record, StoreError>>, StoreError> {
+    let mut stmt = conn
+        .prepare("SELECT seq, tenant, kind, token, key, row, crc FROM log ORDER BY seq")
+        .map_err(database_error)?;
+    let rows = stmt
+        .query_map([], |r| {
+            let seq: i64 = r.get(0)?;
+            // A damaged field can change its type: name the record rather than fail on the column.
+            let fields = || -> rusqlite::Result<(Record, Option<i64>)> {
+                Ok((
+                    Record {
+                        seq,
+                        tenant: r.get(1)?,
+                        kind: r.get(2)?,
+                        token: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+                        key: r.get(4)?,
+                        row: r.get(5)?,
+                    },
+                    r.get(6)?,
+                ))
+            };
+            Ok(fields().map_err(|e| StoreError::Corrupt(format!("log record {seq} cannot be read: {e}"))))
+        })
+        .map_err(database_error)?;
+    let mut records = Vec::new();
+    for row in rows {
+        records.push(
+            row.map_err(database_error)?
+                .and_then(|(record, crc)| verify(record, crc)),
+        );
+    }
+    Ok(records)
+}
+
+fn verify(record: Record, stored: Option<i64>) -> Result<Record, StoreError> {
+    let computed = record.checksum();
+    match stored {
+        Some(stored) if stored == i64::from(computed) => Ok(record),
+        Some(stored) => Err(StoreError::Corrupt(format!(
+            "{} fails its checksum (stored {stored:#010x}, computed {computed:#010x}): the file was changed \
+             after it was written",
+            record.describe()
+        ))),
+        None => Err(StoreError::Corrupt(format!("{} has no checksum", record.describe()))),
+    }
+}
+
+/// Upgrades a version-1 log: adds the checksum column and checksums every record, in one transaction.
+fn add_checksums(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction().map_err(database_error)?;
+    tx.execute_batch("ALTER TABLE log ADD COLUMN crc INTEGER")
+        .map_err(database_error)?;
+    let records: Vec<Record> = {
+        let mut stmt = tx
+            .prepare("SELECT seq, tenant, kind, token, key, row FROM log ORDER BY seq")
+            .map_err(database_error)?;
+        stmt.query_map([], |r| {
+            Ok(Record {
+                seq: r.get(0)?,
+                tenant: r.get(1)?,
+                kind: r.get(2)?,
+                token: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+                key: r.get(4)?,
+                row: r.get(5)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| StoreError::Corrupt(format!("the version-1 log cannot be read to upgrade it: {e}")))?
+    };
+    {
+        let mut update = tx
+            .prepare("UPDATE log SET crc = ?1 WHERE seq = ?2")
+            .map_err(database_error)?;
+        for r in &records {
+            update.execute(params![r.checksum(), r.seq]).map_err(database_error)?;
+        }
+    }
+    tx.pragma_update(None, "user_version", 2).map_err(database_error)?;
+    tx.commit().map_err(database_error)?;
+    if !records.is_empty() {
+        tracing::info!(
+            records = records.len(),
+            "upgraded the log to schema version 2: every record now carries a checksum"
+        );
+    }
+    Ok(())
 }

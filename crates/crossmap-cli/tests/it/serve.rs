@@ -1,4 +1,5 @@
-//! `crossmap serve` as a process: a SIGKILL during sustained writes loses nothing it acknowledged.
+//! `crossmap serve` as a process: a SIGKILL during sustained writes loses nothing it acknowledged, and
+//! Ctrl-C stops it within seconds whatever its clients do.
 
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
@@ -122,4 +123,53 @@ async fn a_sigkill_during_sustained_writes_loses_no_acknowledged_mapping() {
         lost.len(),
         acked.len()
     );
+}
+
+#[test]
+fn ctrl_c_stops_serve_within_seconds_even_with_a_stalled_client() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, base) = serve(dir.path());
+    let addr = base.trim_start_matches("http://");
+    // One client stalls halfway through its request head; another keeps an idle connection open.
+    let mut stalled = std::net::TcpStream::connect(addr).unwrap();
+    stalled
+        .write_all(b"GET /beta/$metadata HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let mut idle = std::net::TcpStream::connect(addr).unwrap();
+    idle.write_all(b"GET /beta/$metadata HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut first = [0u8; 12];
+    idle.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    std::thread::sleep(Duration::from_millis(200));
+    // Ctrl-C is SIGINT.
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let start = Instant::now();
+    let exited = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if start.elapsed() > Duration::from_secs(15) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let Some(status) = exited else {
+        child.kill().unwrap();
+        child.wait().unwrap();
+        panic!("crossmap serve was still running 15 s after Ctrl-C");
+    };
+    assert!(status.success(), "{status}");
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "crossmap serve took {:?} to stop",
+        start.elapsed()
+    );
+    drop((stalled, idle));
 }

@@ -182,22 +182,92 @@ fn rule_05_an_upsert_of_an_existing_key_merges() {
 #[test]
 fn rule_06_removed_removes_and_removing_nothing_succeeds() {
     let mut t = MemoryTable::<Group>::new();
-    apply_ok(&mut t, json!([group(A, B), group(C, B)]));
+    apply_ok(&mut t, json!([group(A, B), group(C, B), group(B, A)]));
     let out = apply_ok(
         &mut t,
         json!([
-            {"@removed": {"reason": "deleted"}, "sourceGroupIdentity": {"id": A}, "anything": "ignored"},
-            {"@removed": {"reason": "changed"}, "sourceGroupIdentity": {"id": C}},
-            {"@removed": {}, "sourceGroupIdentity": {"id": B}},
+            {"@removed": {"reason": "deleted"}, "sourceGroupIdentity": {"id": A}},
+            {"@removed": {"reason": "changed", "@ns.note": "annotations are allowed"}, "sourceGroupIdentity": {"id": C}},
+            {"@odata.removed": {}, "sourceGroupIdentity": {"id": B}},
         ]),
     );
     assert!(t.is_empty());
     assert_eq!(out.len(), 3);
-    let e = refused(
+    // A tombstone as the feed serves it (id and deleted are the service's, ignored) removes too.
+    apply_ok(&mut t, json!([group(A, B)]));
+    let tombstone = apply_ok(
         &mut t,
-        &body(json!([{"@removed": {"reason": "archived"}, "sourceGroupIdentity": {"id": A}}])),
+        json!([{"@removed": {"reason": "deleted"}, "sourceGroupIdentity": {"id": A}}]),
     );
-    assert!(e.to_string().contains("@removed.reason"), "{e}");
+    apply_ok(&mut t, json!([group(A, B)]));
+    let mut again = tombstone[0].clone();
+    again["@removed"] = json!({"reason": "deleted"});
+    apply_ok(&mut t, json!([again]));
+    assert!(t.is_empty());
+    // The annotation is an object with a known reason, and the item holds only declared properties.
+    apply_ok(&mut t, json!([group(A, B)]));
+    let removal = |removed: Value, identity: Value, extra: Option<(&str, Value)>| {
+        let mut item = json!({"@removed": removed, "sourceGroupIdentity": identity});
+        if let Some((k, v)) = extra {
+            item[k] = v;
+        }
+        body(json!([item]))
+    };
+    let cases = [
+        (
+            removal(json!({"reason": "archived"}), json!({"id": A}), None),
+            "value[0].@removed.reason",
+            "not a removal reason",
+        ),
+        (
+            removal(json!([]), json!({"id": A}), None),
+            "value[0].@removed",
+            "must be an object",
+        ),
+        (
+            removal(json!(["deleted"]), json!({"id": A}), None),
+            "value[0].@removed",
+            "not an array",
+        ),
+        (
+            removal(json!("deleted"), json!({"id": A}), None),
+            "value[0].@removed",
+            "not a string",
+        ),
+        (
+            removal(json!({"reason": "deleted", "foo": 1}), json!({"id": A}), None),
+            "value[0].@removed.foo",
+            "is not a property of @removed",
+        ),
+        (
+            removal(json!({"reason": "deleted"}), json!({"id": A}), Some(("foo", json!(1)))),
+            "value[0].foo",
+            "is not a property of microsoft.graph.sharePointGroupIdentityMapping",
+        ),
+        (
+            removal(json!({"reason": "deleted"}), json!({"id": A, "foo": 1}), None),
+            "value[0].sourceGroupIdentity.foo",
+            "is not a property of microsoft.graph.identity",
+        ),
+        (
+            removal(
+                json!({"reason": "deleted"}),
+                json!({"id": A}),
+                Some(("groupType", json!("distributionList"))),
+            ),
+            "value[0].groupType",
+            "is not a member",
+        ),
+    ];
+    for (request, target, needle) in cases {
+        let e = refused(&mut t, &request);
+        let RequestError::Invalid { errors } = &e else {
+            panic!("{request}: {e:?}")
+        };
+        assert_eq!(errors[0].target(), target, "{request}");
+        assert!(errors[0].message.contains(needle), "{request}: {}", errors[0].message);
+    }
+    assert_eq!(t.len(), 1, "no refused removal removed anything");
 }
 
 #[test]

@@ -288,6 +288,15 @@ async fn bad_requests_get_graph_errors_and_change_nothing() {
             .contains("expected one of none, regularGroup, m365Group"),
         "{body}"
     );
+    // A removal is held to the same rules: its annotation is an object, its properties declared ones.
+    let key = json!({"id": "00000000-0000-0000-0000-000000000001"});
+    for item in [
+        json!({"@removed": [], "sourceGroupIdentity": key}),
+        json!({"@removed": {"reason": "deleted", "foo": 1}, "sourceGroupIdentity": key}),
+        json!({"@removed": {}, "sourceGroupIdentity": key, "foo": 1}),
+    ] {
+        graph_error(e.groups_delta(json!([item])).await, 400, "invalidRequest").await;
+    }
     // Malformed JSON, wrong content type, too large.
     let url = e.url(GROUPS);
     let r = e

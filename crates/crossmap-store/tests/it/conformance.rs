@@ -169,6 +169,54 @@ fn serves_concurrent_writers(store: &Store) {
     assert_eq!(store.latest_token::<Group>("t1").unwrap(), 100);
 }
 
+/// A create that refuses when the key is taken, through `apply_with`.
+fn create_unless_taken(store: &Store, n: u32) -> Result<(), Option<StoreError>> {
+    let item: Group = serde_json::from_value(group(n)).unwrap();
+    store
+        .apply_with::<Group, Option<StoreError>>("t1", &gkey(n), Mode::Atomic, |current| match current {
+            Some(_) => Err(None),
+            None => Ok(crossmap_delta::ParsedRequest {
+                context: Some("#$delta".into()),
+                items: vec![Ok(crossmap_model::DeltaItem::Upsert(item))],
+            }),
+        })
+        .map(|_| ())
+}
+
+fn reads_and_writes_in_one_step(store: &Store) {
+    // Eight racing creates of each key: exactly one wins each.
+    let wins = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                for n in 0..20 {
+                    match create_unless_taken(store, n) {
+                        Ok(()) => {
+                            wins.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        Err(None) => {}
+                        Err(Some(e)) => panic!("{e}"),
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(wins.into_inner(), 20);
+    assert_eq!(
+        store.latest_token::<Group>("t1").unwrap(),
+        20,
+        "the losers wrote nothing"
+    );
+    // The builder sees the current mapping; its refusal changes nothing.
+    let stored = store.get::<Group>("t1", &gkey(1)).unwrap();
+    let seen = store.apply_with::<Group, StoreError>("t1", &gkey(1), Mode::Atomic, |current| {
+        assert_eq!(current, stored);
+        Err(StoreError::Unavailable("refused by the caller".into()))
+    });
+    assert!(seen.is_err());
+    assert_eq!(store.latest_token::<Group>("t1").unwrap(), 20);
+}
+
 /// One test of the suite: its name and body.
 type Case = (&'static str, fn(&Store));
 
@@ -180,6 +228,7 @@ const SUITE: &[Case] = &[
     ("pages_in_key_order", pages_in_key_order),
     ("serves_the_change_feed", serves_the_change_feed),
     ("serves_concurrent_writers", serves_concurrent_writers),
+    ("reads_and_writes_in_one_step", reads_and_writes_in_one_step),
 ];
 
 #[test]

@@ -89,6 +89,134 @@ fn corrupt_rows_are_reported_not_trusted() {
     }
 }
 
+/// Replaces the first occurrence of `find` in the database files (the main file and the WAL) by what
+/// `damage` makes of it; panics if there is none.
+fn damage_in_files(dir: &std::path::Path, find: &[u8], damage: impl Fn(&mut [u8])) {
+    for name in ["crossmap.sqlite", "crossmap.sqlite-wal"] {
+        let path = dir.join(name);
+        let Ok(mut bytes) = std::fs::read(&path) else { continue };
+        if let Some(at) = bytes.windows(find.len()).position(|w| w == find) {
+            damage(&mut bytes[at..at + find.len()]);
+            std::fs::write(&path, bytes).unwrap();
+            return;
+        }
+    }
+    panic!("the bytes are in neither database file");
+}
+
+#[test]
+fn one_flipped_bit_in_a_record_stops_the_open_naming_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        apply_groups(&store, "t1", json!([group(1)]), Mode::Atomic).unwrap();
+        apply_groups(&store, "t1", json!([group(2)]), Mode::Atomic).unwrap();
+    }
+    let stored = Store::open(dir.path())
+        .unwrap()
+        .get::<Group>("t1", &gkey(2))
+        .unwrap()
+        .unwrap();
+    let row = crossmap_delta::Row::encode(&stored);
+    // The row's last bytes are its target id: one bit there still decodes, as another mapping.
+    damage_in_files(dir.path(), row.as_bytes(), |bytes| *bytes.last_mut().unwrap() ^= 1);
+    match Store::open(dir.path()) {
+        Err(StoreError::Corrupt(m)) => {
+            assert!(
+                m.contains("log record 2 (tenant \"t1\", group mappings, token 2)"),
+                "{m}"
+            );
+            assert!(m.contains("checksum"), "{m}");
+        }
+        Err(other) => panic!("unexpected error: {other}"),
+        Ok(store) => panic!(
+            "a damaged record was served: {:?} became {:?}",
+            stored.target_group_identity,
+            store
+                .get::<Group>("t1", &gkey(2))
+                .unwrap()
+                .map(|g| g.target_group_identity)
+        ),
+    }
+}
+
+#[test]
+fn a_record_missing_from_the_middle_of_the_log_stops_the_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        for n in 1..=3 {
+            apply_groups(&store, "t1", json!([group(n)]), Mode::Atomic).unwrap();
+        }
+        apply_groups(&store, "t2", json!([group(4)]), Mode::Atomic).unwrap();
+    }
+    let conn = rusqlite::Connection::open(dir.path().join("crossmap.sqlite")).unwrap();
+    conn.execute("DELETE FROM log WHERE seq = 2", []).unwrap();
+    drop(conn);
+    match Store::open(dir.path()) {
+        Err(StoreError::Corrupt(m)) => {
+            assert!(m.contains("log record 3") && m.contains("missing"), "{m}")
+        }
+        Err(other) => panic!("unexpected error: {other}"),
+        Ok(_) => panic!("a log with a record missing was served"),
+    }
+}
+
+#[test]
+fn a_damaged_database_file_is_reported_as_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        apply_groups(&store, "t1", json!([group(1)]), Mode::Atomic).unwrap();
+    }
+    damage_in_files(dir.path(), b"SQLite format 3\0", |bytes| bytes.fill(b'x'));
+    match Store::open(dir.path()) {
+        Err(StoreError::Corrupt(m)) => assert!(m.contains("damaged"), "{m}"),
+        Err(other) => panic!("unexpected error: {other}"),
+        Ok(_) => panic!("a file that is no database was opened"),
+    }
+}
+
+#[test]
+fn a_version_1_data_directory_is_upgraded_with_checksums() {
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = crossmap_delta::canonical::<Group>(0, serde_json::from_value(group(1)).unwrap())
+        .unwrap()
+        .1;
+    {
+        // The log exactly as version 1 wrote it.
+        let conn = rusqlite::Connection::open(dir.path().join("crossmap.sqlite")).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE log (seq INTEGER PRIMARY KEY, tenant TEXT NOT NULL, kind INTEGER NOT NULL,
+                 token INTEGER NOT NULL, key TEXT NOT NULL, row BLOB);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO log (tenant, kind, token, key, row) VALUES ('t1', 2, 1, ?1, ?2)",
+            rusqlite::params![gkey(1).as_str(), crossmap_delta::Row::encode(&mapping).as_bytes()],
+        )
+        .unwrap();
+    }
+    {
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.get::<Group>("t1", &gkey(1)).unwrap(), Some(mapping.clone()));
+        apply_groups(&store, "t1", json!([group(2)]), Mode::Atomic).unwrap();
+    }
+    let conn = rusqlite::Connection::open(dir.path().join("crossmap.sqlite")).unwrap();
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    let unchecked: i64 = conn
+        .query_row("SELECT count(*) FROM log WHERE crc IS NULL", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(unchecked, 0, "every record carries a checksum");
+    drop(conn);
+    // And the upgraded records are checked like new ones.
+    let row = crossmap_delta::Row::encode(&mapping);
+    damage_in_files(dir.path(), row.as_bytes(), |bytes| *bytes.last_mut().unwrap() ^= 1);
+    assert!(matches!(Store::open(dir.path()), Err(StoreError::Corrupt(m)) if m.contains("log record 1")));
+}
+
 /// The child side of the crash test: write one mapping per request forever, printing each key after it
 /// is acknowledged. Does nothing unless the parent set the variable.
 #[test]
