@@ -330,6 +330,26 @@ impl Config {
     pub fn exclusions(&self) -> &[String] {
         &self.excludes
     }
+
+    /// The user overrides (source UPN, target UPN), normalised, in the order given.
+    pub fn user_overrides(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.user_overrides.iter().map(|(s, t)| (s.as_str(), t.as_str()))
+    }
+
+    /// The group overrides (source id, target id), in the order given.
+    pub fn group_overrides(&self) -> &[(Guid, Guid)] {
+        &self.group_overrides
+    }
+
+    /// Whether disabled source accounts are matched too.
+    pub fn includes_disabled(&self) -> bool {
+        self.include_disabled
+    }
+
+    /// The administrators' UPNs, normalised, in the order given.
+    pub fn admins(&self) -> &[String] {
+        &self.admins
+    }
 }
 
 /// A glob matched without regard to case, `*` crossing every character.

@@ -1,6 +1,7 @@
 //! Test helpers shared by crossmap's crates: the wire fixtures from the public documentation, and the
 //! proptest strategies that generate mappings, states and requests ([`generators`]), and large
-//! deterministic data sets for benchmarks ([`data`]).
+//! deterministic data sets for benchmarks ([`data`]); directory objects for matching, small and colliding
+//! or large and realistic ([`directories`]).
 //!
 //! A dev-dependency only; `cargo xtask layers` fails if a shipped crate depends on it.
 //!
@@ -10,6 +11,7 @@
 //! ```
 
 pub mod data;
+pub mod directories;
 pub mod generators;
 
 use std::path::PathBuf;
