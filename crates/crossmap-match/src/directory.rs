@@ -10,6 +10,7 @@ use crate::text::{Arena, Full, Span, normalize, split_address};
 use crossmap_model::directory::{Group, Organization, User, is_external_upn};
 use crossmap_model::{Guid, KeyError, MappingKey, UserKey};
 use std::fmt;
+use std::sync::OnceLock;
 
 /// Why a directory object was refused, or a directory could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -223,39 +224,42 @@ impl DirectoryBuilder {
     }
 
     fn user_rec(&mut self, user: &User, id: Guid, upn: &str, owner: u32) -> Result<UserRec, DirectoryError> {
-        let (upn, upn_key) = self.text.push_with_key(upn)?;
-        let (display, display_key) = self.text.push_with_key(opt(&user.display_name))?;
-        let employee = self.text.push_normalized(opt(&user.employee_id))?;
-        let immutable = self.text.push_normalized(opt(&user.on_premises_immutable_id))?;
+        let upn_span = self.text.push(upn)?;
         // Addresses: mail, SMTP proxy addresses, otherMails; normalised, each once, sorted.
         let addresses_start = self.addresses.len();
         let mail = user.mail.value().map_or("", |m| m.trim());
         let proxies = user.smtp_addresses();
         let others = user.other_mails.value().into_iter().flatten().map(String::as_str);
-        let mut mail_key = Span::default();
-        for (n, a) in std::iter::once(mail).chain(proxies).chain(others).enumerate() {
-            let span = self.push_address(a, addresses_start)?;
-            if n == 0 {
-                mail_key = span;
-            }
+        for a in std::iter::once(mail).chain(proxies).chain(others) {
+            self.push_address(a, addresses_start)?;
         }
         let addresses_len = self.addresses.len() - addresses_start;
         let addresses_len = u16::try_from(addresses_len).map_err(|_| DirectoryError::TooLarge)?;
         self.address_owner.resize(self.addresses.len(), owner);
-        let mine = &mut self.addresses[addresses_start..];
         let text = &self.text;
-        mine.sort_unstable_by(|a, b| text.get(*a).cmp(text.get(*b)));
-        // The original mail only where its case differs from the address kept.
-        let mail = if mail.is_empty() || text.get(mail_key) == mail {
-            mail_key
+        self.addresses[addresses_start..].sort_unstable_by(|a, b| text.get(*a).cmp(text.get(*b)));
+        // A value equal to one already held (the UPN is usually the primary address, mail the UPN) is
+        // not stored twice.
+        let mut known = [upn_span; 8];
+        let mut k = 1;
+        for &a in self.addresses[addresses_start..].iter().take(known.len() - 1) {
+            known[k] = a;
+            k += 1;
+        }
+        let upn_key = self.intern(&normalize(upn), &known[..k])?;
+        let mail = if mail.is_empty() {
+            Span::default()
         } else {
-            self.text.push(mail)?
+            self.intern(mail, &known[..k])?
         };
+        let (display, display_key) = self.text.push_with_key(opt(&user.display_name))?;
+        let employee = self.text.push_normalized(opt(&user.employee_id))?;
+        let immutable = self.text.push_normalized(opt(&user.on_premises_immutable_id))?;
         let mut flags = 0;
         if user.is_guest() {
             flags |= GUEST;
         }
-        if is_external_upn(upn_str(&self.text, upn)) {
+        if is_external_upn(upn) {
             flags |= EXTERNAL;
         }
         if !user.is_enabled() {
@@ -263,7 +267,7 @@ impl DirectoryBuilder {
         }
         Ok(UserRec {
             id,
-            upn,
+            upn: upn_span,
             upn_key,
             mail,
             display,
@@ -276,23 +280,29 @@ impl DirectoryBuilder {
         })
     }
 
+    /// The span of one of `known` holding `value`, else `value` pushed.
+    fn intern(&mut self, value: &str, known: &[Span]) -> Result<Span, DirectoryError> {
+        match known.iter().find(|s| self.text.get(**s) == value) {
+            Some(&span) => Ok(span),
+            None => Ok(self.text.push(value)?),
+        }
+    }
+
     /// Adds one address of the user whose addresses start at `start`, unless it is not an address or the
-    /// user already has it; gives its span (empty when skipped as not an address).
-    fn push_address(&mut self, raw: &str, start: usize) -> Result<Span, DirectoryError> {
+    /// user already has it.
+    fn push_address(&mut self, raw: &str, start: usize) -> Result<(), DirectoryError> {
         self.scratch.clear();
         crate::text::push_normalized(&mut self.scratch, raw);
-        if split_address(&self.scratch).is_none() {
-            return Ok(Span::default());
-        }
-        if let Some(&same) = self.addresses[start..]
-            .iter()
-            .find(|s| self.text.get(**s) == self.scratch)
+        if split_address(&self.scratch).is_none()
+            || self.addresses[start..]
+                .iter()
+                .any(|s| self.text.get(*s) == self.scratch)
         {
-            return Ok(same);
+            return Ok(());
         }
         let span = self.text.push(&self.scratch)?;
         self.addresses.push(span);
-        Ok(span)
+        Ok(())
     }
 
     /// Adds a group: `id` is required.
@@ -324,49 +334,92 @@ impl DirectoryBuilder {
 
     /// Sorts and indexes: users by UPN, groups by id. Fails on two users with one UPN or id, or two groups
     /// with one id.
-    pub fn build(mut self) -> Result<Directory, DirectoryError> {
+    pub fn build(self) -> Result<Directory, DirectoryError> {
         if self.users.len() >= u32::MAX as usize - 1 || self.addresses.len() >= u32::MAX as usize - 1 {
             return Err(DirectoryError::TooLarge);
         }
-        self.text.shrink();
-        let text = self.text;
+        let DirectoryBuilder {
+            tenant_id,
+            display_name,
+            domains,
+            text: old,
+            users: old_users,
+            groups: old_groups,
+            addresses: old_addresses,
+            address_owner: _,
+            scratch: _,
+        } = self;
         // Canonical order: by normalised UPN. The sort compares a 16-byte prefix held in the array (no
         // memory access per comparison), the whole strings only on a tie.
-        let users = {
-            let key = |u: &UserRec| text.get(u.upn_key);
-            let mut order: Vec<(u128, u32)> = self
-                .users
-                .iter()
-                .enumerate()
-                .map(|(i, u)| (prefix(key(u)), i as u32))
-                .collect();
-            order.sort_unstable_by(|a, b| {
-                a.0.cmp(&b.0)
-                    .then_with(|| key(&self.users[a.1 as usize]).cmp(key(&self.users[b.1 as usize])))
-            });
-            let mut new_index = vec![0u32; order.len()];
-            for (new, &(_, old)) in order.iter().enumerate() {
-                new_index[old as usize] = new as u32;
+        let key = |u: &UserRec| old.get(u.upn_key);
+        let mut order: Vec<(u128, u32)> = old_users
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (prefix(key(u)), i as u32))
+            .collect();
+        order.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| key(&old_users[a.1 as usize]).cmp(key(&old_users[b.1 as usize])))
+        });
+        // Everything is laid out again in canonical order (records, addresses, text), so that every later
+        // pass (indexing, matching, output) reads memory in order instead of at random.
+        let mut text = Arena::with_capacity(old.len());
+        let mut users = Vec::with_capacity(old_users.len());
+        let mut addresses = Vec::with_capacity(old_addresses.len());
+        let mut address_owner = Vec::with_capacity(old_addresses.len());
+        for (new, &(_, i)) in order.iter().enumerate() {
+            let mut u = old_users[i as usize];
+            let a = u.addresses_start as usize..u.addresses_start as usize + u.addresses_len as usize;
+            let mut spans = [
+                u.upn,
+                u.upn_key,
+                u.mail,
+                u.display,
+                u.display_key,
+                u.employee,
+                u.immutable,
+            ];
+            let (from, to) = text.copy_region(&old, spans.iter().chain(&old_addresses[a.clone()]).copied())?;
+            for span in &mut spans {
+                *span = span.moved(from, to);
             }
-            for owner in &mut self.address_owner {
-                *owner = new_index[*owner as usize];
-            }
-            order
-                .into_iter()
-                .map(|(_, old)| self.users[old as usize])
-                .collect::<Vec<_>>()
-        };
-        let mut groups = self.groups;
+            [
+                u.upn,
+                u.upn_key,
+                u.mail,
+                u.display,
+                u.display_key,
+                u.employee,
+                u.immutable,
+            ] = spans;
+            u.addresses_start = addresses.len() as u32;
+            addresses.extend(old_addresses[a].iter().map(|s| s.moved(from, to)));
+            address_owner.resize(addresses.len(), new as u32);
+            users.push(u);
+        }
+        drop(order);
+        drop(old_users);
+        drop(old_addresses);
+        let mut groups = old_groups;
         groups.sort_unstable_by_key(|g| g.id);
+        for g in &mut groups {
+            let mut spans = [g.display, g.display_key, g.nickname, g.nickname_key];
+            let (from, to) = text.copy_region(&old, spans.iter().copied())?;
+            for span in &mut spans {
+                *span = span.moved(from, to);
+            }
+            [g.display, g.display_key, g.nickname, g.nickname_key] = spans;
+        }
+        drop(old);
         let mut dir = Directory {
-            tenant_id: self.tenant_id,
-            display_name: self.display_name,
-            domains: self.domains,
+            tenant_id,
+            display_name,
+            domains,
             text,
             users,
             groups,
-            addresses: self.addresses,
-            address_owner: self.address_owner,
+            addresses,
+            address_owner,
             indexes: Indexes::default(),
         };
         dir.indexes = Indexes::build(&dir)?;
@@ -376,10 +429,6 @@ impl DirectoryBuilder {
 
 fn opt(p: &crossmap_model::Patch<String>) -> &str {
     p.value().map_or("", String::as_str)
-}
-
-fn upn_str(text: &Arena, span: Span) -> &str {
-    text.get(span)
 }
 
 /// A UPN surely valid for [`UserKey::parse`]: printable ASCII, one `@` inside. Anything else is left to it.
@@ -399,14 +448,15 @@ fn prefix(s: &str) -> u128 {
     u128::from_be_bytes(buf)
 }
 
+/// The indexes: those every matching needs are built with the directory, the others on first use.
 #[derive(Debug, Default)]
 struct Indexes {
     user_upn: Index,
-    user_id: Index,
     user_immutable: Index,
     user_employee: Index,
-    user_display: Index,
     user_address: Index,
+    user_id: OnceLock<Index>,
+    user_display: OnceLock<Index>,
     group_id: Index,
     group_nickname: Index,
     group_display: Index,
@@ -422,12 +472,16 @@ impl Indexes {
                 second: d.users[b as usize].id,
             }
         })?;
-        let user_id = Index::unique(n, |u| Some(d.users[u as usize].id.as_u128())).map_err(|(a, _)| {
-            DirectoryError::DuplicateId {
+        // Two users with one id: sorting the ids finds them without an index.
+        let mut ids: Vec<u128> = d.users.iter().map(|u| u.id.as_u128()).collect();
+        ids.sort_unstable();
+        if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
+            return Err(DirectoryError::DuplicateId {
                 kind: "user",
-                id: d.users[a as usize].id,
-            }
-        })?;
+                id: Guid::from_u128(w[0]),
+            });
+        }
+        drop(ids);
         let g = d.groups.len();
         let group_id = Index::unique(g, |i| Some(d.groups[i as usize].id.as_u128())).map_err(|(a, _)| {
             DirectoryError::DuplicateId {
@@ -437,11 +491,11 @@ impl Indexes {
         })?;
         Ok(Indexes {
             user_upn,
-            user_id,
             user_immutable: Index::multi(n, |u| d.user_key(u, |r| r.immutable)),
             user_employee: Index::multi(n, |u| d.user_key(u, |r| r.employee)),
-            user_display: Index::multi(n, |u| d.user_key(u, |r| r.display_key)),
             user_address: Index::multi(d.addresses.len(), |a| d.address_key(a)),
+            user_id: OnceLock::new(),
+            user_display: OnceLock::new(),
             group_id,
             group_nickname: Index::multi(g, |i| d.group_key(i, |r| r.nickname_key)),
             group_display: Index::multi(g, |i| d.group_key(i, |r| r.display_key)),
@@ -503,10 +557,8 @@ impl Directory {
             + self.addresses.capacity() * (size_of::<Span>() + 4)
             + [
                 &i.user_upn,
-                &i.user_id,
                 &i.user_immutable,
                 &i.user_employee,
-                &i.user_display,
                 &i.user_address,
                 &i.group_id,
                 &i.group_nickname,
@@ -515,6 +567,10 @@ impl Directory {
             .iter()
             .map(|i| i.heap_bytes())
             .sum::<usize>()
+            + [&i.user_id, &i.user_display]
+                .iter()
+                .filter_map(|i| i.get().map(Index::heap_bytes))
+                .sum::<usize>()
     }
 
     /// The number of users.
@@ -566,6 +622,7 @@ impl Directory {
     pub(crate) fn user_display_chain(&self, key: &str) -> Chain<'_> {
         self.indexes
             .user_display
+            .get_or_init(|| Index::multi(self.users.len(), |u| self.user_key(u, |r| r.display_key)))
             .get(&key, |u| self.user_key(u, |r| r.display_key))
     }
 
@@ -600,10 +657,12 @@ impl Directory {
 
     /// The user with this object id.
     pub fn user_by_id(&self, id: Guid) -> Option<UserRef<'_>> {
+        let key = |u: u32| Some(self.users[u as usize].id.as_u128());
         let chain = self
             .indexes
             .user_id
-            .get(&id.as_u128(), |u| Some(self.users[u as usize].id.as_u128()));
+            .get_or_init(|| Index::multi(self.users.len(), key))
+            .get(&id.as_u128(), key);
         self.users_of(chain).next()
     }
 

@@ -11,6 +11,7 @@ use crossmap_model::{
 };
 use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq};
+use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 
 /// What became of a source object.
@@ -395,6 +396,28 @@ impl<'m, 'a> Row<'m, 'a, UserRef<'a>> {
         }
     }
 
+    /// The review reason of a row matched with nothing else to say (most rows), without building its
+    /// evidence.
+    fn plain_match_reason(&self) -> Option<String> {
+        if self.status() != Status::Matched || !self.side.notes(self.index).is_empty() {
+            return None;
+        }
+        let s = self.source();
+        let value = match self.rule()? {
+            Rule::Override => return Some("an override".to_owned()),
+            Rule::OnPremisesImmutableId => s.on_premises_immutable_id(),
+            Rule::EmployeeId => s.employee_id(),
+            _ => return None,
+        };
+        let mut reason = String::with_capacity(64 + value.len());
+        let _ = write!(
+            reason,
+            "{} {value:?} identifies one source and one target user",
+            self.rule()?
+        );
+        Some(reason)
+    }
+
     /// Every rule's finding for this user, in the order the rules ran; a match comes last.
     pub fn evidence(&self) -> Vec<Evidence<UserRef<'a>>> {
         let mut out: Vec<_> = self
@@ -477,24 +500,24 @@ fn map_domain(domains: &[(String, String)], value: &str) -> String {
 ///
 /// Serialises (serde, e.g. with the csv crate) as the columns `kind,source,status,rule,target,candidates,reason`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ReviewRow {
+pub struct ReviewRow<'a> {
     /// `user` or `group`.
     pub kind: &'static str,
     /// The source user's UPN, or the source group's object id.
-    pub source: String,
+    pub source: Cow<'a, str>,
     /// The status.
     pub status: Status,
     /// The deciding rule, empty when none.
     pub rule: &'static str,
     /// The target user's UPN, or the target group's object id; empty unless matched.
-    pub target: String,
+    pub target: Cow<'a, str>,
     /// The candidates (UPNs or object ids), separated by spaces.
     pub candidates: String,
     /// Why, in a sentence.
     pub reason: String,
 }
 
-impl ReviewRow {
+impl ReviewRow<'_> {
     /// The column names, in order: the review CSV's header.
     pub const HEADER: [&'static str; 7] = ["kind", "source", "status", "rule", "target", "candidates", "reason"];
 }
@@ -637,15 +660,27 @@ impl<'a> Matching<'a> {
     }
 
     /// The review list: every source user (by UPN), then every source group (by id), once each.
-    pub fn review(&self) -> impl Iterator<Item = ReviewRow> + '_ {
-        let users = self.users().map(|row| {
-            let upn = |u: &UserRef<'_>| u.user_principal_name().to_owned();
-            let claimer = |t: &UserRef<'_>| self.user_claiming(*t).map(|s| upn(&s));
-            review_row("user", upn(&row.source()), &row, &row.evidence(), upn, claimer, "")
+    pub fn review(&self) -> impl Iterator<Item = ReviewRow<'a>> + '_ {
+        let upn = |u: &UserRef<'a>| Cow::Borrowed(u.user_principal_name());
+        let users = self.users().map(move |row| {
+            let source = upn(&row.source());
+            if let Some(fast) = row.plain_match_reason() {
+                return ReviewRow {
+                    kind: "user",
+                    source,
+                    status: Status::Matched,
+                    rule: row.rule().map_or("", Rule::as_str),
+                    target: row.target().map(|t| upn(&t)).unwrap_or_default(),
+                    candidates: String::new(),
+                    reason: fast,
+                };
+            }
+            let claimer = |t: &UserRef<'a>| self.user_claiming(*t).map(|s| upn(&s));
+            review_row("user", source, &row, &row.evidence(), upn, claimer, "")
         });
         let groups = self.groups().map(|row| {
-            let id = |g: &GroupRef<'_>| g.id().to_string();
-            let claimer = |t: &GroupRef<'_>| self.group_claiming(*t).map(|s| id(&s));
+            let id = |g: &GroupRef<'a>| Cow::Owned(g.id().to_string());
+            let claimer = |t: &GroupRef<'a>| self.group_claiming(*t).map(|s| id(&s));
             let s = row.source();
             let name = format!("{:?} ({}): ", s.display_name(), s.kind());
             review_row("group", id(&s), &row, &row.evidence(), id, claimer, &name)
@@ -654,15 +689,15 @@ impl<'a> Matching<'a> {
     }
 }
 
-fn review_row<R>(
+fn review_row<'a, R>(
     kind: &'static str,
-    source: String,
-    row: &Row<'_, '_, R>,
+    source: Cow<'a, str>,
+    row: &Row<'_, 'a, R>,
     evidence: &[Evidence<R>],
-    name: impl Fn(&R) -> String,
-    claimer: impl Fn(&R) -> Option<String>,
+    name: impl Fn(&R) -> Cow<'a, str>,
+    claimer: impl Fn(&R) -> Option<Cow<'a, str>>,
     prefix: &str,
-) -> ReviewRow {
+) -> ReviewRow<'a> {
     let names = |list: &[R], more: bool| {
         let mut s = list.iter().map(&name).collect::<Vec<_>>().join(" ");
         if more {
@@ -703,7 +738,7 @@ fn review_row<R>(
                     .iter()
                     .map(|t| match claimer(t) {
                         Some(by) => format!("{} (taken by {by})", name(t)),
-                        None => name(t),
+                        None => name(t).into_owned(),
                     })
                     .collect();
                 earlier.push(format!("{} points only to {}", shown(e), taken.join(", ")));

@@ -38,6 +38,18 @@ impl Span {
     pub(crate) fn is_empty(self) -> bool {
         self.len == 0
     }
+
+    /// The span after the region it lies in moved from `from` to `to`.
+    pub(crate) fn moved(self, from: u32, to: u32) -> Span {
+        if self.is_empty() {
+            Span::default()
+        } else {
+            Span {
+                start: self.start - from + to,
+                len: self.len,
+            }
+        }
+    }
 }
 
 /// The arena grew past 4 GiB of text.
@@ -51,6 +63,27 @@ pub(crate) struct Arena {
 }
 
 impl Arena {
+    /// An empty arena with room for `bytes`.
+    pub(crate) fn with_capacity(bytes: usize) -> Arena {
+        Arena {
+            text: String::with_capacity(bytes),
+        }
+    }
+
+    /// Copies the smallest region of `from` holding every (non-empty) span of `spans` to the end of this
+    /// arena: gives (the region's start in `from`, its start here), for [`Span::moved`].
+    pub(crate) fn copy_region(
+        &mut self,
+        from: &Arena,
+        spans: impl Iterator<Item = Span> + Clone,
+    ) -> Result<(u32, u32), Full> {
+        let live = spans.filter(|s| !s.is_empty());
+        let start = live.clone().map(|s| s.start).min().unwrap_or(0);
+        let end = live.map(|s| s.start + s.len).max().unwrap_or(0);
+        let to = self.push(&from.text[start as usize..end as usize])?;
+        Ok((start, to.start))
+    }
+
     /// The text of a span.
     pub(crate) fn get(&self, span: Span) -> &str {
         &self.text[span.start as usize..span.start as usize + span.len as usize]
@@ -93,14 +126,9 @@ impl Arena {
         }
     }
 
-    /// Gives back the bytes of the last pushes, down to `len` (a value found to be a duplicate).
+    /// Gives back the bytes of the last pushes, down to `len` (an object refused half-way).
     pub(crate) fn truncate(&mut self, len: usize) {
         self.text.truncate(len);
-    }
-
-    /// Releases spare capacity.
-    pub(crate) fn shrink(&mut self) {
-        self.text.shrink_to_fit();
     }
 }
 

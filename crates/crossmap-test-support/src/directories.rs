@@ -71,23 +71,25 @@ pub fn small_user() -> impl Strategy<Value = User> {
         opt_of(&["Ann Lee", "ann lee", "Bob", "Cat Z"]),
         (any::<bool>(), prop::option::of(prop::bool::weighted(0.85))),
     )
-        .prop_map(|(upn, immutable, employee, mail, proxies, others, display, (guest, enabled))| User {
-            user_principal_name: Patch::Value(upn),
-            on_premises_immutable_id: immutable,
-            employee_id: employee,
-            mail: mail.map_or(Patch::Absent, Patch::Value),
-            proxy_addresses: Patch::Value(
-                proxies
-                    .into_iter()
-                    .map(|(a, primary)| format!("{}:{a}", if primary { "SMTP" } else { "smtp" }))
-                    .collect(),
-            ),
-            other_mails: Patch::Value(others),
-            display_name: display,
-            user_type: Patch::Value(if guest { "Guest" } else { "Member" }.to_owned()),
-            account_enabled: enabled.map_or(Patch::Absent, Patch::Value),
-            ..User::default()
-        })
+        .prop_map(
+            |(upn, immutable, employee, mail, proxies, others, display, (guest, enabled))| User {
+                user_principal_name: Patch::Value(upn),
+                on_premises_immutable_id: immutable,
+                employee_id: employee,
+                mail: mail.map_or(Patch::Absent, Patch::Value),
+                proxy_addresses: Patch::Value(
+                    proxies
+                        .into_iter()
+                        .map(|(a, primary)| format!("{}:{a}", if primary { "SMTP" } else { "smtp" }))
+                        .collect(),
+                ),
+                other_mails: Patch::Value(others),
+                display_name: display,
+                user_type: Patch::Value(if guest { "Guest" } else { "Member" }.to_owned()),
+                account_enabled: enabled.map_or(Patch::Absent, Patch::Value),
+                ..User::default()
+            },
+        )
 }
 
 /// A group with a display name and a mail nickname from small pools, of either kind.
@@ -131,17 +133,98 @@ fn mix(n: u64) -> u64 {
 }
 
 const FIRST: [&str; 40] = [
-    "James", "Mary", "John", "Patricia", "Robert", "Jennifer", "Michael", "Linda", "William", "Elizabeth", "David",
-    "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah", "Charles", "Karen", "Lars", "Ingrid",
-    "Jürgen", "Anaïs", "Sofia", "Mateo", "Yuki", "Wei", "Priya", "Arjun", "Olga", "Ivan", "Fatima", "Omar", "Chloé",
-    "Lucas", "Emma", "Noah", "Zoé", "Liam",
+    "James",
+    "Mary",
+    "John",
+    "Patricia",
+    "Robert",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "William",
+    "Elizabeth",
+    "David",
+    "Barbara",
+    "Richard",
+    "Susan",
+    "Joseph",
+    "Jessica",
+    "Thomas",
+    "Sarah",
+    "Charles",
+    "Karen",
+    "Lars",
+    "Ingrid",
+    "Jürgen",
+    "Anaïs",
+    "Sofia",
+    "Mateo",
+    "Yuki",
+    "Wei",
+    "Priya",
+    "Arjun",
+    "Olga",
+    "Ivan",
+    "Fatima",
+    "Omar",
+    "Chloé",
+    "Lucas",
+    "Emma",
+    "Noah",
+    "Zoé",
+    "Liam",
 ];
 const LAST: [&str; 50] = [
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez",
-    "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Martin", "Lee",
-    "Perez", "Thompson", "White", "Harris", "Sanchez", "Clark", "Ramirez", "Lewis", "Robinson", "Walker", "Young",
-    "Allen", "King", "Wright", "Scott", "Torres", "Nguyen", "Hill", "Flores", "Müller", "Schmidt", "Dubois",
-    "Rossi", "Kowalski", "Novak", "Tanaka", "Chen", "Singh", "Kim",
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Perez",
+    "Thompson",
+    "White",
+    "Harris",
+    "Sanchez",
+    "Clark",
+    "Ramirez",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+    "Torres",
+    "Nguyen",
+    "Hill",
+    "Flores",
+    "Müller",
+    "Schmidt",
+    "Dubois",
+    "Rossi",
+    "Kowalski",
+    "Novak",
+    "Tanaka",
+    "Chen",
+    "Singh",
+    "Kim",
 ];
 
 /// The realistic mix's shares, per 1,000 people.
@@ -255,7 +338,16 @@ impl Migration {
         if !guest && (person.r >> 20) % 1000 < self.mix.typo_employee_id && i > 0 {
             employee = self.values(i - 1).1.filter(|e| e != "0");
         }
-        self.make(i, &person, "contoso", guest, immutable, employee, false, !self.is(person.bucket, 0))
+        self.make(
+            i,
+            &person,
+            "contoso",
+            guest,
+            immutable,
+            employee,
+            false,
+            !self.is(person.bucket, 0),
+        )
     }
 
     /// The target tenant's `i`-th user.
@@ -265,11 +357,29 @@ impl Migration {
             // A new hire: another person altogether.
             let hire = self.person(i, 7);
             let tag = self.n + i;
-            return self.make(tag, &hire, "fabrikam", false, None, Some(format!("N{tag:07}")), false, true);
+            return self.make(
+                tag,
+                &hire,
+                "fabrikam",
+                false,
+                None,
+                Some(format!("N{tag:07}")),
+                false,
+                true,
+            );
         }
         let (immutable, employee) = self.values(i);
         let renamed = (person.r >> 30) % 1000 < self.mix.renamed;
-        self.make(i, &person, "fabrikam", self.is(person.bucket, 2), immutable, employee, renamed, true)
+        self.make(
+            i,
+            &person,
+            "fabrikam",
+            self.is(person.bucket, 2),
+            immutable,
+            employee,
+            renamed,
+            true,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -297,7 +407,12 @@ impl Migration {
             ..User::default()
         };
         if guest {
-            let home = format!("{}.{}{tag}@partner{}.com", first.to_lowercase(), last.to_lowercase(), p.r % 97);
+            let home = format!(
+                "{}.{}{tag}@partner{}.com",
+                first.to_lowercase(),
+                last.to_lowercase(),
+                p.r % 97
+            );
             u.user_principal_name = Patch::Value(format!("{}#EXT#@{tenant}.onmicrosoft.com", home.replace('@', "_")));
             u.mail = Patch::Value(home.clone());
             u.other_mails = Patch::Value(vec![home]);
@@ -306,14 +421,21 @@ impl Migration {
             return u;
         }
         let ascii = |s: &str| s.replace('ü', "u").replace('ï', "i").replace('é', "e");
-        let upn_last = if renamed { LAST[((p.r >> 40) % LAST.len() as u64) as usize] } else { last };
+        let upn_last = if renamed {
+            LAST[((p.r >> 40) % LAST.len() as u64) as usize]
+        } else {
+            last
+        };
         let upn = format!("{}.{}{tag}@{tenant}.com", ascii(first), ascii(upn_last));
         let alias = format!("{}{}{tag}@{tenant}.com", &ascii(first)[..1], ascii(last)).to_lowercase();
         let mut proxies = vec![format!("SMTP:{upn}"), format!("smtp:{alias}")];
         if renamed {
             proxies.push(format!("smtp:{}.{}{tag}@{tenant}.com", ascii(first), ascii(last)));
         }
-        proxies.push(format!("smtp:{}@{tenant}.onmicrosoft.com", alias.split('@').next().unwrap_or("x")));
+        proxies.push(format!(
+            "smtp:{}@{tenant}.onmicrosoft.com",
+            alias.split('@').next().unwrap_or("x")
+        ));
         u.mail = Patch::Value(upn.clone());
         u.user_principal_name = Patch::Value(upn);
         u.proxy_addresses = Patch::Value(proxies);

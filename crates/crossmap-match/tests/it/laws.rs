@@ -15,7 +15,11 @@ fn tenants() -> impl Strategy<Value = (Vec<User>, Vec<Group>, Vec<User>, Vec<Gro
 
 /// A configuration: domain rewrites, disabled accounts, and overrides picked among the objects.
 fn config_for() -> impl Strategy<Value = (u8, bool, Vec<(usize, usize)>)> {
-    (0..3u8, any::<bool>(), prop::collection::vec((0..10usize, 0..10usize), 0..3))
+    (
+        0..3u8,
+        any::<bool>(),
+        prop::collection::vec((0..10usize, 0..10usize), 0..3),
+    )
 }
 
 fn make_config(domains: u8, disabled: bool, picks: &[(usize, usize)], su: &[User], tu: &[User]) -> Config {
@@ -47,7 +51,11 @@ fn user_outcomes(m: &Matching<'_>) -> Outcomes {
         .map(|r| {
             (
                 r.source().user_principal_name_key().to_owned(),
-                (r.status(), r.rule(), r.target().map(|t| t.user_principal_name_key().to_owned())),
+                (
+                    r.status(),
+                    r.rule(),
+                    r.target().map(|t| t.user_principal_name_key().to_owned()),
+                ),
             )
         })
         .collect()
@@ -157,7 +165,9 @@ proptest! {
 /// A Fisher-Yates shuffle driven by `seed`.
 fn shuffled<T>(mut v: Vec<T>, seed: u64, salt: u64) -> Vec<T> {
     for i in (1..v.len()).rev() {
-        let r = seed.wrapping_mul(6364136223846793005).wrapping_add(salt.wrapping_mul(1442695040888963407) + i as u64);
+        let r = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(salt.wrapping_mul(1442695040888963407) + i as u64);
         v.swap(i, (r >> 33) as usize % (i + 1));
     }
     v
@@ -205,7 +215,11 @@ fn values(u: &User, rule: Rule, domains: Option<u8>) -> BTreeSet<String> {
         Rule::EmployeeId => norm(&u.employee_id).into_iter().collect(),
         Rule::UserPrincipalName => {
             let upn = norm(&u.user_principal_name).unwrap();
-            if is_external_upn(&upn) { BTreeSet::new() } else { [rw(upn)].into() }
+            if is_external_upn(&upn) {
+                BTreeSet::new()
+            } else {
+                [rw(upn)].into()
+            }
         }
         Rule::Email => addresses(u).into_iter().map(rw).collect(),
         _ => BTreeSet::new(),
@@ -232,7 +246,9 @@ fn decide(
         let claimed_at_start = claimed.clone();
         let mut decisions = Vec::new();
         for &s in &open {
-            let free: Vec<usize> = (0..m).filter(|t| !claimed_at_start[*t] && shares(rule, s, *t)).collect();
+            let free: Vec<usize> = (0..m)
+                .filter(|t| !claimed_at_start[*t] && shares(rule, s, *t))
+                .collect();
             let taken = (0..m).any(|t| claimed_at_start[t] && shares(rule, s, t));
             if free.is_empty() {
                 if taken {
@@ -282,8 +298,10 @@ fn reference_users(su: &[User], tu: &[User], c: &Config, domains: u8) -> Outcome
         .iter()
         .map(|u| Rule::USERS.iter().map(|r| values(u, *r, Some(domains))).collect())
         .collect();
-    let tv: Vec<Vec<BTreeSet<String>>> =
-        tu.iter().map(|u| Rule::USERS.iter().map(|r| values(u, *r, None)).collect()).collect();
+    let tv: Vec<Vec<BTreeSet<String>>> = tu
+        .iter()
+        .map(|u| Rule::USERS.iter().map(|r| values(u, *r, None)).collect())
+        .collect();
     let at = |r: Rule| Rule::USERS.iter().position(|x| *x == r).unwrap();
     let got = decide(&Rule::USERS[1..], su.len(), tu.len(), pre, |r, s, t| {
         !sv[s][at(r)].is_disjoint(&tv[t][at(r)])
@@ -299,14 +317,19 @@ fn reference_groups(sg: &[Group], tg: &[Group]) -> BTreeMap<Guid, (Status, Optio
         Rule::MailNickname => norm(&g.mail_nickname),
         _ => norm(&g.display_name),
     };
-    let got = decide(&Rule::GROUPS[1..], sg.len(), tg.len(), vec![None; sg.len()], |r, s, t| {
-        sg[s].is_microsoft_365() == tg[t].is_microsoft_365()
-            && value(&sg[s], r).is_some()
-            && value(&sg[s], r) == value(&tg[t], r)
-    });
+    let got = decide(
+        &Rule::GROUPS[1..],
+        sg.len(),
+        tg.len(),
+        vec![None; sg.len()],
+        |r, s, t| {
+            sg[s].is_microsoft_365() == tg[t].is_microsoft_365()
+                && value(&sg[s], r).is_some()
+                && value(&sg[s], r) == value(&tg[t], r)
+        },
+    );
     sg.iter()
         .zip(got)
         .map(|(g, (st, r, t))| (*g.id.value().unwrap(), (st, r, t.map(|t| *tg[t].id.value().unwrap()))))
         .collect()
 }
-

@@ -7,8 +7,8 @@ mod rules;
 
 use crossmap_match::{Config, Directory, DirectoryBuilder, Matching, Status, match_directories};
 use crossmap_model::Guid;
-use crossmap_model::directory::{Group, User};
 use crossmap_model::Patch;
+use crossmap_model::directory::{Group, User};
 
 /// The source tenant's id in every test.
 pub(crate) const SOURCE_TENANT: u128 = 0x5050;
@@ -44,7 +44,10 @@ pub(crate) fn dir(tenant: u128, users: &[User], groups: &[Group]) -> Directory {
 
 /// (status, rule, target UPN) of the source user `upn`.
 pub(crate) fn outcome(m: &Matching<'_>, upn: &str) -> (Status, Option<String>, Option<String>) {
-    let src = m.source().user_by_upn(upn).unwrap_or_else(|| panic!("no source user {upn}"));
+    let src = m
+        .source()
+        .user_by_upn(upn)
+        .unwrap_or_else(|| panic!("no source user {upn}"));
     let row = m.user(src).unwrap();
     (
         row.status(),

@@ -37,9 +37,27 @@ fn s9_user_rows_carry_the_tenant_the_user_type_and_the_target_address() {
             .iter()
             .map(|r| {
                 (
-                    r.source_user_identity.value().unwrap().user_principal_name.value().unwrap().as_str(),
-                    r.target_user_identity.value().unwrap().user_principal_name.value().unwrap().as_str(),
-                    r.target_user_migration_data.value().unwrap().email.value().unwrap().as_str(),
+                    r.source_user_identity
+                        .value()
+                        .unwrap()
+                        .user_principal_name
+                        .value()
+                        .unwrap()
+                        .as_str(),
+                    r.target_user_identity
+                        .value()
+                        .unwrap()
+                        .user_principal_name
+                        .value()
+                        .unwrap()
+                        .as_str(),
+                    r.target_user_migration_data
+                        .value()
+                        .unwrap()
+                        .email
+                        .value()
+                        .unwrap()
+                        .as_str(),
                     r.user_type.value().unwrap().clone(),
                 )
             })
@@ -47,12 +65,25 @@ fn s9_user_rows_carry_the_tenant_the_user_type_and_the_target_address() {
         assert_eq!(
             view,
             [
-                ("Ann@a.com", "Ann.Lee@b.com", "Ann.Lee@mail.b.com", UserType::RegularUser),
-                ("guest_x.org#EXT#@a.onmicrosoft.com", "g@b.com", "g@b.com", UserType::GuestUser),
+                (
+                    "Ann@a.com",
+                    "Ann.Lee@b.com",
+                    "Ann.Lee@mail.b.com",
+                    UserType::RegularUser
+                ),
+                (
+                    "guest_x.org#EXT#@a.onmicrosoft.com",
+                    "g@b.com",
+                    "g@b.com",
+                    UserType::GuestUser
+                ),
                 ("root@a.com", "r@b.com", "r@b.com", UserType::AdminUser),
             ]
         );
-        assert!(rows.iter().all(|r| r.source_organization_id == Patch::Value(Guid::from_u128(SOURCE_TENANT))));
+        assert!(
+            rows.iter()
+                .all(|r| r.source_organization_id == Patch::Value(Guid::from_u128(SOURCE_TENANT)))
+        );
         // What the engine would store: every row is a valid, complete create.
         for r in rows {
             source_key_is_valid(&r);
@@ -69,7 +100,10 @@ fn source_key_is_valid(r: &crossmap_model::SharePointUserIdentityMapping) {
 #[test]
 fn s9_group_rows_name_a_microsoft_365_target_by_alias_and_others_by_display_name() {
     let src: Vec<Group> = vec![group(1, "Sales", "sales", true), group(2, "Finance", "fin", false)];
-    let tgt: Vec<Group> = vec![group(11, "Sales Team", "Sales", true), group(12, "Finance (EU)", "fin", false)];
+    let tgt: Vec<Group> = vec![
+        group(11, "Sales Team", "Sales", true),
+        group(12, "Finance (EU)", "fin", false),
+    ];
     let (sd, td) = (dir(SOURCE_TENANT, &[], &src), dir(2, &[], &tgt));
     let m = match_directories(&sd, &td, &Config::new()).unwrap();
     let rows: Vec<_> = m.group_mappings().collect();
@@ -115,18 +149,30 @@ fn s10_the_review_list_has_every_source_object_once_in_the_documented_columns() 
     let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], ReviewRow::HEADER.join(","));
-    assert_eq!(lines[1], "user,ann@a.com,matched,employeeId,x@b.com,,\"employeeId \"\"e1\"\" identifies one source and one target user\"");
+    assert_eq!(
+        lines[1],
+        "user,ann@a.com,matched,employeeId,x@b.com,,\"employeeId \"\"e1\"\" identifies one source and one target user\""
+    );
     assert_eq!(
         lines[2],
         "user,bob@a.com,ambiguous,employeeId,,b.one@b.com b.two@b.com,\"employeeId \"\"0\"\" is shared: 2 target users\""
     );
-    assert_eq!(lines[3], "user,gone@a.com,excluded,accountEnabled,,,accountEnabled is false");
+    assert_eq!(
+        lines[3],
+        "user,gone@a.com,excluded,accountEnabled,,,accountEnabled is false"
+    );
     assert_eq!(
         lines[4],
-        format!("group,{},unmatched,,,,\"\"\"Finance\"\" (security): no rule found a candidate\"", Guid::from_u128(7))
+        format!(
+            "group,{},unmatched,,,,\"\"\"Finance\"\" (security): no rule found a candidate\"",
+            Guid::from_u128(7)
+        )
     );
     let counts = m.user_counts();
-    assert_eq!((counts.matched, counts.ambiguous, counts.excluded, counts.total()), (1, 1, 1, 3));
+    assert_eq!(
+        (counts.matched, counts.ambiguous, counts.excluded, counts.total()),
+        (1, 1, 1, 3)
+    );
     assert_eq!(m.group_counts().get(Status::Unmatched), 1);
 }
 

@@ -39,7 +39,9 @@ fn s1_empty_values_share_nothing() {
 #[test]
 fn s1_only_smtp_proxy_addresses_are_addresses() {
     let src = [
-        user(1, "ann@a.com", |u| u.proxy_addresses = list(&["SIP:ann@x.com", "x500:/o=a/cn=ann"])),
+        user(1, "ann@a.com", |u| {
+            u.proxy_addresses = list(&["SIP:ann@x.com", "x500:/o=a/cn=ann"])
+        }),
         user(3, "bob@a.com", |u| u.proxy_addresses = list(&["smtp:Bob@X.com"])),
     ];
     let tgt = [
@@ -60,11 +62,16 @@ fn s2_disabled_sources_are_excluded_unless_asked_for() {
     })];
     let tgt = [user(2, "x@b.com", |u| u.employee_id = s("e1"))];
     run(&src, &tgt, &Config::new(), |m| {
-        assert_eq!(outcome(m, "ann@a.com"), (Status::Excluded, Some("accountEnabled".into()), None));
+        assert_eq!(
+            outcome(m, "ann@a.com"),
+            (Status::Excluded, Some("accountEnabled".into()), None)
+        );
     });
     let mut c = Config::new();
     c.include_disabled(true);
-    run(&src, &tgt, &c, |m| assert_eq!(outcome(m, "ann@a.com"), matched("employeeId", "x@b.com")));
+    run(&src, &tgt, &c, |m| {
+        assert_eq!(outcome(m, "ann@a.com"), matched("employeeId", "x@b.com"))
+    });
 }
 
 #[test]
@@ -96,12 +103,18 @@ fn s2_exclusion_patterns_on_upns_and_group_names_and_unused_ones_are_warned() {
     c.exclude("old*").unwrap();
     c.exclude("nothing-*").unwrap();
     let m = match_directories(&sd, &td, &c).unwrap();
-    assert_eq!(outcome(&m, "svc-backup@a.com"), (Status::Excluded, Some("exclude".into()), None));
+    assert_eq!(
+        outcome(&m, "svc-backup@a.com"),
+        (Status::Excluded, Some("exclude".into()), None)
+    );
     assert_eq!(outcome(&m, "ann@a.com").0, Status::Unmatched);
     let g: Vec<_> = m.groups().map(|r| r.status()).collect();
     assert_eq!(g, [Status::Excluded, Status::Unmatched]);
     let e = m.groups().next().unwrap().evidence();
-    assert_eq!((e[0].outcome, e[0].values.clone()), (Outcome::Excluded, vec!["old*".to_owned()]));
+    assert_eq!(
+        (e[0].outcome, e[0].values.clone()),
+        (Outcome::Excluded, vec!["old*".to_owned()])
+    );
     assert_eq!(m.warnings(), [Warning::ExcludedNothing("nothing-*".into())]);
 }
 
@@ -122,9 +135,18 @@ fn s3_an_override_wins_over_the_rules_and_over_an_exclusion() {
     run(&src, &tgt, &c, |m| {
         assert_eq!(outcome(m, "ann@a.com"), matched("override", "y@b.com"));
         assert_eq!(outcome(m, "gone@a.com"), matched("override", "z@b.com"));
-        let e = m.user(m.source().user_by_upn("gone@a.com").unwrap()).unwrap().evidence();
+        let e = m
+            .user(m.source().user_by_upn("gone@a.com").unwrap())
+            .unwrap()
+            .evidence();
         let kinds: Vec<_> = e.iter().map(|e| (e.rule, e.outcome)).collect();
-        assert_eq!(kinds, [(Rule::AccountEnabled, Outcome::Excluded), (Rule::Override, Outcome::Matched)]);
+        assert_eq!(
+            kinds,
+            [
+                (Rule::AccountEnabled, Outcome::Excluded),
+                (Rule::Override, Outcome::Matched)
+            ]
+        );
     });
 }
 
@@ -174,10 +196,16 @@ fn s3_names_the_directories_do_not_hold_stop_matching_all_listed() {
 
 #[test]
 fn s4_a_value_two_sources_share_makes_both_ambiguous() {
-    let src = [user(1, "a1@a.com", |u| u.employee_id = s("7")), user(3, "a2@a.com", |u| u.employee_id = s("7"))];
+    let src = [
+        user(1, "a1@a.com", |u| u.employee_id = s("7")),
+        user(3, "a2@a.com", |u| u.employee_id = s("7")),
+    ];
     let tgt = [user(2, "x@b.com", |u| u.employee_id = s("7"))];
     run(&src, &tgt, &Config::new(), |m| {
-        assert_eq!(outcome(m, "a1@a.com"), (Status::Ambiguous, Some("employeeId".into()), None));
+        assert_eq!(
+            outcome(m, "a1@a.com"),
+            (Status::Ambiguous, Some("employeeId".into()), None)
+        );
         let row = m.user(m.source().user_by_upn("a1@a.com").unwrap()).unwrap();
         let e = &row.evidence()[0];
         assert_eq!(e.outcome, Outcome::Ambiguous);
@@ -189,9 +217,15 @@ fn s4_a_value_two_sources_share_makes_both_ambiguous() {
 #[test]
 fn s4_a_value_two_targets_share_is_ambiguous_and_lists_both() {
     let src = [user(1, "bob@a.com", |u| u.employee_id = s("0"))];
-    let tgt = [user(2, "b.one@b.com", |u| u.employee_id = s("0")), user(4, "b.two@b.com", |u| u.employee_id = s("0"))];
+    let tgt = [
+        user(2, "b.one@b.com", |u| u.employee_id = s("0")),
+        user(4, "b.two@b.com", |u| u.employee_id = s("0")),
+    ];
     run(&src, &tgt, &Config::new(), |m| {
-        assert_eq!(outcome(m, "bob@a.com"), (Status::Ambiguous, Some("employeeId".into()), None));
+        assert_eq!(
+            outcome(m, "bob@a.com"),
+            (Status::Ambiguous, Some("employeeId".into()), None)
+        );
         let row = m.users().next().unwrap();
         let c: Vec<_> = row.candidates().iter().map(|t| t.user_principal_name()).collect();
         assert_eq!(c, ["b.one@b.com", "b.two@b.com"]);
@@ -211,7 +245,10 @@ fn s4_an_ambiguous_source_goes_on_and_a_later_rule_may_match_it() {
         let kinds: Vec<_> = e.iter().map(|e| (e.rule, e.outcome)).collect();
         assert_eq!(
             kinds,
-            [(Rule::EmployeeId, Outcome::Ambiguous), (Rule::UserPrincipalName, Outcome::Matched)]
+            [
+                (Rule::EmployeeId, Outcome::Ambiguous),
+                (Rule::UserPrincipalName, Outcome::Matched)
+            ]
         );
         assert_eq!(e[1].values, ["cat@b.com"]);
     });
@@ -237,7 +274,10 @@ fn s4_a_conflict_is_final_even_when_a_weaker_rule_would_match() {
     ];
     run(&src, &tgt, &config(&["a.com=b.com"]), |m| {
         assert_eq!(outcome(m, "ann@a.com"), matched("onPremisesImmutableId", "x@b.com"));
-        assert_eq!(outcome(m, "dan@a.com"), (Status::Conflict, Some("employeeId".into()), None));
+        assert_eq!(
+            outcome(m, "dan@a.com"),
+            (Status::Conflict, Some("employeeId".into()), None)
+        );
         let review: Vec<_> = m.review().collect();
         assert!(review[1].reason.contains("taken by ann@a.com"), "{}", review[1].reason);
     });
@@ -282,11 +322,25 @@ fn s5_rules_run_in_order_immutable_id_first() {
 
 #[test]
 fn s5_upns_compare_after_domain_rewrites_and_unmapped_domains_as_they_are() {
-    let src = [user(1, "Ann@Contoso.com", |_| {}), user(3, "bob@shared.org", |_| {}), user(5, "cat@contoso.com", |_| {})];
-    let tgt = [user(2, "ann@fabrikam.com", |_| {}), user(4, "BOB@shared.org", |_| {}), user(6, "cat@contoso.com", |_| {})];
+    let src = [
+        user(1, "Ann@Contoso.com", |_| {}),
+        user(3, "bob@shared.org", |_| {}),
+        user(5, "cat@contoso.com", |_| {}),
+    ];
+    let tgt = [
+        user(2, "ann@fabrikam.com", |_| {}),
+        user(4, "BOB@shared.org", |_| {}),
+        user(6, "cat@contoso.com", |_| {}),
+    ];
     run(&src, &tgt, &config(&["contoso.com=fabrikam.com"]), |m| {
-        assert_eq!(outcome(m, "ann@contoso.com"), matched("userPrincipalName", "ann@fabrikam.com"));
-        assert_eq!(outcome(m, "bob@shared.org"), matched("userPrincipalName", "BOB@shared.org"));
+        assert_eq!(
+            outcome(m, "ann@contoso.com"),
+            matched("userPrincipalName", "ann@fabrikam.com")
+        );
+        assert_eq!(
+            outcome(m, "bob@shared.org"),
+            matched("userPrincipalName", "BOB@shared.org")
+        );
         // A mapped domain no longer compares as itself.
         assert_eq!(outcome(m, "cat@contoso.com").0, Status::Unmatched);
     });
@@ -294,7 +348,10 @@ fn s5_upns_compare_after_domain_rewrites_and_unmapped_domains_as_they_are() {
 
 #[test]
 fn s5_two_source_domains_mapped_to_one_make_their_users_ambiguous() {
-    let src = [user(1, "ann@contoso.com", |_| {}), user(3, "ann@contoso.onmicrosoft.com", |_| {})];
+    let src = [
+        user(1, "ann@contoso.com", |_| {}),
+        user(3, "ann@contoso.onmicrosoft.com", |_| {}),
+    ];
     let tgt = [user(2, "ann@fabrikam.com", |_| {})];
     let c = config(&["contoso.com=fabrikam.com", "contoso.onmicrosoft.com=fabrikam.com"]);
     run(&src, &tgt, &c, |m| {
@@ -314,7 +371,9 @@ fn s5_ext_upns_never_take_part_and_guests_match_by_address() {
         user(3, "ext_x.org#EXT#@contoso.onmicrosoft.com", |_| {}),
     ];
     let tgt = [
-        user(2, "jane_partner.com#EXT#@fabrikam.onmicrosoft.com", |u| u.other_mails = list(&["jane@partner.com"])),
+        user(2, "jane_partner.com#EXT#@fabrikam.onmicrosoft.com", |u| {
+            u.other_mails = list(&["jane@partner.com"])
+        }),
         user(4, "ext_x.org#EXT#@fabrikam.onmicrosoft.com", |_| {}),
     ];
     let c = config(&["contoso.onmicrosoft.com=fabrikam.onmicrosoft.com"]);
@@ -322,7 +381,10 @@ fn s5_ext_upns_never_take_part_and_guests_match_by_address() {
         assert_eq!(outcome(m, guest).0, Status::Matched);
         assert_eq!(outcome(m, guest).1.as_deref(), Some("email"));
         // Equal after the rewrite, but #EXT# UPNs are no evidence.
-        assert_eq!(outcome(m, "ext_x.org#ext#@contoso.onmicrosoft.com").0, Status::Unmatched);
+        assert_eq!(
+            outcome(m, "ext_x.org#ext#@contoso.onmicrosoft.com").0,
+            Status::Unmatched
+        );
     });
 }
 
@@ -349,13 +411,21 @@ fn s5_an_address_on_two_targets_is_ambiguous() {
         user(2, "x@b.com", |u| u.other_mails = list(&["home@mail.org"])),
         user(4, "y@b.com", |u| u.other_mails = list(&["home@mail.org"])),
     ];
-    run(&src, &tgt, &Config::new(), |m| assert_eq!(outcome(m, "u@a.com").0, Status::Ambiguous));
+    run(&src, &tgt, &Config::new(), |m| {
+        assert_eq!(outcome(m, "u@a.com").0, Status::Ambiguous)
+    });
 }
 
-fn groups_of(src: &[crossmap_model::directory::Group], tgt: &[crossmap_model::directory::Group], c: &Config) -> Vec<(Status, Option<Rule>, Option<Guid>)> {
+fn groups_of(
+    src: &[crossmap_model::directory::Group],
+    tgt: &[crossmap_model::directory::Group],
+    c: &Config,
+) -> Vec<(Status, Option<Rule>, Option<Guid>)> {
     let (sd, td) = (dir(1, &[], src), dir(2, &[], tgt));
     let m = match_directories(&sd, &td, c).unwrap();
-    m.groups().map(|r| (r.status(), r.rule(), r.target().map(|t| t.id()))).collect()
+    m.groups()
+        .map(|r| (r.status(), r.rule(), r.target().map(|t| t.id())))
+        .collect()
 }
 
 #[test]
@@ -371,8 +441,14 @@ fn s6_groups_match_by_mail_nickname_then_display_name_within_one_kind() {
         group(13, "HR", "hr", false), // another kind: never a match
     ];
     let got = groups_of(&src, &tgt, &Config::new());
-    assert_eq!(got[0], (Status::Matched, Some(Rule::MailNickname), Some(Guid::from_u128(11))));
-    assert_eq!(got[1], (Status::Matched, Some(Rule::DisplayName), Some(Guid::from_u128(12))));
+    assert_eq!(
+        got[0],
+        (Status::Matched, Some(Rule::MailNickname), Some(Guid::from_u128(11)))
+    );
+    assert_eq!(
+        got[1],
+        (Status::Matched, Some(Rule::DisplayName), Some(Guid::from_u128(12)))
+    );
     assert_eq!(got[2].0, Status::Unmatched);
     // ...but the same name of another kind is suggested.
     let (sd, td) = (dir(1, &[], &src), dir(2, &[], &tgt));
@@ -420,7 +496,9 @@ fn s7_a_namesake_is_a_suggestion_never_a_match() {
 #[test]
 fn s7_candidate_lists_are_capped_and_say_so() {
     let src = [user(1, "bob@a.com", |u| u.employee_id = s("0"))];
-    let tgt: Vec<_> = (0..25).map(|i| user(100 + i, &format!("t{i:02}@b.com"), |u| u.employee_id = s("0"))).collect();
+    let tgt: Vec<_> = (0..25)
+        .map(|i| user(100 + i, &format!("t{i:02}@b.com"), |u| u.employee_id = s("0")))
+        .collect();
     run(&src, &tgt, &Config::new(), |m| {
         let row = m.users().next().unwrap();
         assert_eq!(row.candidates().len(), MAX_CANDIDATES);
