@@ -5,7 +5,7 @@
 //! order (users by UPN, groups by object id) and indexes them: whatever order the objects came in, the
 //! same directory results.
 
-use crate::index::{Chain, Index};
+use crate::index::Index;
 use crate::text::{Arena, Full, Span, normalize, split_address};
 use crossmap_model::directory::{Group, Organization, User, is_external_upn};
 use crossmap_model::{Guid, KeyError, MappingKey, UserKey};
@@ -246,7 +246,7 @@ impl DirectoryBuilder {
             known[k] = a;
             k += 1;
         }
-        let upn_key = self.intern(&normalize(upn), &known[..k])?;
+        let upn_key = self.text.push_normalized_once(upn, &known[..k])?;
         let mail = if mail.is_empty() {
             Span::default()
         } else {
@@ -332,8 +332,8 @@ impl DirectoryBuilder {
         Ok(())
     }
 
-    /// Sorts and indexes: users by UPN, groups by id. Fails on two users with one UPN or id, or two groups
-    /// with one id.
+    /// Puts users in canonical order (by normalised UPN) and groups (by id). Fails on two users with one
+    /// UPN or id, or two groups with one id. Nothing is indexed yet: each index is built on first use.
     pub fn build(self) -> Result<Directory, DirectoryError> {
         if self.users.len() >= u32::MAX as usize - 1 || self.addresses.len() >= u32::MAX as usize - 1 {
             return Err(DirectoryError::TooLarge);
@@ -342,89 +342,94 @@ impl DirectoryBuilder {
             tenant_id,
             display_name,
             domains,
-            text: old,
-            users: old_users,
-            groups: old_groups,
-            addresses: old_addresses,
-            address_owner: _,
+            mut text,
+            users,
+            groups,
+            addresses,
+            address_owner,
             scratch: _,
         } = self;
-        // Canonical order: by normalised UPN. The sort compares a 16-byte prefix held in the array (no
-        // memory access per comparison), the whole strings only on a tie.
-        let key = |u: &UserRec| old.get(u.upn_key);
-        let mut order: Vec<(u128, u32)> = old_users
+        text.shrink();
+        // Records stay where they were pushed (their text is in that order too, so passes over them read
+        // memory in order); the canonical order is a permutation. The sort compares 32-byte prefixes held
+        // in the array, the whole strings only on a tie.
+        let key = |u: &UserRec| text.get(u.upn_key);
+        let mut order: Vec<(u128, u128, u32)> = users
             .iter()
             .enumerate()
-            .map(|(i, u)| (prefix(key(u)), i as u32))
+            .map(|(i, u)| {
+                let (a, b) = prefix(key(u));
+                (a, b, i as u32)
+            })
             .collect();
-        order.sort_unstable_by(|a, b| {
-            a.0.cmp(&b.0)
-                .then_with(|| key(&old_users[a.1 as usize]).cmp(key(&old_users[b.1 as usize])))
+        order.sort_unstable_by(|x, y| {
+            (x.0, x.1)
+                .cmp(&(y.0, y.1))
+                .then_with(|| key(&users[x.2 as usize]).cmp(key(&users[y.2 as usize])))
         });
-        // Everything is laid out again in canonical order (records, addresses, text), so that every later
-        // pass (indexing, matching, output) reads memory in order instead of at random.
-        let mut text = Arena::with_capacity(old.len());
-        let mut users = Vec::with_capacity(old_users.len());
-        let mut addresses = Vec::with_capacity(old_addresses.len());
-        let mut address_owner = Vec::with_capacity(old_addresses.len());
-        for (new, &(_, i)) in order.iter().enumerate() {
-            let mut u = old_users[i as usize];
-            let a = u.addresses_start as usize..u.addresses_start as usize + u.addresses_len as usize;
-            let mut spans = [
-                u.upn,
-                u.upn_key,
-                u.mail,
-                u.display,
-                u.display_key,
-                u.employee,
-                u.immutable,
-            ];
-            let (from, to) = text.copy_region(&old, spans.iter().chain(&old_addresses[a.clone()]).copied())?;
-            for span in &mut spans {
-                *span = span.moved(from, to);
+        for w in order.windows(2) {
+            let (a, b) = (&users[w[0].2 as usize], &users[w[1].2 as usize]);
+            if (w[0].0, w[0].1) == (w[1].0, w[1].1) && key(a) == key(b) {
+                return Err(DirectoryError::DuplicateUserPrincipalName {
+                    upn: key(a).to_owned(),
+                    first: a.id,
+                    second: b.id,
+                });
             }
-            [
-                u.upn,
-                u.upn_key,
-                u.mail,
-                u.display,
-                u.display_key,
-                u.employee,
-                u.immutable,
-            ] = spans;
-            u.addresses_start = addresses.len() as u32;
-            addresses.extend(old_addresses[a].iter().map(|s| s.moved(from, to)));
-            address_owner.resize(addresses.len(), new as u32);
-            users.push(u);
         }
-        drop(order);
-        drop(old_users);
-        drop(old_addresses);
-        let mut groups = old_groups;
-        groups.sort_unstable_by_key(|g| g.id);
-        for g in &mut groups {
-            let mut spans = [g.display, g.display_key, g.nickname, g.nickname_key];
-            let (from, to) = text.copy_region(&old, spans.iter().copied())?;
-            for span in &mut spans {
-                *span = span.moved(from, to);
-            }
-            [g.display, g.display_key, g.nickname, g.nickname_key] = spans;
+        let user_order: Vec<u32> = order.into_iter().map(|(_, _, i)| i).collect();
+        let user_rank = inverse(&user_order);
+        duplicate_id("user", users.iter().map(|u| u.id))?;
+        let mut by_id: Vec<(u128, u32)> = groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.id.as_u128(), i as u32))
+            .collect();
+        by_id.sort_unstable();
+        if let Some(w) = by_id.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(DirectoryError::DuplicateId {
+                kind: "group",
+                id: Guid::from_u128(w[0].0),
+            });
         }
-        drop(old);
-        let mut dir = Directory {
+        let group_order: Vec<u32> = by_id.into_iter().map(|(_, i)| i).collect();
+        let group_rank = inverse(&group_order);
+        Ok(Directory {
             tenant_id,
             display_name,
             domains,
             text,
             users,
+            user_order,
+            user_rank,
             groups,
+            group_order,
+            group_rank,
             addresses,
             address_owner,
             indexes: Indexes::default(),
-        };
-        dir.indexes = Indexes::build(&dir)?;
-        Ok(dir)
+        })
     }
+}
+
+fn duplicate_id(kind: &'static str, ids: impl Iterator<Item = Guid>) -> Result<(), DirectoryError> {
+    let mut ids: Vec<u128> = ids.map(|g| g.as_u128()).collect();
+    ids.sort_unstable();
+    match ids.windows(2).find(|w| w[0] == w[1]) {
+        Some(w) => Err(DirectoryError::DuplicateId {
+            kind,
+            id: Guid::from_u128(w[0]),
+        }),
+        None => Ok(()),
+    }
+}
+
+fn inverse(order: &[u32]) -> Vec<u32> {
+    let mut rank = vec![0u32; order.len()];
+    for (r, &i) in order.iter().enumerate() {
+        rank[i as usize] = r as u32;
+    }
+    rank
 }
 
 fn opt(p: &crossmap_model::Patch<String>) -> &str {
@@ -440,79 +445,48 @@ fn upn_shaped(upn: &str) -> bool {
         && b.last() != Some(&b'@')
 }
 
-/// The first 16 bytes, big-endian, zero-padded: ordering these agrees with ordering the strings.
-fn prefix(s: &str) -> u128 {
-    let mut buf = [0u8; 16];
-    let n = s.len().min(16);
+/// The first 32 bytes, big-endian, zero-padded: ordering these agrees with ordering the strings.
+fn prefix(s: &str) -> (u128, u128) {
+    let mut buf = [0u8; 32];
+    let n = s.len().min(32);
     buf[..n].copy_from_slice(&s.as_bytes()[..n]);
-    u128::from_be_bytes(buf)
+    let (a, b) = buf.split_at(16);
+    (
+        u128::from_be_bytes(a.try_into().unwrap_or_default()),
+        u128::from_be_bytes(b.try_into().unwrap_or_default()),
+    )
 }
 
-/// The indexes: those every matching needs are built with the directory, the others on first use.
+/// Lookup indexes, each built on first use (matching itself needs none of them).
 #[derive(Debug, Default)]
 struct Indexes {
-    user_upn: Index,
-    user_immutable: Index,
-    user_employee: Index,
-    user_address: Index,
+    user_upn: OnceLock<Index>,
     user_id: OnceLock<Index>,
+    user_immutable: OnceLock<Index>,
+    user_employee: OnceLock<Index>,
     user_display: OnceLock<Index>,
-    group_id: Index,
-    group_nickname: Index,
-    group_display: Index,
+    user_address: OnceLock<Index>,
+    group_id: OnceLock<Index>,
+    group_nickname: OnceLock<Index>,
+    group_display: OnceLock<Index>,
 }
 
-impl Indexes {
-    fn build(d: &Directory) -> Result<Indexes, DirectoryError> {
-        let n = d.users.len();
-        let user_upn = Index::unique(n, |u| d.user_key(u, |r| r.upn_key)).map_err(|(a, b)| {
-            DirectoryError::DuplicateUserPrincipalName {
-                upn: d.text.get(d.users[a as usize].upn_key).to_owned(),
-                first: d.users[a as usize].id,
-                second: d.users[b as usize].id,
-            }
-        })?;
-        // Two users with one id: sorting the ids finds them without an index.
-        let mut ids: Vec<u128> = d.users.iter().map(|u| u.id.as_u128()).collect();
-        ids.sort_unstable();
-        if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
-            return Err(DirectoryError::DuplicateId {
-                kind: "user",
-                id: Guid::from_u128(w[0]),
-            });
-        }
-        drop(ids);
-        let g = d.groups.len();
-        let group_id = Index::unique(g, |i| Some(d.groups[i as usize].id.as_u128())).map_err(|(a, _)| {
-            DirectoryError::DuplicateId {
-                kind: "group",
-                id: d.groups[a as usize].id,
-            }
-        })?;
-        Ok(Indexes {
-            user_upn,
-            user_immutable: Index::multi(n, |u| d.user_key(u, |r| r.immutable)),
-            user_employee: Index::multi(n, |u| d.user_key(u, |r| r.employee)),
-            user_address: Index::multi(d.addresses.len(), |a| d.address_key(a)),
-            user_id: OnceLock::new(),
-            user_display: OnceLock::new(),
-            group_id,
-            group_nickname: Index::multi(g, |i| d.group_key(i, |r| r.nickname_key)),
-            group_display: Index::multi(g, |i| d.group_key(i, |r| r.display_key)),
-        })
-    }
-}
-
-/// One tenant's users and groups, normalised, in canonical order, indexed by every value matching
-/// compares. Lookups take any spelling (they normalise their argument).
+/// One tenant's users and groups, normalised, in canonical order (users by UPN, groups by id). Lookups
+/// take any spelling (they normalise their argument) and give objects in canonical order; each kind of
+/// lookup builds its index the first time it is used.
 #[derive(Debug)]
 pub struct Directory {
     tenant_id: Guid,
     display_name: String,
     domains: Vec<String>,
     text: Arena,
+    /// In push order; `user_order` is the canonical order, `user_rank` its inverse.
     users: Vec<UserRec>,
+    user_order: Vec<u32>,
+    user_rank: Vec<u32>,
     groups: Vec<GroupRec>,
+    group_order: Vec<u32>,
+    group_rank: Vec<u32>,
     addresses: Vec<Span>,
     address_owner: Vec<u32>,
     indexes: Indexes,
@@ -529,8 +503,15 @@ impl Directory {
         (!span.is_empty()).then(|| self.text.get(span))
     }
 
-    fn address_key(&self, a: u32) -> Option<&str> {
-        Some(self.text.get(self.addresses[a as usize]))
+    fn multi<'s>(
+        &'s self,
+        cell: &'s OnceLock<Index>,
+        n: usize,
+        key: impl Fn(u32) -> Option<&'s str>,
+        k: &str,
+    ) -> Vec<u32> {
+        let index = cell.get_or_init(|| Index::multi(n, &key));
+        index.get(&k, |u| key(u)).collect()
     }
 
     /// The tenant id.
@@ -548,29 +529,27 @@ impl Directory {
         &self.domains
     }
 
-    /// Bytes held by the directory's text, records and indexes (roughly; for benchmarks and capacity).
+    /// Bytes held by the directory's text, records and the indexes built so far (roughly).
     pub fn heap_bytes(&self) -> usize {
         let i = &self.indexes;
         self.text.len()
-            + self.users.capacity() * size_of::<UserRec>()
-            + self.groups.capacity() * size_of::<GroupRec>()
+            + self.users.capacity() * (size_of::<UserRec>() + 8)
+            + self.groups.capacity() * (size_of::<GroupRec>() + 8)
             + self.addresses.capacity() * (size_of::<Span>() + 4)
             + [
                 &i.user_upn,
+                &i.user_id,
                 &i.user_immutable,
                 &i.user_employee,
+                &i.user_display,
                 &i.user_address,
                 &i.group_id,
                 &i.group_nickname,
                 &i.group_display,
             ]
             .iter()
-            .map(|i| i.heap_bytes())
+            .filter_map(|i| i.get().map(Index::heap_bytes))
             .sum::<usize>()
-            + [&i.user_id, &i.user_display]
-                .iter()
-                .filter_map(|i| i.get().map(Index::heap_bytes))
-                .sum::<usize>()
     }
 
     /// The number of users.
@@ -585,167 +564,160 @@ impl Directory {
 
     /// Every user, ordered by UPN.
     pub fn users(&self) -> impl ExactSizeIterator<Item = UserRef<'_>> {
-        (0..self.users.len() as u32).map(|i| UserRef { dir: self, index: i })
+        self.user_order.iter().map(|&rec| UserRef { dir: self, rec })
     }
 
     /// Every group, ordered by id.
     pub fn groups(&self) -> impl ExactSizeIterator<Item = GroupRef<'_>> {
-        (0..self.groups.len() as u32).map(|i| GroupRef { dir: self, index: i })
+        self.group_order.iter().map(|&rec| GroupRef { dir: self, rec })
     }
 
     /// The user at `index` in canonical order.
     pub fn user(&self, index: u32) -> Option<UserRef<'_>> {
-        ((index as usize) < self.users.len()).then_some(UserRef { dir: self, index })
+        let rec = *self.user_order.get(index as usize)?;
+        Some(UserRef { dir: self, rec })
     }
 
     /// The group at `index` in canonical order.
     pub fn group(&self, index: u32) -> Option<GroupRef<'_>> {
-        ((index as usize) < self.groups.len()).then_some(GroupRef { dir: self, index })
+        let rec = *self.group_order.get(index as usize)?;
+        Some(GroupRef { dir: self, rec })
     }
 
-    pub(crate) fn user_upn_chain(&self, key: &str) -> Chain<'_> {
-        self.indexes.user_upn.get(&key, |u| self.user_key(u, |r| r.upn_key))
+    /// Users in canonical order from record numbers.
+    fn users_of(&self, mut recs: Vec<u32>) -> impl Iterator<Item = UserRef<'_>> + use<'_> {
+        recs.sort_unstable_by_key(|r| self.user_rank[*r as usize]);
+        recs.into_iter().map(|rec| UserRef { dir: self, rec })
     }
 
-    pub(crate) fn user_immutable_chain(&self, key: &str) -> Chain<'_> {
-        self.indexes
-            .user_immutable
-            .get(&key, |u| self.user_key(u, |r| r.immutable))
-    }
-
-    pub(crate) fn user_employee_chain(&self, key: &str) -> Chain<'_> {
-        self.indexes
-            .user_employee
-            .get(&key, |u| self.user_key(u, |r| r.employee))
-    }
-
-    pub(crate) fn user_display_chain(&self, key: &str) -> Chain<'_> {
-        self.indexes
-            .user_display
-            .get_or_init(|| Index::multi(self.users.len(), |u| self.user_key(u, |r| r.display_key)))
-            .get(&key, |u| self.user_key(u, |r| r.display_key))
-    }
-
-    /// The users holding the address `key` (normalised), ascending, a user once per address.
-    pub(crate) fn user_address_chain<'s>(&'s self, key: &str) -> impl Iterator<Item = u32> + Clone + use<'s> {
-        self.indexes
-            .user_address
-            .get(&key, |a| self.address_key(a))
-            .map(|a| self.address_owner[a as usize])
-    }
-
-    pub(crate) fn group_nickname_chain(&self, key: &str) -> Chain<'_> {
-        self.indexes
-            .group_nickname
-            .get(&key, |g| self.group_key(g, |r| r.nickname_key))
-    }
-
-    pub(crate) fn group_display_chain(&self, key: &str) -> Chain<'_> {
-        self.indexes
-            .group_display
-            .get(&key, |g| self.group_key(g, |r| r.display_key))
-    }
-
-    fn users_of<'s>(&'s self, chain: impl Iterator<Item = u32> + 's) -> impl Iterator<Item = UserRef<'s>> + 's {
-        chain.map(|index| UserRef { dir: self, index })
+    fn groups_of(&self, mut recs: Vec<u32>) -> impl Iterator<Item = GroupRef<'_>> + use<'_> {
+        recs.sort_unstable_by_key(|r| self.group_rank[*r as usize]);
+        recs.into_iter().map(|rec| GroupRef { dir: self, rec })
     }
 
     /// The user with this UPN (any case).
     pub fn user_by_upn(&self, upn: &str) -> Option<UserRef<'_>> {
-        self.users_of(self.user_upn_chain(&normalize(upn))).next()
+        let n = self.users.len();
+        let recs = self.multi(
+            &self.indexes.user_upn,
+            n,
+            |u| self.user_key(u, |r| r.upn_key),
+            &normalize(upn),
+        );
+        self.users_of(recs).next()
     }
 
     /// The user with this object id.
     pub fn user_by_id(&self, id: Guid) -> Option<UserRef<'_>> {
         let key = |u: u32| Some(self.users[u as usize].id.as_u128());
-        let chain = self
-            .indexes
-            .user_id
-            .get_or_init(|| Index::multi(self.users.len(), key))
-            .get(&id.as_u128(), key);
-        self.users_of(chain).next()
+        let index = self.indexes.user_id.get_or_init(|| Index::multi(self.users.len(), key));
+        let rec = index.get(&id.as_u128(), key).next()?;
+        Some(UserRef { dir: self, rec })
     }
 
     /// The users with this address in `mail`, an SMTP proxy address or `otherMails`.
     pub fn users_by_address<'s>(&'s self, address: &str) -> impl Iterator<Item = UserRef<'s>> + use<'s> {
-        self.users_of(self.user_address_chain(&normalize(address)))
+        let n = self.addresses.len();
+        let key = |a: u32| Some(self.text.get(self.addresses[a as usize]));
+        let slots = self.multi(&self.indexes.user_address, n, key, &normalize(address));
+        self.users_of(slots.into_iter().map(|a| self.address_owner[a as usize]).collect())
     }
 
     /// The users with this `onPremisesImmutableId`.
     pub fn users_by_immutable_id<'s>(&'s self, value: &str) -> impl Iterator<Item = UserRef<'s>> + use<'s> {
-        self.users_of(self.user_immutable_chain(&normalize(value)))
+        let n = self.users.len();
+        let recs = self.multi(
+            &self.indexes.user_immutable,
+            n,
+            |u| self.user_key(u, |r| r.immutable),
+            &normalize(value),
+        );
+        self.users_of(recs)
     }
 
     /// The users with this `employeeId`.
     pub fn users_by_employee_id<'s>(&'s self, value: &str) -> impl Iterator<Item = UserRef<'s>> + use<'s> {
-        self.users_of(self.user_employee_chain(&normalize(value)))
+        let n = self.users.len();
+        let recs = self.multi(
+            &self.indexes.user_employee,
+            n,
+            |u| self.user_key(u, |r| r.employee),
+            &normalize(value),
+        );
+        self.users_of(recs)
     }
 
     /// The users with this `displayName`.
     pub fn users_by_display_name<'s>(&'s self, value: &str) -> impl Iterator<Item = UserRef<'s>> + use<'s> {
-        self.users_of(self.user_display_chain(&normalize(value)))
+        let n = self.users.len();
+        let recs = self.multi(
+            &self.indexes.user_display,
+            n,
+            |u| self.user_key(u, |r| r.display_key),
+            &normalize(value),
+        );
+        self.users_of(recs)
     }
 
     /// The group with this object id.
     pub fn group_by_id(&self, id: Guid) -> Option<GroupRef<'_>> {
-        self.indexes
+        let key = |g: u32| Some(self.groups[g as usize].id.as_u128());
+        let index = self
+            .indexes
             .group_id
-            .get(&id.as_u128(), |g| Some(self.groups[g as usize].id.as_u128()))
-            .next()
-            .map(|index| GroupRef { dir: self, index })
+            .get_or_init(|| Index::multi(self.groups.len(), key));
+        let rec = index.get(&id.as_u128(), key).next()?;
+        Some(GroupRef { dir: self, rec })
     }
 
     /// The groups with this `mailNickname`, of any kind.
     pub fn groups_by_mail_nickname<'s>(&'s self, value: &str) -> impl Iterator<Item = GroupRef<'s>> + use<'s> {
-        self.group_nickname_chain(&normalize(value))
-            .map(|index| GroupRef { dir: self, index })
+        let n = self.groups.len();
+        let recs = self.multi(
+            &self.indexes.group_nickname,
+            n,
+            |g| self.group_key(g, |r| r.nickname_key),
+            &normalize(value),
+        );
+        self.groups_of(recs)
     }
 
     /// The groups with this `displayName`, of any kind.
     pub fn groups_by_display_name<'s>(&'s self, value: &str) -> impl Iterator<Item = GroupRef<'s>> + use<'s> {
-        self.group_display_chain(&normalize(value))
-            .map(|index| GroupRef { dir: self, index })
+        let n = self.groups.len();
+        let recs = self.multi(
+            &self.indexes.group_display,
+            n,
+            |g| self.group_key(g, |r| r.display_key),
+            &normalize(value),
+        );
+        self.groups_of(recs)
     }
 
-    pub(crate) fn user_rec_upn_key(&self, u: u32) -> &str {
-        self.text.get(self.users[u as usize].upn_key)
+    // For the engine: records by their number in push order.
+
+    pub(crate) fn user_at(&self, rec: u32) -> UserRef<'_> {
+        UserRef { dir: self, rec }
     }
 
-    pub(crate) fn user_rec_immutable(&self, u: u32) -> Option<&str> {
-        self.user_key(u, |r| r.immutable)
+    pub(crate) fn group_at(&self, rec: u32) -> GroupRef<'_> {
+        GroupRef { dir: self, rec }
     }
 
-    pub(crate) fn user_rec_employee(&self, u: u32) -> Option<&str> {
-        self.user_key(u, |r| r.employee)
+    pub(crate) fn user_rank(&self, rec: u32) -> u32 {
+        self.user_rank[rec as usize]
     }
 
-    pub(crate) fn user_rec_display_key(&self, u: u32) -> Option<&str> {
-        self.user_key(u, |r| r.display_key)
+    pub(crate) fn group_rank(&self, rec: u32) -> u32 {
+        self.group_rank[rec as usize]
     }
 
-    pub(crate) fn user_rec_addresses(&self, u: u32) -> impl Iterator<Item = &str> + Clone {
-        let r = &self.users[u as usize];
-        let start = r.addresses_start as usize;
-        self.addresses[start..start + r.addresses_len as usize]
-            .iter()
-            .map(|s| self.text.get(*s))
+    pub(crate) fn user_order(&self) -> &[u32] {
+        &self.user_order
     }
 
-    pub(crate) fn user_rec_flags(&self, u: u32) -> (bool, bool, bool) {
-        let f = self.users[u as usize].flags;
-        (f & GUEST != 0, f & EXTERNAL != 0, f & DISABLED != 0)
-    }
-
-    pub(crate) fn group_rec_kind(&self, g: u32) -> GroupKind {
-        self.groups[g as usize].kind
-    }
-
-    pub(crate) fn group_rec_nickname_key(&self, g: u32) -> Option<&str> {
-        self.group_key(g, |r| r.nickname_key)
-    }
-
-    pub(crate) fn group_rec_display_key(&self, g: u32) -> Option<&str> {
-        self.group_key(g, |r| r.display_key)
+    pub(crate) fn group_order(&self) -> &[u32] {
+        &self.group_order
     }
 }
 
@@ -753,12 +725,17 @@ impl Directory {
 #[derive(Clone, Copy)]
 pub struct UserRef<'a> {
     dir: &'a Directory,
-    index: u32,
+    rec: u32,
 }
 
 impl<'a> UserRef<'a> {
     fn rec(&self) -> &'a UserRec {
-        &self.dir.users[self.index as usize]
+        &self.dir.users[self.rec as usize]
+    }
+
+    /// The record number (push order), the engine's handle.
+    pub(crate) fn record(&self) -> u32 {
+        self.rec
     }
 
     fn text(&self, span: Span) -> &'a str {
@@ -767,7 +744,7 @@ impl<'a> UserRef<'a> {
 
     /// The position in the directory's canonical order (by UPN).
     pub fn index(&self) -> u32 {
-        self.index
+        self.dir.user_rank[self.rec as usize]
     }
 
     /// The object id.
@@ -795,6 +772,11 @@ impl<'a> UserRef<'a> {
         self.text(self.rec().display)
     }
 
+    /// `displayName`, normalised.
+    pub(crate) fn display_key(&self) -> &'a str {
+        self.text(self.rec().display_key)
+    }
+
     /// `employeeId`, normalised, empty when none.
     pub fn employee_id(&self) -> &'a str {
         self.text(self.rec().employee)
@@ -807,7 +789,11 @@ impl<'a> UserRef<'a> {
 
     /// Every address (`mail`, SMTP proxy addresses, `otherMails`), normalised, each once, sorted.
     pub fn addresses(&self) -> impl Iterator<Item = &'a str> + Clone + use<'a> {
-        self.dir.user_rec_addresses(self.index)
+        let r = self.rec();
+        let start = r.addresses_start as usize;
+        self.dir.addresses[start..start + r.addresses_len as usize]
+            .iter()
+            .map(|s| self.dir.text.get(*s))
     }
 
     /// Whether `userType` is `Guest`.
@@ -834,7 +820,7 @@ impl fmt::Debug for UserRef<'_> {
 
 impl PartialEq for UserRef<'_> {
     fn eq(&self, other: &Self) -> bool {
-        std::ptr::eq(self.dir, other.dir) && self.index == other.index
+        std::ptr::eq(self.dir, other.dir) && self.rec == other.rec
     }
 }
 
@@ -844,17 +830,22 @@ impl Eq for UserRef<'_> {}
 #[derive(Clone, Copy)]
 pub struct GroupRef<'a> {
     dir: &'a Directory,
-    index: u32,
+    rec: u32,
 }
 
 impl<'a> GroupRef<'a> {
     fn rec(&self) -> &'a GroupRec {
-        &self.dir.groups[self.index as usize]
+        &self.dir.groups[self.rec as usize]
+    }
+
+    /// The record number (push order), the engine's handle.
+    pub(crate) fn record(&self) -> u32 {
+        self.rec
     }
 
     /// The position in the directory's canonical order (by id).
     pub fn index(&self) -> u32 {
-        self.index
+        self.dir.group_rank[self.rec as usize]
     }
 
     /// The object id.
@@ -870,6 +861,16 @@ impl<'a> GroupRef<'a> {
     /// `mailNickname` as Graph spells it, empty when none.
     pub fn mail_nickname(&self) -> &'a str {
         self.dir.text.get(self.rec().nickname)
+    }
+
+    /// `displayName`, normalised.
+    pub(crate) fn display_key(&self) -> &'a str {
+        self.dir.text.get(self.rec().display_key)
+    }
+
+    /// `mailNickname`, normalised.
+    pub(crate) fn mail_nickname_key(&self) -> &'a str {
+        self.dir.text.get(self.rec().nickname_key)
     }
 
     /// Microsoft 365 or security.
@@ -897,7 +898,7 @@ impl fmt::Debug for GroupRef<'_> {
 
 impl PartialEq for GroupRef<'_> {
     fn eq(&self, other: &Self) -> bool {
-        std::ptr::eq(self.dir, other.dir) && self.index == other.index
+        std::ptr::eq(self.dir, other.dir) && self.rec == other.rec
     }
 }
 

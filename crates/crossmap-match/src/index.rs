@@ -48,29 +48,6 @@ impl Index {
         Index { table, next }
     }
 
-    /// Indexes slots `0..n` by `key(slot)`, where no two slots may share a value: `Err((first, second))`.
-    pub(crate) fn unique<K: Hash + Eq>(n: usize, key: impl Fn(u32) -> Option<K>) -> Result<Index, (u32, u32)> {
-        let mut table = HashTable::with_capacity(n);
-        for slot in 0..n as u32 {
-            let Some(k) = key(slot) else { continue };
-            let h = hash(&k);
-            match table.entry(
-                h,
-                |&s| key(s).as_ref() == Some(&k),
-                |&s| key(s).as_ref().map_or(0, hash),
-            ) {
-                Entry::Occupied(e) => return Err((*e.get(), slot)),
-                Entry::Vacant(e) => {
-                    e.insert(slot);
-                }
-            }
-        }
-        Ok(Index {
-            table,
-            next: Vec::new(),
-        })
-    }
-
     /// The slots whose key equals `k`, ascending.
     pub(crate) fn get<K: Hash + Eq>(&self, k: &K, key: impl Fn(u32) -> Option<K>) -> Chain<'_> {
         let head = self
@@ -82,6 +59,24 @@ impl Index {
             next: &self.next,
             at: head,
         }
+    }
+
+    /// The first (smallest) slot whose key equals `k`: the value's identity.
+    pub(crate) fn head<K: Hash + Eq>(&self, k: &K, key: impl Fn(u32) -> Option<K>) -> Option<u32> {
+        self.table.find(hash(k), |&s| key(s).as_ref() == Some(k)).copied()
+    }
+
+    /// The slots from `slot` on that share its value, ascending.
+    pub(crate) fn chain_from(&self, slot: u32) -> Chain<'_> {
+        Chain {
+            next: &self.next,
+            at: slot,
+        }
+    }
+
+    /// Whether a later slot shares `slot`'s value.
+    pub(crate) fn has_next(&self, slot: u32) -> bool {
+        self.next.get(slot as usize).is_some_and(|n| *n != NONE)
     }
 
     /// Bytes held, roughly: the table's buckets and the chain links.
@@ -122,14 +117,5 @@ mod tests {
         assert_eq!(idx.get(&"c", key).collect::<Vec<_>>(), [5]);
         assert_eq!(idx.get(&"", key).count(), 0);
         assert_eq!(idx.get(&"z", key).count(), 0);
-    }
-
-    #[test]
-    fn unique_reports_the_first_duplicate() {
-        let keys = [1u128, 2, 3, 2];
-        let key = |s: u32| Some(keys[s as usize]);
-        assert_eq!(Index::unique(4, key).unwrap_err(), (1, 3));
-        let idx = Index::unique(3, key).unwrap();
-        assert_eq!(idx.get(&3, key).collect::<Vec<_>>(), [2]);
     }
 }

@@ -345,12 +345,12 @@ impl<'m, 'a, R> Row<'m, 'a, R> {
     }
 }
 
-fn user_ref(dir: &Directory, i: u32) -> UserRef<'_> {
-    dir.user(i).expect("a row's index is in its directory")
+fn user_ref(dir: &Directory, record: u32) -> UserRef<'_> {
+    dir.user_at(record)
 }
 
-fn group_ref(dir: &Directory, i: u32) -> GroupRef<'_> {
-    dir.group(i).expect("a row's index is in its directory")
+fn group_ref(dir: &Directory, record: u32) -> GroupRef<'_> {
+    dir.group_at(record)
 }
 
 /// A user's row.
@@ -539,7 +539,7 @@ impl<'a> Matching<'a> {
 
     /// Every source user's row, ordered by source UPN.
     pub fn users(&self) -> impl ExactSizeIterator<Item = UserMatch<'_, 'a>> {
-        (0..self.users.status.len() as u32).map(move |index| Row {
+        self.source.user_order().iter().map(move |&index| Row {
             matching: self,
             side: &self.users,
             index,
@@ -549,7 +549,7 @@ impl<'a> Matching<'a> {
 
     /// Every source group's row, ordered by source object id.
     pub fn groups(&self) -> impl ExactSizeIterator<Item = GroupMatch<'_, 'a>> {
-        (0..self.groups.status.len() as u32).map(move |index| Row {
+        self.source.group_order().iter().map(move |&index| Row {
             matching: self,
             side: &self.groups,
             index,
@@ -557,25 +557,35 @@ impl<'a> Matching<'a> {
         })
     }
 
-    /// The row of a source user.
-    pub fn user(&self, source: UserRef<'_>) -> Option<UserMatch<'_, 'a>> {
-        self.users().nth(source.index() as usize)
+    /// The row of a user of the source directory.
+    pub fn user(&self, source: UserRef<'_>) -> UserMatch<'_, 'a> {
+        Row {
+            matching: self,
+            side: &self.users,
+            index: source.record(),
+            make: user_ref,
+        }
     }
 
-    /// The row of a source group.
-    pub fn group(&self, source: GroupRef<'_>) -> Option<GroupMatch<'_, 'a>> {
-        self.groups().nth(source.index() as usize)
+    /// The row of a group of the source directory.
+    pub fn group(&self, source: GroupRef<'_>) -> GroupMatch<'_, 'a> {
+        Row {
+            matching: self,
+            side: &self.groups,
+            index: source.record(),
+            make: group_ref,
+        }
     }
 
-    /// The source user a target user was matched to.
+    /// The source user a user of the target directory was matched to.
     pub fn user_claiming(&self, target: UserRef<'_>) -> Option<UserRef<'a>> {
-        let s = *self.users.claimed_by.get(target.index() as usize)?;
+        let s = *self.users.claimed_by.get(target.record() as usize)?;
         (s != NONE).then(|| user_ref(self.source, s))
     }
 
-    /// The source group a target group was matched to.
+    /// The source group a group of the target directory was matched to.
     pub fn group_claiming(&self, target: GroupRef<'_>) -> Option<GroupRef<'a>> {
-        let s = *self.groups.claimed_by.get(target.index() as usize)?;
+        let s = *self.groups.claimed_by.get(target.record() as usize)?;
         (s != NONE).then(|| group_ref(self.source, s))
     }
 

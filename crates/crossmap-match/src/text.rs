@@ -38,18 +38,6 @@ impl Span {
     pub(crate) fn is_empty(self) -> bool {
         self.len == 0
     }
-
-    /// The span after the region it lies in moved from `from` to `to`.
-    pub(crate) fn moved(self, from: u32, to: u32) -> Span {
-        if self.is_empty() {
-            Span::default()
-        } else {
-            Span {
-                start: self.start - from + to,
-                len: self.len,
-            }
-        }
-    }
 }
 
 /// The arena grew past 4 GiB of text.
@@ -63,27 +51,6 @@ pub(crate) struct Arena {
 }
 
 impl Arena {
-    /// An empty arena with room for `bytes`.
-    pub(crate) fn with_capacity(bytes: usize) -> Arena {
-        Arena {
-            text: String::with_capacity(bytes),
-        }
-    }
-
-    /// Copies the smallest region of `from` holding every (non-empty) span of `spans` to the end of this
-    /// arena: gives (the region's start in `from`, its start here), for [`Span::moved`].
-    pub(crate) fn copy_region(
-        &mut self,
-        from: &Arena,
-        spans: impl Iterator<Item = Span> + Clone,
-    ) -> Result<(u32, u32), Full> {
-        let live = spans.filter(|s| !s.is_empty());
-        let start = live.clone().map(|s| s.start).min().unwrap_or(0);
-        let end = live.map(|s| s.start + s.len).max().unwrap_or(0);
-        let to = self.push(&from.text[start as usize..end as usize])?;
-        Ok((start, to.start))
-    }
-
     /// The text of a span.
     pub(crate) fn get(&self, span: Span) -> &str {
         &self.text[span.start as usize..span.start as usize + span.len as usize]
@@ -120,10 +87,30 @@ impl Arena {
     pub(crate) fn push_with_key(&mut self, s: &str) -> Result<(Span, Span), Full> {
         let t = s.trim();
         let original = self.push(t)?;
-        match normalize(t) {
-            Cow::Borrowed(_) => Ok((original, original)),
-            Cow::Owned(key) => Ok((original, self.push(&key)?)),
+        let key = self.push_normalized(t)?;
+        if self.get(key) == self.get(original) {
+            self.truncate(key.start as usize);
+            Ok((original, original))
+        } else {
+            Ok((original, key))
         }
+    }
+
+    /// Appends `s` normalised, unless one of `known` already holds that text: gives the span holding it.
+    pub(crate) fn push_normalized_once(&mut self, s: &str, known: &[Span]) -> Result<Span, Full> {
+        let key = self.push_normalized(s)?;
+        match known.iter().find(|k| self.get(**k) == self.get(key)) {
+            Some(&k) => {
+                self.truncate(key.start as usize);
+                Ok(k)
+            }
+            None => Ok(key),
+        }
+    }
+
+    /// Releases spare capacity.
+    pub(crate) fn shrink(&mut self) {
+        self.text.shrink_to_fit();
     }
 
     /// Gives back the bytes of the last pushes, down to `len` (an object refused half-way).

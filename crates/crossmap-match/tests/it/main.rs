@@ -48,7 +48,7 @@ pub(crate) fn outcome(m: &Matching<'_>, upn: &str) -> (Status, Option<String>, O
         .source()
         .user_by_upn(upn)
         .unwrap_or_else(|| panic!("no source user {upn}"));
-    let row = m.user(src).unwrap();
+    let row = m.user(src);
     (
         row.status(),
         row.rule().map(|r| r.to_string()),
