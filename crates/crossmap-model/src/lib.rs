@@ -3,8 +3,9 @@
 //! Typed, exact JSON for `sharePointUserIdentityMapping` and `sharePointGroupIdentityMapping` and their
 //! parts, generated from `schema/crossmap.csdl.xml` (see [`generated`]); the delta request and response
 //! envelopes and Graph's error shape ([`envelope`], [`error`]); the source keys that name a mapping and
-//! their OData alternate-key URL segments ([`keys`]); and mapping ids ([`id`]). No I/O, no async, no HTTP:
-//! embed it anywhere.
+//! their OData alternate-key URL segments ([`keys`]); mapping ids ([`id`]); and the directory objects an
+//! identity map is built from and checked against, users, groups and the organization ([`directory`]). No
+//! I/O, no async, no HTTP: embed it anywhere.
 //!
 //! ```
 //! use crossmap_model::{DeltaItem, DeltaRequest, IdentityMapping, MappingKey, Patch, SharePointGroupIdentityMapping};
@@ -27,6 +28,7 @@
 //! ```
 
 pub mod compact;
+pub mod directory;
 pub mod envelope;
 pub mod error;
 pub mod generated;

@@ -1,7 +1,7 @@
 //! Test helpers shared by crossmap's crates: the wire fixtures from the public documentation, and the
 //! proptest strategies that generate mappings, states and requests ([`generators`]), and large
-//! deterministic data sets for benchmarks ([`data`]), and a server that echoes more than it was sent
-//! ([`echo`]).
+//! deterministic data sets for benchmarks ([`data`]); directory objects for matching, small and colliding
+//! or large and realistic ([`directories`]); and a server that echoes more than it was sent ([`echo`]).
 //!
 //! A dev-dependency only; `cargo xtask layers` fails if a shipped crate depends on it.
 //!
@@ -11,6 +11,7 @@
 //! ```
 
 pub mod data;
+pub mod directories;
 pub mod echo;
 pub mod generators;
 
