@@ -36,6 +36,10 @@ pub struct Desired {
     pub groups: MemoryTable<Group>,
     /// What is worth saying but stops nothing (an encoding guessed, two sources on one target, ...).
     pub warnings: Vec<String>,
+    /// The line of each user mapping, when [`ReadOptions::keep_lines`] asked for them.
+    pub user_lines: HashMap<UserKey, u64>,
+    /// The line of each group mapping, when [`ReadOptions::keep_lines`] asked for them.
+    pub group_lines: HashMap<crossmap_model::GroupKey, u64>,
 }
 
 impl Desired {
@@ -92,6 +96,9 @@ pub struct ReadOptions {
     pub delimiter: Option<u8>,
     /// Read as JSON Lines rather than CSV.
     pub jsonl: bool,
+    /// Keep the line of every mapping ([`Desired::user_lines`], [`Desired::group_lines`]), for messages
+    /// about rows after reading.
+    pub keep_lines: bool,
 }
 
 fn user_type(s: &str) -> Option<UserType> {
@@ -137,6 +144,10 @@ pub fn read_bytes(name: &str, bytes: &[u8], options: &ReadOptions) -> Result<Des
     } else {
         read_csv(name, &text, options.delimiter)
     }?;
+    if !options.keep_lines {
+        desired.user_lines = HashMap::new();
+        desired.group_lines = HashMap::new();
+    }
     if let Some(note) = note {
         desired.warnings.insert(0, format!("{name}: {note}"));
     }
@@ -528,8 +539,8 @@ fn finish(
 ) -> Result<Desired, Problems> {
     let mut desired = Desired::default();
     // Only JSON Lines can hold properties the API does not declare; the CSV's columns are all known.
-    desired.users = table(name, check_unknown, users, &mut problems, &mut desired.warnings);
-    desired.groups = table(name, check_unknown, groups, &mut problems, &mut desired.warnings);
+    (desired.users, desired.user_lines) = table(name, check_unknown, users, &mut problems, &mut desired.warnings);
+    (desired.groups, desired.group_lines) = table(name, check_unknown, groups, &mut problems, &mut desired.warnings);
     // In file order, whichever check found them.
     let line_of = |p: &String| {
         p[name.len()..]
@@ -552,7 +563,7 @@ fn table<M: Rules>(
     rows: Vec<Row<M>>,
     problems: &mut Vec<String>,
     warnings: &mut Vec<String>,
-) -> MemoryTable<M> {
+) -> (MemoryTable<M>, HashMap<M::Key, u64>) {
     let mut table = MemoryTable::new();
     let mut first_line: HashMap<M::Key, u64> = HashMap::new();
     for row in rows {
@@ -605,7 +616,7 @@ fn table<M: Rules>(
         }
         warnings.push(format!("{name}: {w}"));
     }
-    table
+    (table, first_line)
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> serde_json::Value {

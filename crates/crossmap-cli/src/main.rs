@@ -7,6 +7,7 @@
 // A command-line tool reports on its terminal.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod matching;
 mod remote;
 
 use anyhow::{Context, Result};
@@ -60,6 +61,42 @@ enum Command {
         /// service holds, or 100, whichever is larger].
         #[arg(long, value_name = "N|all")]
         max_removals: Option<remote::MaxRemovals>,
+    },
+    /// Build the identity map from the source and target tenants' directories, by ordered exact rules.
+    ///
+    /// Writes the map (matched rows only, pushable as is) and a review list of every source user and group
+    /// with its status (matched, ambiguous, conflict, unmatched, excluded), the rule that decided and why.
+    /// Display names never decide. The rules: docs/matching.md.
+    #[command(after_help = EXIT_STATUS)]
+    Match {
+        #[command(flatten)]
+        conn: remote::Connection,
+        #[command(flatten)]
+        tenants: matching::Tenants,
+        #[command(flatten)]
+        args: matching::MatchArgs,
+    },
+    /// Check a map (hand-made or not) against both directories: every problem as FILE:LINE: error|warning.
+    ///
+    /// Errors: a source or target that does not exist, one target in two rows, a Microsoft 365 alias that is
+    /// not the target group's mailNickname, a group type that is not the target group's kind, a source
+    /// tenant id that is not the source organization's. Warnings: a target e-mail that is not one of the
+    /// target's addresses, a disabled target account. Exit 1 on any error.
+    #[command(after_help = EXIT_STATUS)]
+    Verify {
+        #[command(flatten)]
+        conn: remote::Connection,
+        #[command(flatten)]
+        tenants: matching::Tenants,
+        /// The map to check: the admins' CSV or JSON Lines (.jsonl). Leave out with --remote.
+        #[arg(required_unless_present = "remote")]
+        file: Option<std::path::PathBuf>,
+        /// Check the mappings the service holds instead of a file.
+        #[arg(long, conflicts_with = "file")]
+        remote: bool,
+        /// The CSV delimiter: comma, semicolon or tab (found from the first data row if not given).
+        #[arg(long, value_parser = parse_delimiter)]
+        delimiter: Option<u8>,
     },
     /// Show one mapping.
     Get {
@@ -155,6 +192,7 @@ impl FileArgs {
             strict: self.strict,
             delimiter: self.delimiter,
             jsonl: false,
+            keep_lines: false,
         }
     }
 }
@@ -212,7 +250,10 @@ fn main() -> std::process::ExitCode {
             let refused = e.downcast_ref::<remote::Refused>().is_some()
                 || e.downcast_ref::<input::InputError>().is_some()
                 || e.downcast_ref::<input::Problems>().is_some();
-            if e.downcast_ref::<remote::NotApplied>().is_some() || e.downcast_ref::<input::Problems>().is_some() {
+            if e.downcast_ref::<remote::NotApplied>().is_some()
+                || e.downcast_ref::<input::Problems>().is_some()
+                || e.downcast_ref::<matching::MapErrors>().is_some()
+            {
                 eprintln!("{e}");
             } else {
                 eprintln!("error: {e:#}");
@@ -254,6 +295,20 @@ fn run(cli: Cli) -> Result<()> {
             select,
         } => runtime()?.block_on(remote::get_command(&conn, &kind, &key, select)),
         Command::Export { conn, format, kind } => runtime()?.block_on(remote::export_command(&conn, &format, &kind)),
+        Command::Match { conn, tenants, args } => runtime()?.block_on(matching::match_command(&conn, &tenants, &args)),
+        Command::Verify {
+            conn,
+            tenants,
+            file,
+            delimiter,
+            ..
+        } => {
+            let options = input::ReadOptions {
+                delimiter,
+                ..input::ReadOptions::default()
+            };
+            runtime()?.block_on(matching::verify_command(&conn, &tenants, file.as_deref(), &options))
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Where to connect and how to authenticate; each option can come from the environment.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub(crate) struct Connection {
     /// The service root: a URL (the emulator: http://127.0.0.1:8080) or a national cloud: global, usgov,
     /// dod, china.
@@ -57,6 +57,15 @@ impl Connection {
         }
     }
 
+    /// The same service, for another tenant (and its own token, if given).
+    pub(crate) fn for_tenant(&self, tenant: &str, token: Option<&str>) -> Connection {
+        Connection {
+            tenant: Some(tenant.to_owned()),
+            token: token.map(str::to_owned).or_else(|| self.token.clone()),
+            ..self.clone()
+        }
+    }
+
     pub(crate) fn client(&self) -> Result<Client> {
         let builder = Client::builder().base_url(self.base());
         let builder = match (&self.token, &self.tenant, &self.client_id, &self.client_secret) {
@@ -93,7 +102,7 @@ impl Connection {
 }
 
 /// What the service holds now: its list where it has one (the emulator), else the local record.
-async fn current<M: crossmap_delta::Rules>(
+pub(crate) async fn current<M: crossmap_delta::Rules>(
     client: &Client,
     state: &LocalState,
 ) -> Result<(MemoryTable<M>, &'static str)> {

@@ -248,6 +248,17 @@ impl Client {
 
     /// Sends one request, retrying as the policy says; the same `client-request-id` on every attempt.
     pub(crate) async fn send(&self, method: Method, url: &str, body: Option<Vec<u8>>) -> Result<Answer, ClientError> {
+        self.send_with(method, url, body, &[]).await
+    }
+
+    /// [`Client::send`] with extra request headers.
+    pub(crate) async fn send_with(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Result<Answer, ClientError> {
         let id = client_request_id();
         let started = Instant::now();
         let mut previous = Duration::ZERO;
@@ -261,6 +272,9 @@ impl Client {
                 .request(method.clone(), url)
                 .bearer_auth(token)
                 .header("client-request-id", &id);
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
             if let Some(body) = &body {
                 request = request.header("content-type", "application/json").body(body.clone());
             }
@@ -330,7 +344,16 @@ impl Client {
     }
 
     async fn get_json<T: DeserializeOwned>(&self, url: &str) -> Result<T, ClientError> {
-        let answer = self.send(Method::GET, url, None).await?;
+        self.get_json_with(url, &[]).await
+    }
+
+    /// A GET with extra headers, decoded.
+    pub(crate) async fn get_json_with<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<T, ClientError> {
+        let answer = self.send_with(Method::GET, url, None, headers).await?;
         decode(&answer)
     }
 

@@ -31,6 +31,7 @@
 mod auth;
 mod bulk;
 mod client;
+mod directory;
 mod error;
 mod retry;
 mod state;
@@ -38,6 +39,7 @@ mod state;
 pub use auth::{ClientCredentials, MICROSOFT_AUTHORITY, StaticToken, TokenProvider};
 pub use bulk::{ApplyOptions, Cancel, ItemResult, Progress, Report};
 pub use client::{Client, ClientBuilder, Cloud, Counters, DeltaPage};
+pub use directory::DirectoryQuery;
 pub use error::{ClientError, GraphFailure};
 pub use retry::RetryPolicy;
 pub use state::{LocalState, StateError};

@@ -3,7 +3,7 @@
 
 use crate::bulk::{ApplyOptions, ItemResult, Report};
 use crate::client::Client;
-use crossmap_delta::{MappingTable, MemoryTable, Op, Rules, canonical, validate_item};
+use crossmap_delta::{MappingTable, MemoryTable, Rules, canonical};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
@@ -118,34 +118,30 @@ impl<M: Rules> Report<M> {
             let ItemResult::Applied { sent, entry } = result else {
                 continue;
             };
-            let Ok(op) = validate_item(0, sent) else {
-                // The client never sends an item the engine refuses; nothing to record if it did.
-                tracing::warn!("an acknowledged item does not validate; not recorded");
+            // The client validated the item before sending it: its key is there and well formed.
+            let Some(Ok(key)) = sent.entity().source_key() else {
                 continue;
             };
-            match op {
-                Op::Remove { key } => {
-                    table.remove(&key);
-                }
-                Op::Upsert { key, patch } => {
-                    // As the engine applies an upsert: merged into what is there; `canonical` fills a
-                    // new mapping's defaults.
-                    let mut mapping: M = table.row(&key).map(|r| r.decode()).unwrap_or_default();
-                    mapping.merge(patch);
-                    let unknown = entry.additional_properties().iter().filter(|(k, _)| !k.contains('@'));
-                    for (k, v) in unknown {
-                        mapping
-                            .additional_properties_mut()
-                            .entry(k.clone())
-                            .or_insert_with(|| v.clone());
-                    }
-                    match canonical(0, mapping) {
-                        Ok((_, mapping)) => table.put(key, &mapping),
-                        Err(e) => {
-                            tracing::warn!(error = %e.message, "an acknowledged mapping is incomplete; not recorded")
-                        }
-                    }
-                }
+            if sent.is_removal() {
+                table.remove(&key);
+                continue;
+            }
+            // As the engine applies an upsert: merged into what is there; `canonical` fills a new
+            // mapping's defaults and drops what a request cannot state.
+            let mut mapping: M = table.row(&key).map(|r| r.decode()).unwrap_or_default();
+            let mut patch = sent.entity().clone();
+            patch.clear_server_owned();
+            mapping.merge(patch);
+            let unknown = entry.additional_properties().iter().filter(|(k, _)| !k.contains('@'));
+            for (k, v) in unknown {
+                mapping
+                    .additional_properties_mut()
+                    .entry(k.clone())
+                    .or_insert_with(|| v.clone());
+            }
+            match canonical(0, mapping) {
+                Ok((_, mapping)) => table.put(key, &mapping),
+                Err(e) => tracing::warn!(error = %e.message, "an acknowledged mapping is incomplete; not recorded"),
             }
         }
     }

@@ -1,0 +1,567 @@
+//! `crossmap match` and `crossmap verify`: the identity map built from, and checked against, the source
+//! and target tenants' directories, read through Graph (or the emulator).
+
+use crate::remote::{self, Connection, Refused};
+use anyhow::{Context, Result};
+use crossmap_cli::input::{self, ReadOptions};
+use crossmap_client::{Client, DirectoryQuery};
+use crossmap_delta::{MappingTable, MemoryTable};
+use crossmap_match::{Config, Directory, DirectoryBuilder, GroupKind, Rule, Status, match_directories};
+use crossmap_model::{
+    Guid, MappingKey, SharePointGroupIdentityMapping as Group, SharePointIdentityMappingGroupType as GroupType,
+    SharePointUserIdentityMapping as User,
+};
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// The two tenants, and how to reach each.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct Tenants {
+    /// The source tenant (a GUID or a domain): where people and groups move from.
+    #[arg(long, env = "CROSSMAP_SOURCE_TENANT")]
+    source_tenant: String,
+    /// The target tenant (a GUID or a domain): where they move to.
+    #[arg(long, env = "CROSSMAP_TARGET_TENANT")]
+    target_tenant: String,
+    /// A ready bearer token for the source tenant, instead of the client credentials.
+    #[arg(long, env = "CROSSMAP_SOURCE_TOKEN", hide_env_values = true)]
+    source_token: Option<String>,
+    /// A ready bearer token for the target tenant, instead of the client credentials.
+    #[arg(long, env = "CROSSMAP_TARGET_TOKEN", hide_env_values = true)]
+    target_token: Option<String>,
+}
+
+/// `crossmap match`'s own options.
+#[derive(Debug, clap::Args)]
+pub(crate) struct MatchArgs {
+    /// Rewrite a source domain before comparing UPNs and addresses: SRC=DST (repeatable).
+    #[arg(long = "map-domain", value_name = "SRC=DST")]
+    map_domains: Vec<String>,
+    /// Pairs that always win: a CSV of `source,target` (UPNs, or group object ids).
+    #[arg(long, value_name = "FILE")]
+    overrides: Option<PathBuf>,
+    /// Leave out sources whose UPN (users) or display name (groups) matches GLOB (repeatable).
+    #[arg(long = "exclude", value_name = "GLOB")]
+    excludes: Vec<String>,
+    /// Match disabled source accounts too (by default they are excluded).
+    #[arg(long)]
+    include_disabled: bool,
+    /// Source UPNs (one a line) that become `adminUser` in the map.
+    #[arg(long, value_name = "FILE")]
+    admins: Option<PathBuf>,
+    /// Where to write the identity map (the six-column CSV, matched rows only; pushable as is).
+    #[arg(long, value_name = "MAP.csv")]
+    out: PathBuf,
+    /// Where to write the review list: every source user and group once, with status, rule and reason.
+    #[arg(long, value_name = "REVIEW.csv")]
+    review: PathBuf,
+}
+
+/// The client for one tenant.
+fn client_for(conn: &Connection, tenant: &str, token: Option<&str>) -> Result<Client> {
+    conn.for_tenant(tenant, token).client()
+}
+
+/// Progress for people while directories are read: a spinner on a terminal, a line every few seconds
+/// otherwise.
+struct Reading {
+    objects: Arc<AtomicU64>,
+    bar: Option<indicatif::ProgressBar>,
+    last: std::sync::Mutex<Instant>,
+    label: String,
+}
+
+impl Reading {
+    fn new(label: String) -> Reading {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {prefix}: {pos} objects {per_sec}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            bar.set_prefix(label.clone());
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Reading {
+            objects: Arc::new(AtomicU64::new(0)),
+            bar,
+            last: std::sync::Mutex::new(Instant::now()),
+            label,
+        }
+    }
+
+    fn add(&self, n: u64) {
+        let total = self.objects.fetch_add(n, Ordering::Relaxed) + n;
+        match &self.bar {
+            Some(bar) => bar.set_position(total),
+            None => {
+                let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+                if last.elapsed() > Duration::from_secs(2) {
+                    *last = Instant::now();
+                    eprintln!("{}: {total} objects read", self.label);
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        let total = self.objects.load(Ordering::Relaxed);
+        match &self.bar {
+            Some(bar) => bar.finish_with_message("done"),
+            None => eprintln!("{}: {total} objects read", self.label),
+        }
+    }
+}
+
+/// Reads one tenant's organization, users and groups into a [`Directory`].
+async fn read_directory(client: &Client, label: &str) -> Result<Directory> {
+    let org = client
+        .organization()
+        .await
+        .with_context(|| format!("reading the {label} tenant's organization"))?;
+    let mut builder =
+        DirectoryBuilder::from_organization(&org).with_context(|| format!("the {label} tenant's organization"))?;
+    let progress = Reading::new(format!("{label} directory"));
+    let mut pages =
+        std::pin::pin!(client.directory_pages::<crossmap_model::directory::User>("users", &DirectoryQuery::users()));
+    while let Some(page) = pages.next().await {
+        let page = page.with_context(|| format!("reading the {label} tenant's users"))?;
+        for user in &page.value {
+            builder
+                .push_user(user)
+                .with_context(|| format!("a user of the {label} tenant"))?;
+        }
+        progress.add(page.value.len() as u64);
+    }
+    let mut pages =
+        std::pin::pin!(client.directory_pages::<crossmap_model::directory::Group>("groups", &DirectoryQuery::groups()));
+    while let Some(page) = pages.next().await {
+        let page = page.with_context(|| format!("reading the {label} tenant's groups"))?;
+        for group in &page.value {
+            builder
+                .push_group(group)
+                .with_context(|| format!("a group of the {label} tenant"))?;
+        }
+        progress.add(page.value.len() as u64);
+    }
+    progress.finish();
+    Ok(builder
+        .build()
+        .with_context(|| format!("the {label} tenant's directory"))?)
+}
+
+/// Both directories, read concurrently.
+async fn read_both(conn: &Connection, tenants: &Tenants) -> Result<(Directory, Directory)> {
+    let source = client_for(conn, &tenants.source_tenant, tenants.source_token.as_deref())?;
+    let target = client_for(conn, &tenants.target_tenant, tenants.target_token.as_deref())?;
+    let (s, t) = tokio::join!(read_directory(&source, "source"), read_directory(&target, "target"));
+    Ok((s?, t?))
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| Refused(format!("cannot read {}: {e}", path.display())))?;
+    Ok(input::decode(&bytes).0.into_owned())
+}
+
+/// The matching configuration from the flags; every problem is refused input, with its file and line.
+fn config(args: &MatchArgs) -> Result<Config> {
+    let mut config = Config::new();
+    let refuse = |what: String| anyhow::Error::from(Refused(what));
+    for d in &args.map_domains {
+        config
+            .map_domain_arg(d)
+            .map_err(|e| refuse(format!("--map-domain {d}: {e}")))?;
+    }
+    for g in &args.excludes {
+        config.exclude(g).map_err(|e| refuse(format!("--exclude {g}: {e}")))?;
+    }
+    config.include_disabled(args.include_disabled);
+    for (path, admins) in [(&args.overrides, false), (&args.admins, true)] {
+        let Some(path) = path else { continue };
+        let text = read_text(path)?;
+        let read = if admins {
+            config.read_admins(&text)
+        } else {
+            config.read_overrides(&text)
+        };
+        if let Err(errors) = read {
+            let lines: Vec<String> = errors.iter().map(|e| format!("  {}:{e}", path.display())).collect();
+            return Err(refuse(format!(
+                "{} problem(s) in {}; nothing was written:\n{}",
+                errors.len(),
+                path.display(),
+                lines.join("\n")
+            )));
+        }
+    }
+    Ok(config)
+}
+
+/// `crossmap match`.
+pub(crate) async fn match_command(conn: &Connection, tenants: &Tenants, args: &MatchArgs) -> Result<()> {
+    let config = config(args)?;
+    let (source, target) = read_both(conn, tenants).await?;
+    let started = Instant::now();
+    let matching = match_directories(&source, &target, &config).context("matching")?;
+    let elapsed = started.elapsed();
+    let users: Vec<User> = matching.user_mappings().collect();
+    let groups: Vec<Group> = matching.group_mappings().collect();
+    write_file(&args.out, input::write_csv(&users, &groups).as_bytes())?;
+    let mut review = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+    review.write_record(crossmap_match::ReviewRow::HEADER)?;
+    for row in matching.review() {
+        review.serialize(row)?;
+    }
+    write_file(&args.review, &review.into_inner().context("writing the review list")?)?;
+
+    for w in matching.warnings() {
+        eprintln!("warning: {w}");
+    }
+    let statuses = [
+        Status::Matched,
+        Status::Ambiguous,
+        Status::Conflict,
+        Status::Unmatched,
+        Status::Excluded,
+    ];
+    for (kind, counts) in [("users", matching.user_counts()), ("groups", matching.group_counts())] {
+        let parts: Vec<String> = statuses
+            .iter()
+            .map(|s| format!("{} {}", counts.get(*s), s.as_str()))
+            .collect();
+        println!("{kind}: {}", parts.join(", "));
+    }
+    let mut by_rule: Vec<(Rule, usize)> = Vec::new();
+    let rules = matching
+        .users()
+        .filter(|r| r.status() == Status::Matched)
+        .filter_map(|r| r.rule())
+        .chain(
+            matching
+                .groups()
+                .filter(|r| r.status() == Status::Matched)
+                .filter_map(|r| r.rule()),
+        );
+    for rule in rules {
+        match by_rule.iter_mut().find(|(r, _)| *r == rule) {
+            Some((_, n)) => *n += 1,
+            None => by_rule.push((rule, 1)),
+        }
+    }
+    let parts: Vec<String> = by_rule.iter().map(|(r, n)| format!("{n} by {}", r.as_str())).collect();
+    println!(
+        "matched {}",
+        if parts.is_empty() {
+            "none".to_owned()
+        } else {
+            parts.join(", ")
+        }
+    );
+    println!(
+        "wrote {} ({} users, {} groups) and {} (every source object once); matched in {:.2}s",
+        args.out.display(),
+        users.len(),
+        groups.len(),
+        args.review.display(),
+        elapsed.as_secs_f64()
+    );
+    Ok(())
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+/// One finding of `verify`.
+struct Finding {
+    at: String,
+    line: u64,
+    error: bool,
+    message: String,
+}
+
+/// `crossmap verify`: checks a map against both directories; exit 1 on any error.
+pub(crate) async fn verify_command(
+    conn: &Connection,
+    tenants: &Tenants,
+    file: Option<&Path>,
+    options: &ReadOptions,
+) -> Result<()> {
+    let mut findings: Vec<Finding> = Vec::new();
+    let (users, groups, name, user_lines, group_lines) = match file {
+        Some(path) => {
+            let name = path.display().to_string();
+            let bytes = std::fs::read(path).map_err(|e| Refused(format!("cannot read {name}: {e}")))?;
+            let options = ReadOptions {
+                jsonl: options.jsonl || matches!(path.extension().and_then(|e| e.to_str()), Some("jsonl" | "ndjson")),
+                keep_lines: true,
+                ..options.clone()
+            };
+            match input::read_bytes(&name, &bytes, &options) {
+                Ok(d) => (d.users, d.groups, name, d.user_lines, d.group_lines),
+                Err(problems) => {
+                    // A row that does not even read is an error of the map like any other.
+                    for p in problems.0 {
+                        let (line, message) = split_location(&name, &p);
+                        findings.push(Finding {
+                            at: name.clone(),
+                            line,
+                            error: true,
+                            message,
+                        });
+                    }
+                    (
+                        MemoryTable::new(),
+                        MemoryTable::new(),
+                        name,
+                        HashMap::new(),
+                        HashMap::new(),
+                    )
+                }
+            }
+        }
+        None => {
+            let client = conn.client()?;
+            let state = conn.state()?;
+            let (users, _) = remote::current::<User>(&client, &state).await?;
+            let (groups, _) = remote::current::<Group>(&client, &state).await?;
+            (users, groups, "the service".to_owned(), HashMap::new(), HashMap::new())
+        }
+    };
+    let (source, target) = read_both(conn, tenants).await?;
+    let remote_at = |kind: &str, key: &str| format!("service:{kind} {key}");
+    let org = source.tenant_id();
+
+    // Users, in file order.
+    let mut rows: Vec<(u64, String, User)> = users
+        .iter()
+        .map(|(k, m)| (user_lines.get(k).copied().unwrap_or(0), k.as_str().to_owned(), m))
+        .collect();
+    rows.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    let mut claimed: HashMap<String, (u64, String)> = HashMap::new();
+    for (line, key, m) in &rows {
+        let at = if file.is_some() {
+            name.clone()
+        } else {
+            remote_at("user", key)
+        };
+        let mut say = |error: bool, message: String| {
+            findings.push(Finding {
+                at: at.clone(),
+                line: *line,
+                error,
+                message,
+            })
+        };
+        if m.source_organization_id.value().is_some_and(|g| *g != org) {
+            say(
+                true,
+                format!(
+                    "source tenant id {} is not the source organization's ({org})",
+                    m.source_organization_id
+                        .value()
+                        .map(ToString::to_string)
+                        .unwrap_or_default()
+                ),
+            );
+        }
+        if source.user_by_upn(key).is_none() {
+            say(true, format!("source user {key} is not in the source directory"));
+        }
+        let Some(target_upn) = m
+            .target_user_identity
+            .value()
+            .and_then(|t| t.user_principal_name.value())
+        else {
+            continue;
+        };
+        match claimed.get(&target_upn.to_lowercase()) {
+            Some((first, other)) => say(
+                true,
+                format!(
+                    "target {target_upn} is also the target of {other}{}",
+                    if *first > 0 {
+                        format!(" (line {first})")
+                    } else {
+                        String::new()
+                    }
+                ),
+            ),
+            None => {
+                claimed.insert(target_upn.to_lowercase(), (*line, key.clone()));
+            }
+        }
+        let Some(t) = target.user_by_upn(target_upn) else {
+            say(true, format!("target user {target_upn} is not in the target directory"));
+            continue;
+        };
+        if !t.is_enabled() {
+            say(false, format!("target user {target_upn} is a disabled account"));
+        }
+        if let Some(email) = m.target_user_migration_data.value().and_then(|d| d.email.value()) {
+            let email = email.to_lowercase();
+            let known = t.addresses().any(|a| a.eq_ignore_ascii_case(&email))
+                || t.user_principal_name().eq_ignore_ascii_case(&email);
+            if !known {
+                say(
+                    false,
+                    format!("target e-mail {email} is not one of {target_upn}'s addresses"),
+                );
+            }
+        }
+    }
+
+    // Groups, in file order.
+    let mut rows: Vec<(u64, Guid, Group)> = groups
+        .iter()
+        .map(|(k, m)| (group_lines.get(k).copied().unwrap_or(0), k.guid(), m))
+        .collect();
+    rows.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    let mut claimed: HashMap<Guid, (u64, Guid)> = HashMap::new();
+    for (line, key, m) in &rows {
+        let at = if file.is_some() {
+            name.clone()
+        } else {
+            remote_at("group", &key.to_string())
+        };
+        let mut say = |error: bool, message: String| {
+            findings.push(Finding {
+                at: at.clone(),
+                line: *line,
+                error,
+                message,
+            })
+        };
+        if m.source_organization_id.value().is_some_and(|g| *g != org) {
+            say(
+                true,
+                format!(
+                    "source tenant id {} is not the source organization's ({org})",
+                    m.source_organization_id
+                        .value()
+                        .map(ToString::to_string)
+                        .unwrap_or_default()
+                ),
+            );
+        }
+        if source.group_by_id(*key).is_none() {
+            say(true, format!("source group {key} is not in the source directory"));
+        }
+        let Some(target_id) = m
+            .target_group_identity
+            .value()
+            .and_then(|t| t.id.value())
+            .and_then(|id| id.parse::<Guid>().ok())
+        else {
+            continue;
+        };
+        match claimed.get(&target_id) {
+            Some((first, other)) => say(
+                true,
+                format!(
+                    "target {target_id} is also the target of {other}{}",
+                    if *first > 0 {
+                        format!(" (line {first})")
+                    } else {
+                        String::new()
+                    }
+                ),
+            ),
+            None => {
+                claimed.insert(target_id, (*line, *key));
+            }
+        }
+        let Some(t) = target.group_by_id(target_id) else {
+            say(true, format!("target group {target_id} is not in the target directory"));
+            continue;
+        };
+        let kind = m.group_type.value().cloned().unwrap_or(GroupType::None);
+        let m365 = t.kind() == GroupKind::Microsoft365;
+        match (&kind, m365) {
+            (GroupType::M365Group, false) => say(
+                true,
+                format!("group type m365Group, but target group {target_id} is not a Microsoft 365 group"),
+            ),
+            (GroupType::RegularGroup, true) => say(
+                true,
+                format!("group type regularGroup, but target group {target_id} is a Microsoft 365 group (m365Group)"),
+            ),
+            _ => {}
+        }
+        if kind == GroupType::M365Group {
+            let alias = m
+                .target_group_migration_data
+                .value()
+                .and_then(|d| d.mail_nickname.value())
+                .cloned()
+                .unwrap_or_default();
+            if !alias.eq_ignore_ascii_case(t.mail_nickname()) {
+                say(
+                    true,
+                    format!(
+                        "Microsoft 365 alias {alias:?} is not target group {target_id}'s mailNickname {:?}",
+                        t.mail_nickname()
+                    ),
+                );
+            }
+        }
+    }
+
+    findings.sort_by(|a, b| (a.line, !a.error).cmp(&(b.line, !b.error)));
+    let errors = findings.iter().filter(|f| f.error).count();
+    for f in &findings {
+        let level = if f.error { "error" } else { "warning" };
+        if file.is_some() {
+            println!("{}:{}: {level}: {}", f.at, f.line, f.message);
+        } else {
+            println!("{}: {level}: {}", f.at, f.message);
+        }
+    }
+    println!(
+        "{} user and {} group mapping(s) checked against {} and {}: {errors} error(s), {} warning(s)",
+        users.len(),
+        groups.len(),
+        source.display_name(),
+        target.display_name(),
+        findings.len() - errors
+    );
+    if errors > 0 {
+        return Err(MapErrors(errors).into());
+    }
+    Ok(())
+}
+
+/// `verify` found errors (exit 1); they were printed.
+#[derive(Debug)]
+pub(crate) struct MapErrors(usize);
+
+impl std::fmt::Display for MapErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the map has {} error(s)", self.0)
+    }
+}
+
+impl std::error::Error for MapErrors {}
+
+/// (line, message) of a reader problem `NAME:LINE[:COL]: message`.
+fn split_location(name: &str, problem: &str) -> (u64, String) {
+    let rest = problem
+        .strip_prefix(name)
+        .and_then(|r| r.strip_prefix(':'))
+        .unwrap_or(problem);
+    let mut parts = rest.splitn(2, ": ");
+    let location = parts.next().unwrap_or("");
+    let message = parts.next().unwrap_or(rest).to_owned();
+    let mut numbers = location.split(':');
+    let line = numbers.next().and_then(|l| l.parse().ok()).unwrap_or(0);
+    match numbers.next() {
+        Some(col) => (line, format!("column {col}: {message}")),
+        None => (line, message),
+    }
+}
