@@ -187,6 +187,10 @@ impl DirectoryBuilder {
     pub fn reserve(&mut self, users: usize, groups: usize) {
         self.users.reserve(users);
         self.groups.reserve(groups);
+        self.addresses.reserve(users * 4);
+        self.address_owner.reserve(users * 4);
+        // Room for a typical user's text: untouched room costs address space, not memory.
+        self.text.reserve(users * 320 + groups * 64);
     }
 
     /// Adds a user: `id` and `userPrincipalName` are required; everything else matching reads is optional.
@@ -200,7 +204,7 @@ impl DirectoryBuilder {
         let upn = user
             .user_principal_name
             .value()
-            .map(|u| u.trim())
+            .map(|u| crate::text::trim(u))
             .filter(|u| !u.is_empty())
             .ok_or_else(|| missing("userPrincipalName"))?;
         if !upn_shaped(upn) {
@@ -227,7 +231,7 @@ impl DirectoryBuilder {
         let upn_span = self.text.push(upn)?;
         // Addresses: mail, SMTP proxy addresses, otherMails; normalised, each once, sorted.
         let addresses_start = self.addresses.len();
-        let mail = user.mail.value().map_or("", |m| m.trim());
+        let mail = user.mail.value().map_or("", |m| crate::text::trim(m));
         let proxies = user.smtp_addresses();
         let others = user.other_mails.value().into_iter().flatten().map(String::as_str);
         for a in std::iter::once(mail).chain(proxies).chain(others) {

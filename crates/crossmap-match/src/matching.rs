@@ -412,12 +412,19 @@ impl<'m, 'a> Row<'m, 'a, UserRef<'a>> {
             Rule::EmployeeId => s.employee_id(),
             _ => return None,
         };
+        // `{value:?}` without the formatting machinery, for the plain values nearly all are.
+        let plain = value.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\');
+        let rule = self.rule()?.as_str();
         let mut reason = String::with_capacity(64 + value.len());
-        let _ = write!(
-            reason,
-            "{} {value:?} identifies one source and one target user",
-            self.rule()?
-        );
+        reason.push_str(rule);
+        if plain {
+            reason.push_str(" \"");
+            reason.push_str(value);
+            reason.push('"');
+        } else {
+            let _ = write!(reason, " {value:?}");
+        }
+        reason.push_str(" identifies one source and one target user");
         Some(reason)
     }
 
@@ -924,5 +931,44 @@ impl Serialize for Matching<'_> {
         map.serialize_entry("users", &Rows(self, true))?;
         map.serialize_entry("groups", &Rows(self, false))?;
         map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Config, DirectoryBuilder, match_directories};
+    use crossmap_model::directory::User;
+    use crossmap_model::{Guid, Patch};
+    use std::borrow::Cow;
+
+    #[test]
+    fn the_short_way_to_a_plain_match_says_what_the_long_way_says() {
+        let values = ["e1", "A\"b", "back\\slash", "ünï", "with space"];
+        let user = |id: u128, upn: String, employee: &str| User {
+            id: Patch::Value(Guid::from_u128(id)),
+            user_principal_name: Patch::Value(upn),
+            employee_id: Patch::Value(employee.to_owned()),
+            on_premises_immutable_id: Patch::Value(format!("i-{employee}")),
+            ..User::default()
+        };
+        let (mut s, mut t) = (DirectoryBuilder::new(Guid::NIL), DirectoryBuilder::new(Guid::NIL));
+        for (i, v) in values.iter().enumerate() {
+            let i = i as u128;
+            s.push_user(&user(i, format!("s{i}@a.com"), v)).unwrap();
+            // Half match by immutable id, half by employee id.
+            let mut u = user(100 + i, format!("t{i}@b.com"), v);
+            if i % 2 == 0 {
+                u.on_premises_immutable_id = Patch::Absent;
+            }
+            t.push_user(&u).unwrap();
+        }
+        let (s, t) = (s.build().unwrap(), t.build().unwrap());
+        let m = match_directories(&s, &t, &Config::new()).unwrap();
+        for row in m.users() {
+            let short = row.plain_match_reason().expect("a plain match");
+            let upn = |u: &crate::UserRef<'_>| Cow::Owned(u.user_principal_name().to_owned());
+            let long = super::review_row("user", upn(&row.source()), &row, &row.evidence(), upn, |_| None, "");
+            assert_eq!(short, long.reason);
+        }
     }
 }
