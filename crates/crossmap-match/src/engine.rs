@@ -267,6 +267,9 @@ impl Graph {
         for t in 0..claimed_by.len() as u32 {
             let taken = claimed_by[t as usize] != NONE;
             values(t, &mut |w| {
+                if w.is_empty() {
+                    return;
+                }
                 let Some(h) = self.slot_of(w) else { return };
                 let hu = h as usize;
                 let (count, first, lists) = if taken {
