@@ -360,3 +360,10 @@ pub(crate) fn cli(sh: &Shell, root: &Path) -> Result<()> {
     );
     Ok(())
 }
+
+/// `cargo xtask bench match`: `crossmap-match` on a 1,000,000 × 1,000,000-user move (the
+/// `crates/crossmap-match/benches/match.rs` bench: wall and CPU time per phase, peak resident memory).
+pub(crate) fn matching(sh: &Shell) -> Result<()> {
+    cmd!(sh, "cargo bench -p crossmap-match --bench match").run()?;
+    Ok(())
+}

@@ -6,7 +6,8 @@
 //! - `ci`: everything CI runs: fmt, clippy, codegen --check, layers, the whole test suite;
 //! - `bench server`: the release emulator against bare axum yardsticks on loopback (docs/performance.md);
 //! - `bench client`: `apply_all` of 100,000 mappings against the emulator, and the Python SDK doing the same;
-//! - `bench cli`: `crossmap push` of a 100,000-row CSV: wall time and peak memory.
+//! - `bench cli`: `crossmap push` of a 100,000-row CSV: wall time and peak memory;
+//! - `bench match`: `crossmap-match` on 1,000,000 × 1,000,000 users: time per phase and peak memory.
 
 // A command-line tool reports on its terminal.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -34,9 +35,10 @@ fn main() -> Result<()> {
         ["bench", "server"] => bench::server(&sh, &project_root()),
         ["bench", "client"] => bench::client(&sh, &project_root()),
         ["bench", "cli"] => bench::cli(&sh, &project_root()),
+        ["bench", "match"] => bench::matching(&sh),
         _ => {
             eprintln!(
-                "usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci | bench server | bench client | bench cli>"
+                "usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci | bench server | bench client | bench cli | bench match>"
             );
             bail!("unknown task {args:?}")
         }

@@ -169,7 +169,11 @@ fn main() {
     let total = reading + matching_time + output_time;
     println!(
         "\n| crossmap-match, {n} × {n} users ({}) | wall time | CPU time |",
-        if parallel { "both tenants read at once" } else { "one thread" }
+        if parallel {
+            "both tenants read at once"
+        } else {
+            "one thread"
+        }
     );
     println!("|---|---|---|");
     println!("| push the source users (pages of {PAGE}) | {push_s} |");
