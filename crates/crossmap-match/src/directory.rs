@@ -515,6 +515,8 @@ impl Directory {
         k: &str,
     ) -> Vec<u32> {
         let index = cell.get_or_init(|| Index::multi(n, &key));
+        // Not `key` itself: the closure shortens the keys' lifetime to `k`'s, which the index compares with.
+        #[allow(clippy::redundant_closure)]
         index.get(&k, |u| key(u)).collect()
     }
 

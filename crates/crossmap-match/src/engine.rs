@@ -637,7 +637,7 @@ fn match_users(
                 push(domains.map(a, &mut scratch));
             }
         },
-        |t, push| tgt.user_at(t).addresses().for_each(|a| push(a)),
+        |t, push| tgt.user_at(t).addresses().for_each(push),
     )?;
     st.finish(
         |s, push| push(src.user_at(s).display_key()),
