@@ -1,9 +1,10 @@
-//! One tenant's directory, normalised and indexed for matching and for looking objects up.
+//! One tenant's directory, normalised, in a canonical order, with lookups for checking a map against it.
 //!
 //! Objects are pushed one at a time (a page of Graph's answer can be dropped once pushed), their values
-//! trimmed and lower-cased into one arena, and [`DirectoryBuilder::build`] sorts them into a canonical
-//! order (users by UPN, groups by object id) and indexes them: whatever order the objects came in, the
-//! same directory results.
+//! trimmed and lower-cased into one arena, and [`DirectoryBuilder::build`] puts them in a canonical order
+//! (users by UPN, groups by object id): whatever order the objects came in, the same directory results.
+//! Records stay in the order they were pushed (so passes over them read memory in order); the canonical
+//! order is a permutation. Each lookup builds its index the first time it is used.
 
 use crate::index::Index;
 use crate::text::{Arena, Full, Span, normalize, split_address};
