@@ -393,3 +393,10 @@ fn push_once(emulator: &Path, pusher: &Path, csv: &Path, data: &Path, state: &Pa
     }
     Ok((seconds, peak_kib / 1024.0))
 }
+
+/// `cargo xtask bench match`: `crossmap-match` on a 1,000,000 × 1,000,000-user move (the
+/// `crates/crossmap-match/benches/match.rs` bench: wall and CPU time per phase, peak resident memory).
+pub(crate) fn matching(sh: &Shell) -> Result<()> {
+    cmd!(sh, "cargo bench -p crossmap-match --bench match").run()?;
+    Ok(())
+}

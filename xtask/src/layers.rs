@@ -27,6 +27,7 @@ fn rules() -> Vec<(&'static str, Vec<&'static str>, &'static str)> {
         [
             "crossmap-model",
             "crossmap-delta",
+            "crossmap-match",
             "crossmap-store",
             "crossmap-client",
             "crossmap-server",
@@ -52,6 +53,11 @@ fn rules() -> Vec<(&'static str, Vec<&'static str>, &'static str)> {
             "crossmap-delta",
             with(ours(&["crossmap-model"]), IO_STACK),
             "the engine is pure: the model only, no I/O",
+        ),
+        (
+            "crossmap-match",
+            with(ours(&["crossmap-model"]), IO_STACK),
+            "matching is pure: the model only, no I/O",
         ),
         (
             "crossmap-store",
@@ -145,6 +151,22 @@ mod tests {
         let sh = Shell::new().unwrap();
         sh.change_dir(crate::project_root());
         check(&sh).unwrap();
+    }
+
+    #[test]
+    fn matching_may_not_depend_on_the_engine() {
+        let metadata = serde_json::json!({
+            "packages": [{"id": "m", "name": "crossmap-match"}, {"id": "d", "name": "crossmap-delta"}],
+            "resolve": {"nodes": [
+                {"id": "m", "deps": [{"pkg": "d", "dep_kinds": [{"kind": null}]}]},
+                {"id": "d", "deps": []}
+            ]}
+        });
+        let v = violations(&metadata).unwrap();
+        assert_eq!(
+            v,
+            ["  crossmap-match depends on crossmap-delta: matching is pure: the model only, no I/O"]
+        );
     }
 
     #[test]

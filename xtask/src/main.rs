@@ -8,6 +8,7 @@
 //! - `bench client`: `apply_all` of 100,000 mappings against the emulator, and the Python SDK doing the same;
 //! - `bench cli [--baseline BIN]`: `crossmap push` of a 100,000-row CSV: wall time and peak memory; with
 //!   an older `crossmap` binary, both measured alternately in one run.
+//! - `bench match`: `crossmap-match` on 1,000,000 × 1,000,000 users: time per phase and peak memory.
 
 // A command-line tool reports on its terminal.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -36,9 +37,10 @@ fn main() -> Result<()> {
         ["bench", "client"] => bench::client(&sh, &project_root()),
         ["bench", "cli"] => bench::cli(&sh, &project_root(), None),
         ["bench", "cli", "--baseline", bin] => bench::cli(&sh, &project_root(), Some(Path::new(bin))),
+        ["bench", "match"] => bench::matching(&sh),
         _ => {
             eprintln!(
-                "usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci | bench server | bench client | bench cli [--baseline BIN]>"
+                "usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci | bench server | bench client | bench cli [--baseline BIN] | bench match>"
             );
             bail!("unknown task {args:?}")
         }

@@ -1,9 +1,10 @@
-//! One tenant's directory, normalised and indexed for matching and for looking objects up.
+//! One tenant's directory, normalised, in a canonical order, with lookups for checking a map against it.
 //!
 //! Objects are pushed one at a time (a page of Graph's answer can be dropped once pushed), their values
-//! trimmed and lower-cased into one arena, and [`DirectoryBuilder::build`] sorts them into a canonical
-//! order (users by UPN, groups by object id) and indexes them: whatever order the objects came in, the
-//! same directory results.
+//! trimmed and lower-cased into one arena, and [`DirectoryBuilder::build`] puts them in a canonical order
+//! (users by UPN, groups by object id): whatever order the objects came in, the same directory results.
+//! Records stay in the order they were pushed (so passes over them read memory in order); the canonical
+//! order is a permutation. Each lookup builds its index the first time it is used.
 
 use crate::index::Index;
 use crate::text::{Arena, Full, Span, normalize, split_address};
@@ -187,6 +188,10 @@ impl DirectoryBuilder {
     pub fn reserve(&mut self, users: usize, groups: usize) {
         self.users.reserve(users);
         self.groups.reserve(groups);
+        self.addresses.reserve(users * 4);
+        self.address_owner.reserve(users * 4);
+        // Room for a typical user's text: untouched room costs address space, not memory.
+        self.text.reserve(users * 320 + groups * 64);
     }
 
     /// Adds a user: `id` and `userPrincipalName` are required; everything else matching reads is optional.
@@ -200,7 +205,7 @@ impl DirectoryBuilder {
         let upn = user
             .user_principal_name
             .value()
-            .map(|u| u.trim())
+            .map(|u| crate::text::trim(u))
             .filter(|u| !u.is_empty())
             .ok_or_else(|| missing("userPrincipalName"))?;
         if !upn_shaped(upn) {
@@ -227,7 +232,7 @@ impl DirectoryBuilder {
         let upn_span = self.text.push(upn)?;
         // Addresses: mail, SMTP proxy addresses, otherMails; normalised, each once, sorted.
         let addresses_start = self.addresses.len();
-        let mail = user.mail.value().map_or("", |m| m.trim());
+        let mail = user.mail.value().map_or("", |m| crate::text::trim(m));
         let proxies = user.smtp_addresses();
         let others = user.other_mails.value().into_iter().flatten().map(String::as_str);
         for a in std::iter::once(mail).chain(proxies).chain(others) {
@@ -511,6 +516,8 @@ impl Directory {
         k: &str,
     ) -> Vec<u32> {
         let index = cell.get_or_init(|| Index::multi(n, &key));
+        // Not `key` itself: the closure shortens the keys' lifetime to `k`'s, which the index compares with.
+        #[allow(clippy::redundant_closure)]
         index.get(&k, |u| key(u)).collect()
     }
 

@@ -89,7 +89,7 @@ pub fn match_directories<'a>(
     let mut admins = Vec::new();
     for a in &config.admins {
         match source.user_by_upn(a) {
-            Some(s) => admins.push(s.record()),
+            Some(s) => admins.push(s.index()),
             None => unknown.push(Unknown::Admin(a.clone())),
         }
     }
@@ -267,6 +267,9 @@ impl Graph {
         for t in 0..claimed_by.len() as u32 {
             let taken = claimed_by[t as usize] != NONE;
             values(t, &mut |w| {
+                if w.is_empty() {
+                    return;
+                }
                 let Some(h) = self.slot_of(w) else { return };
                 let hu = h as usize;
                 let (count, first, lists) = if taken {
@@ -393,17 +396,18 @@ impl<'d> State<'d> {
         }
     }
 
-    fn source_rank(&self) -> impl Fn(u32) -> u32 + '_ {
+    fn source_rank(&self) -> impl Fn(u32) -> u32 + use<'d> {
+        let (users, source) = (self.users, self.source);
         move |r| {
-            if self.users {
-                self.source.user_rank(r)
+            if users {
+                source.user_rank(r)
             } else {
-                self.source.group_rank(r)
+                source.group_rank(r)
             }
         }
     }
 
-    fn target_rank(&self) -> impl Fn(u32) -> u32 + 'd {
+    fn target_rank(&self) -> impl Fn(u32) -> u32 + use<'d> {
         let (users, target) = (self.users, self.target);
         move |r| {
             if users {
@@ -537,25 +541,31 @@ impl<'d> State<'d> {
                 self.note(g.sources[i].0, Rule::DisplayName, Outcome::Suggested, &found, &[], more);
             }
         }
-        // Each source's notes together, in the order they were made (sort_by_key is stable).
-        self.notes.sort_by_key(|n| n.source);
-        let mut note_start = Vec::with_capacity(self.status.len() + 1);
+        // Rows are read in canonical order: the decisions are stored in it, each source's notes together
+        // in the order they were made (sort_by_key is stable).
+        let order = if self.users {
+            self.source.user_order()
+        } else {
+            self.source.group_order()
+        };
+        let rank = self.source_rank();
+        self.notes.sort_by_key(|n| rank(n.source));
+        let mut note_start = Vec::with_capacity(order.len() + 1);
         let mut at = 0usize;
-        for s in 0..self.status.len() as u32 {
+        for &rec in order {
             note_start.push(at as u32);
-            while at < self.notes.len() && self.notes[at].source == s {
+            while at < self.notes.len() && self.notes[at].source == rec {
                 at += 1;
             }
         }
         note_start.push(at as u32);
         Ok(Side {
-            status: self
-                .status
-                .into_iter()
-                .map(|s| s.unwrap_or(Status::Unmatched))
+            status: order
+                .iter()
+                .map(|&r| self.status[r as usize].unwrap_or(Status::Unmatched))
                 .collect(),
-            rule: self.rule,
-            target: self.target_of,
+            rule: order.iter().map(|&r| self.rule[r as usize]).collect(),
+            target: order.iter().map(|&r| self.target_of[r as usize]).collect(),
             claimed_by: self.claimed_by,
             notes: self.notes,
             note_start,
@@ -627,7 +637,7 @@ fn match_users(
                 push(domains.map(a, &mut scratch));
             }
         },
-        |t, push| tgt.user_at(t).addresses().for_each(|a| push(a)),
+        |t, push| tgt.user_at(t).addresses().for_each(push),
     )?;
     st.finish(
         |s, push| push(src.user_at(s).display_key()),

@@ -5,8 +5,8 @@
 //! never decides are written down in `docs/matching.md`.
 //!
 //! - [`DirectoryBuilder`] → [`Directory`]: one tenant's users and groups, pushed one at a time (a page of
-//!   Graph's answer can go once pushed), normalised (trimmed, lower-cased) and indexed by every value the
-//!   rules compare; lookups by UPN, id, address, … for checking a map against it;
+//!   Graph's answer can go once pushed), normalised (trimmed, lower-cased) into one arena, in a canonical
+//!   order; lookups by UPN, id, address, … for checking a map against it (each index built on first use);
 //! - [`Config`]: overrides, domain rewrites, exclusions, admins, each checked as it is set;
 //! - [`match_directories`] → [`Matching`]: one row per source object with its [`Status`], the [`Rule`] that
 //!   decided, the [`Evidence`] and the candidates; the map is one-to-one by construction, and anything

@@ -167,7 +167,7 @@ pub(crate) struct Note {
     pub(crate) pattern: u32,
 }
 
-/// The decisions for one kind, indexed by the source directory's canonical order.
+/// The decisions for one kind, in the source directory's canonical order (`claimed_by` by target record).
 #[derive(Debug)]
 pub(crate) struct Side {
     pub(crate) status: Vec<Status>,
@@ -280,14 +280,17 @@ pub struct Evidence<R> {
 pub struct Row<'m, 'a, R> {
     matching: &'m Matching<'a>,
     side: &'m Side,
+    /// The source's position in canonical order.
     index: u32,
+    /// The source's record.
+    record: u32,
     make: fn(&'a Directory, u32) -> R,
 }
 
 impl<'m, 'a, R> Row<'m, 'a, R> {
     /// The source object.
     pub fn source(&self) -> R {
-        (self.make)(self.matching.source, self.index)
+        (self.make)(self.matching.source, self.record)
     }
 
     /// What became of it.
@@ -409,12 +412,19 @@ impl<'m, 'a> Row<'m, 'a, UserRef<'a>> {
             Rule::EmployeeId => s.employee_id(),
             _ => return None,
         };
+        // `{value:?}` without the formatting machinery, for the plain values nearly all are.
+        let plain = value.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\');
+        let rule = self.rule()?.as_str();
         let mut reason = String::with_capacity(64 + value.len());
-        let _ = write!(
-            reason,
-            "{} {value:?} identifies one source and one target user",
-            self.rule()?
-        );
+        reason.push_str(rule);
+        if plain {
+            reason.push_str(" \"");
+            reason.push_str(value);
+            reason.push('"');
+        } else {
+            let _ = write!(reason, " {value:?}");
+        }
+        reason.push_str(" identifies one source and one target user");
         Some(reason)
     }
 
@@ -539,22 +549,32 @@ impl<'a> Matching<'a> {
 
     /// Every source user's row, ordered by source UPN.
     pub fn users(&self) -> impl ExactSizeIterator<Item = UserMatch<'_, 'a>> {
-        self.source.user_order().iter().map(move |&index| Row {
-            matching: self,
-            side: &self.users,
-            index,
-            make: user_ref,
-        })
+        self.source
+            .user_order()
+            .iter()
+            .enumerate()
+            .map(move |(index, &record)| Row {
+                matching: self,
+                side: &self.users,
+                index: index as u32,
+                record,
+                make: user_ref,
+            })
     }
 
     /// Every source group's row, ordered by source object id.
     pub fn groups(&self) -> impl ExactSizeIterator<Item = GroupMatch<'_, 'a>> {
-        self.source.group_order().iter().map(move |&index| Row {
-            matching: self,
-            side: &self.groups,
-            index,
-            make: group_ref,
-        })
+        self.source
+            .group_order()
+            .iter()
+            .enumerate()
+            .map(move |(index, &record)| Row {
+                matching: self,
+                side: &self.groups,
+                index: index as u32,
+                record,
+                make: group_ref,
+            })
     }
 
     /// The row of a user of the source directory.
@@ -562,7 +582,8 @@ impl<'a> Matching<'a> {
         Row {
             matching: self,
             side: &self.users,
-            index: source.record(),
+            index: source.index(),
+            record: source.record(),
             make: user_ref,
         }
     }
@@ -572,7 +593,8 @@ impl<'a> Matching<'a> {
         Row {
             matching: self,
             side: &self.groups,
-            index: source.record(),
+            index: source.index(),
+            record: source.record(),
             make: group_ref,
         }
     }
@@ -606,96 +628,110 @@ impl<'a> Matching<'a> {
 
     /// The identity map's user rows: one per matched user, ordered by source UPN.
     pub fn user_mappings(&self) -> impl Iterator<Item = SharePointUserIdentityMapping> + '_ {
-        let org = self.source.tenant_id();
-        self.users().filter_map(move |row| {
-            let t = row.target()?;
-            let s = row.source();
-            let identity = |upn: &str| UserIdentity {
-                user_principal_name: Patch::Value(upn.to_owned()),
-                ..UserIdentity::default()
-            };
-            let email = if t.mail().is_empty() {
-                t.user_principal_name()
-            } else {
-                t.mail()
-            };
-            Some(SharePointUserIdentityMapping {
-                source_organization_id: Patch::Value(org),
-                user_type: Patch::Value(row.user_type()),
-                source_user_identity: Patch::Value(identity(s.user_principal_name())),
-                target_user_identity: Patch::Value(identity(t.user_principal_name())),
-                target_user_migration_data: Patch::Value(SharePointIdentityMappingUserMigrationData {
-                    email: Patch::Value(email.to_owned()),
-                    ..Default::default()
-                }),
-                ..SharePointUserIdentityMapping::default()
-            })
-        })
+        self.users().filter_map(|row| row.mapping())
     }
 
-    /// The identity map's group rows: one per matched group, ordered by source object id. The name
-    /// column is the target's `mailNickname` for a Microsoft 365 group, its `displayName` otherwise.
+    /// The identity map's group rows: one per matched group, ordered by source object id.
     pub fn group_mappings(&self) -> impl Iterator<Item = SharePointGroupIdentityMapping> + '_ {
-        let org = self.source.tenant_id();
-        self.groups().filter_map(move |row| {
-            let t = row.target()?;
-            let m365 = t.kind() == GroupKind::Microsoft365;
-            let name = t.map_name();
-            let mut target = Identity {
-                id: Patch::Value(t.id().to_string()),
-                ..Identity::default()
-            };
-            if !m365 && !name.is_empty() {
-                target.display_name = Patch::Value(name.to_owned());
-            }
-            Some(SharePointGroupIdentityMapping {
-                source_organization_id: Patch::Value(org),
-                group_type: Patch::Value(row.group_type()),
-                source_group_identity: Patch::Value(Identity {
-                    id: Patch::Value(row.source().id().to_string()),
-                    ..Identity::default()
-                }),
-                target_group_identity: Patch::Value(target),
-                target_group_migration_data: if m365 && !name.is_empty() {
-                    Patch::Value(SharePointIdentityMappingGroupMigrationData {
-                        mail_nickname: Patch::Value(name.to_owned()),
-                        ..Default::default()
-                    })
-                } else {
-                    Patch::Absent
-                },
-                ..SharePointGroupIdentityMapping::default()
-            })
-        })
+        self.groups().filter_map(|row| row.mapping())
     }
 
     /// The review list: every source user (by UPN), then every source group (by id), once each.
     pub fn review(&self) -> impl Iterator<Item = ReviewRow<'a>> + '_ {
+        let users = self.users().map(|row| row.review());
+        users.chain(self.groups().map(|row| row.review()))
+    }
+}
+
+impl<'a> Row<'_, 'a, UserRef<'a>> {
+    /// The identity map's row, for a matched user: source and target UPN as Graph spells them, the
+    /// target's `mail` (else its UPN) as the e-mail column, the [`user_type`](Self::user_type).
+    pub fn mapping(&self) -> Option<SharePointUserIdentityMapping> {
+        let t = self.target()?;
+        let s = self.source();
+        let identity = |upn: &str| UserIdentity {
+            user_principal_name: Patch::Value(upn.to_owned()),
+            ..UserIdentity::default()
+        };
+        let email = if t.mail().is_empty() {
+            t.user_principal_name()
+        } else {
+            t.mail()
+        };
+        Some(SharePointUserIdentityMapping {
+            source_organization_id: Patch::Value(self.matching.source.tenant_id()),
+            user_type: Patch::Value(self.user_type()),
+            source_user_identity: Patch::Value(identity(s.user_principal_name())),
+            target_user_identity: Patch::Value(identity(t.user_principal_name())),
+            target_user_migration_data: Patch::Value(SharePointIdentityMappingUserMigrationData {
+                email: Patch::Value(email.to_owned()),
+                ..Default::default()
+            }),
+            ..SharePointUserIdentityMapping::default()
+        })
+    }
+
+    /// The review list's row.
+    pub fn review(&self) -> ReviewRow<'a> {
         let upn = |u: &UserRef<'a>| Cow::Borrowed(u.user_principal_name());
-        let users = self.users().map(move |row| {
-            let source = upn(&row.source());
-            if let Some(fast) = row.plain_match_reason() {
-                return ReviewRow {
-                    kind: "user",
-                    source,
-                    status: Status::Matched,
-                    rule: row.rule().map_or("", Rule::as_str),
-                    target: row.target().map(|t| upn(&t)).unwrap_or_default(),
-                    candidates: String::new(),
-                    reason: fast,
-                };
-            }
-            let claimer = |t: &UserRef<'a>| self.user_claiming(*t).map(|s| upn(&s));
-            review_row("user", source, &row, &row.evidence(), upn, claimer, "")
-        });
-        let groups = self.groups().map(|row| {
-            let id = |g: &GroupRef<'a>| Cow::Owned(g.id().to_string());
-            let claimer = |t: &GroupRef<'a>| self.group_claiming(*t).map(|s| id(&s));
-            let s = row.source();
-            let name = format!("{:?} ({}): ", s.display_name(), s.kind());
-            review_row("group", id(&s), &row, &row.evidence(), id, claimer, &name)
-        });
-        users.chain(groups)
+        let source = upn(&self.source());
+        if let Some(reason) = self.plain_match_reason() {
+            return ReviewRow {
+                kind: "user",
+                source,
+                status: Status::Matched,
+                rule: self.rule().map_or("", Rule::as_str),
+                target: self.target().map(|t| upn(&t)).unwrap_or_default(),
+                candidates: String::new(),
+                reason,
+            };
+        }
+        let claimer = |t: &UserRef<'a>| self.matching.user_claiming(*t).map(|s| upn(&s));
+        review_row("user", source, self, &self.evidence(), upn, claimer, "")
+    }
+}
+
+impl<'a> Row<'_, 'a, GroupRef<'a>> {
+    /// The identity map's row, for a matched group. The type and the name column follow the target:
+    /// `m365Group` with its `mailNickname`, or `regularGroup` with its `displayName`.
+    pub fn mapping(&self) -> Option<SharePointGroupIdentityMapping> {
+        let t = self.target()?;
+        let m365 = t.kind() == GroupKind::Microsoft365;
+        let name = t.map_name();
+        let mut target = Identity {
+            id: Patch::Value(t.id().to_string()),
+            ..Identity::default()
+        };
+        if !m365 && !name.is_empty() {
+            target.display_name = Patch::Value(name.to_owned());
+        }
+        Some(SharePointGroupIdentityMapping {
+            source_organization_id: Patch::Value(self.matching.source.tenant_id()),
+            group_type: Patch::Value(self.group_type()),
+            source_group_identity: Patch::Value(Identity {
+                id: Patch::Value(self.source().id().to_string()),
+                ..Identity::default()
+            }),
+            target_group_identity: Patch::Value(target),
+            target_group_migration_data: if m365 && !name.is_empty() {
+                Patch::Value(SharePointIdentityMappingGroupMigrationData {
+                    mail_nickname: Patch::Value(name.to_owned()),
+                    ..Default::default()
+                })
+            } else {
+                Patch::Absent
+            },
+            ..SharePointGroupIdentityMapping::default()
+        })
+    }
+
+    /// The review list's row.
+    pub fn review(&self) -> ReviewRow<'a> {
+        let id = |g: &GroupRef<'a>| Cow::Owned(g.id().to_string());
+        let claimer = |t: &GroupRef<'a>| self.matching.group_claiming(*t).map(|s| id(&s));
+        let s = self.source();
+        let name = format!("{:?} ({}): ", s.display_name(), s.kind());
+        review_row("group", id(&s), self, &self.evidence(), id, claimer, &name)
     }
 }
 
@@ -895,5 +931,44 @@ impl Serialize for Matching<'_> {
         map.serialize_entry("users", &Rows(self, true))?;
         map.serialize_entry("groups", &Rows(self, false))?;
         map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Config, DirectoryBuilder, match_directories};
+    use crossmap_model::directory::User;
+    use crossmap_model::{Guid, Patch};
+    use std::borrow::Cow;
+
+    #[test]
+    fn the_short_way_to_a_plain_match_says_what_the_long_way_says() {
+        let values = ["e1", "A\"b", "back\\slash", "ünï", "with space"];
+        let user = |id: u128, upn: String, employee: &str| User {
+            id: Patch::Value(Guid::from_u128(id)),
+            user_principal_name: Patch::Value(upn),
+            employee_id: Patch::Value(employee.to_owned()),
+            on_premises_immutable_id: Patch::Value(format!("i-{employee}")),
+            ..User::default()
+        };
+        let (mut s, mut t) = (DirectoryBuilder::new(Guid::NIL), DirectoryBuilder::new(Guid::NIL));
+        for (i, v) in values.iter().enumerate() {
+            let i = i as u128;
+            s.push_user(&user(i, format!("s{i}@a.com"), v)).unwrap();
+            // Half match by immutable id, half by employee id.
+            let mut u = user(100 + i, format!("t{i}@b.com"), v);
+            if i % 2 == 0 {
+                u.on_premises_immutable_id = Patch::Absent;
+            }
+            t.push_user(&u).unwrap();
+        }
+        let (s, t) = (s.build().unwrap(), t.build().unwrap());
+        let m = match_directories(&s, &t, &Config::new()).unwrap();
+        for row in m.users() {
+            let short = row.plain_match_reason().expect("a plain match");
+            let upn = |u: &crate::UserRef<'_>| Cow::Owned(u.user_principal_name().to_owned());
+            let long = super::review_row("user", upn(&row.source()), &row, &row.evidence(), upn, |_| None, "");
+            assert_eq!(short, long.reason);
+        }
     }
 }

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 /// assert_eq!(crossmap_match::normalize("ÅSA@contoso.com"), "åsa@contoso.com");
 /// ```
 pub fn normalize(s: &str) -> Cow<'_, str> {
-    let t = s.trim();
+    let t = trim(s);
     if !t.is_ascii() {
         Cow::Owned(t.to_lowercase())
     } else if t.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -19,9 +19,18 @@ pub fn normalize(s: &str) -> Cow<'_, str> {
     }
 }
 
+/// `s` without leading and trailing whitespace; values almost never have any, so look at the ends first.
+pub(crate) fn trim(s: &str) -> &str {
+    let b = s.as_bytes();
+    match (b.first(), b.last()) {
+        (Some(f), Some(l)) if f.is_ascii_graphic() && l.is_ascii_graphic() => s,
+        _ => s.trim(),
+    }
+}
+
 /// Splits an address or UPN at its last `@`: (local part, domain).
 pub(crate) fn split_address(s: &str) -> Option<(&str, &str)> {
-    let at = s.rfind('@')?;
+    let at = s.bytes().rposition(|b| b == b'@')?;
     let (local, domain) = (&s[..at], &s[at + 1..]);
     (!local.is_empty() && !domain.is_empty()).then_some((local, domain))
 }
@@ -85,7 +94,7 @@ impl Arena {
 
     /// Appends `s` trimmed as it is, and its normalised form only where that differs: (original, key).
     pub(crate) fn push_with_key(&mut self, s: &str) -> Result<(Span, Span), Full> {
-        let t = s.trim();
+        let t = trim(s);
         let original = self.push(t)?;
         let key = self.push_normalized(t)?;
         if self.get(key) == self.get(original) {
@@ -108,6 +117,11 @@ impl Arena {
         }
     }
 
+    /// Makes room for `bytes` more.
+    pub(crate) fn reserve(&mut self, bytes: usize) {
+        self.text.reserve(bytes);
+    }
+
     /// Releases spare capacity.
     pub(crate) fn shrink(&mut self) {
         self.text.shrink_to_fit();
@@ -121,7 +135,7 @@ impl Arena {
 
 /// Appends `s`, trimmed and lower-cased, to `out` (no allocation for ASCII).
 pub(crate) fn push_normalized(out: &mut String, s: &str) {
-    let t = s.trim();
+    let t = trim(s);
     if t.is_ascii() {
         let start = out.len();
         out.push_str(t);
@@ -145,6 +159,14 @@ mod tests {
         assert_ne!(o, k);
         assert_eq!((a.get(o), a.get(k)), ("Ann@Contoso.com", "ann@contoso.com"));
         assert!(a.push_normalized("   ").unwrap().is_empty());
+    }
+
+    #[test]
+    fn trimming_takes_unicode_whitespace_too() {
+        assert_eq!(trim("\u{a0} a b\t"), "a b");
+        assert_eq!(trim("ab"), "ab");
+        assert_eq!(trim(" "), "");
+        assert_eq!(trim(""), "");
     }
 
     #[test]

@@ -67,9 +67,8 @@ fn group_outcomes(m: &Matching<'_>) -> BTreeMap<Guid, (Status, Option<Rule>, Opt
         .collect()
 }
 
+// The default number of cases, or PROPTEST_CASES (`cargo xtask proptest --cases N`).
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
-
     #[test]
     fn law_one_to_one((su, sg, tu, tg) in tenants(), (d, dis, picks) in config_for()) {
         let c = make_config(d, dis, &picks, &su, &tu);
