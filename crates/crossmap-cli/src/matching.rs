@@ -151,9 +151,9 @@ async fn read_directory(client: &Client, label: &str) -> Result<Directory> {
         progress.add(page.value.len() as u64);
     }
     progress.finish();
-    Ok(builder
+    builder
         .build()
-        .with_context(|| format!("the {label} tenant's directory"))?)
+        .with_context(|| format!("the {label} tenant's directory"))
 }
 
 /// Both directories, read concurrently.
@@ -422,7 +422,7 @@ pub(crate) async fn verify_command(
         .iter()
         .map(|(k, m)| (group_lines.get(k).copied().unwrap_or(0), k.guid(), m))
         .collect();
-    rows.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    rows.sort_by_key(|a| (a.0, a.1));
     let mut claimed: HashMap<Guid, (u64, Guid)> = HashMap::new();
     for (line, key, m) in &rows {
         let at = if file.is_some() {
@@ -513,7 +513,7 @@ pub(crate) async fn verify_command(
         }
     }
 
-    findings.sort_by(|a, b| (a.line, !a.error).cmp(&(b.line, !b.error)));
+    findings.sort_by_key(|f| (f.line, !f.error));
     let errors = findings.iter().filter(|f| f.error).count();
     for f in &findings {
         let level = if f.error { "error" } else { "warning" };
