@@ -8,7 +8,8 @@
 //! - `bench client`: `apply_all` of 100,000 mappings against the emulator, and the Python SDK doing the same;
 //! - `bench cli [--baseline BIN]`: `crossmap push` of a 100,000-row CSV: wall time and peak memory; with
 //!   an older `crossmap` binary, both measured alternately in one run.
-//! - `bench match`: `crossmap-match` on 1,000,000 × 1,000,000 users: time per phase and peak memory.
+//! - `bench match`: `crossmap-match` on 1,000,000 × 1,000,000 users: time per phase and peak memory;
+//! - `bench match-cli`: `crossmap match` reading 100,000 users per tenant from the local emulator.
 
 // A command-line tool reports on its terminal.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -38,9 +39,10 @@ fn main() -> Result<()> {
         ["bench", "cli"] => bench::cli(&sh, &project_root(), None),
         ["bench", "cli", "--baseline", bin] => bench::cli(&sh, &project_root(), Some(Path::new(bin))),
         ["bench", "match"] => bench::matching(&sh),
+        ["bench", "match-cli"] => bench::match_cli(&sh, &project_root()),
         _ => {
             eprintln!(
-                "usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci | bench server | bench client | bench cli [--baseline BIN] | bench match>"
+                "usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci | bench server | bench client | bench cli [--baseline BIN] | bench match | bench match-cli>"
             );
             bail!("unknown task {args:?}")
         }

@@ -156,12 +156,39 @@ impl<T: Serialize> Serialize for DeltaItem<T> {
     }
 }
 
-/// The content of an `@removed` annotation.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The content of an `@removed` annotation: an object, whose only property is `reason` (instance
+/// annotations aside). Anything else (an array, a string, an unknown property) is refused when read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Removed {
     /// Why the item is removed; OData allows it to be left out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<RemovedReason>,
+}
+
+impl<'de> Deserialize<'de> for Removed {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Removed;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an @removed object, such as {\"reason\": \"deleted\"}")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Removed, A::Error> {
+                let mut out = Removed::default();
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if key == "reason" {
+                        out.reason = map.next_value()?;
+                    } else if key.contains('@') {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    } else {
+                        return Err(serde::de::Error::unknown_field(&key, &["reason"]));
+                    }
+                }
+                Ok(out)
+            }
+        }
+        deserializer.deserialize_map(V)
+    }
 }
 
 /// The reason in `@removed`: `deleted` (the entity is gone) or `changed` (it left the collection).
@@ -280,5 +307,26 @@ impl<T: Serialize> Serialize for EntityResponse<T> {
             entity: &self.entity,
         }
         .serialize(serializer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removed_is_an_object_with_only_a_reason() {
+        for good in [
+            r#"{}"#,
+            r#"{"reason": "deleted"}"#,
+            r#"{"reason": "changed", "@odata.type": "x"}"#,
+        ] {
+            assert!(serde_json::from_str::<Removed>(good).is_ok(), "{good}");
+        }
+        for bad in [r#"[]"#, r#"["deleted"]"#, r#""deleted""#, r#"{"foo": 1}"#, r#"null"#] {
+            assert!(serde_json::from_str::<Removed>(bad).is_err(), "{bad} was accepted");
+        }
+        let r: Removed = serde_json::from_str(r#"{"reason": "deleted"}"#).unwrap();
+        assert_eq!(r.reason, Some(RemovedReason::Deleted));
     }
 }
