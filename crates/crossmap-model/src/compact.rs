@@ -222,3 +222,21 @@ pub fn read_member(input: &mut &[u8]) -> Result<Result<usize, String>, CompactEr
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Identity;
+
+    /// Found by the `compact_row` fuzz target: `5077E70` was read as one float, written in its shortest
+    /// form and read back as a neighbour, so a stored row did not decode to the mapping that was stored.
+    #[test]
+    fn undeclared_numbers_survive_encoding_and_json() {
+        let identity: Identity = serde_json::from_str(r#"{"id": "a", "n": [5077E70, 3E4, 0.1]}"#).unwrap();
+        let decoded = Identity::from_compact(&identity.to_compact()).unwrap();
+        assert_eq!(decoded, identity);
+        assert_eq!(decoded.to_compact(), identity.to_compact());
+        let reread: Identity = serde_json::from_str(&serde_json::to_string(&identity).unwrap()).unwrap();
+        assert_eq!(reread, identity);
+    }
+}
