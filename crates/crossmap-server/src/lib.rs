@@ -30,6 +30,7 @@ mod graph;
 
 pub use auth::{AUDIENCE, App, Auth, AuthError, Claims, MANAGE_ROLE, READ_ROLE, TOKEN_LIFETIME, random_hex};
 pub use error::{ApiError, INVALID_TOKEN, RequestInfo};
+pub use graph::Query;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
