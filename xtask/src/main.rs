@@ -6,12 +6,14 @@
 //! - `ci`: everything CI runs: fmt, clippy, codegen --check, layers, the whole test suite;
 //! - `bench server`: the release emulator against bare axum yardsticks on loopback (docs/performance.md);
 //! - `bench client`: `apply_all` of 100,000 mappings against the emulator, and the Python SDK doing the same;
-//! - `bench cli`: `crossmap push` of a 100,000-row CSV: wall time and peak memory.
+//! - `bench cli`: `crossmap push` of a 100,000-row CSV: wall time and peak memory;
+//! - `fuzz [--seconds N] [TARGET…]`: build the fuzz targets (`fuzz/`) and run each for N seconds (default 60).
 
 // A command-line tool reports on its terminal.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
+mod fuzz;
 mod layers;
 
 use anyhow::{Context, Result, bail};
@@ -34,9 +36,16 @@ fn main() -> Result<()> {
         ["bench", "server"] => bench::server(&sh, &project_root()),
         ["bench", "client"] => bench::client(&sh, &project_root()),
         ["bench", "cli"] => bench::cli(&sh, &project_root()),
+        ["fuzz", "--seconds", n, targets @ ..] => fuzz::run(
+            &sh,
+            &project_root(),
+            n.parse().context("--seconds takes a whole number")?,
+            targets,
+        ),
+        ["fuzz", targets @ ..] => fuzz::run(&sh, &project_root(), 60, targets),
         _ => {
             eprintln!(
-                "usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci | bench server | bench client | bench cli>"
+                "usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci | bench server | bench client | bench cli | fuzz [--seconds N] [TARGET...]>"
             );
             bail!("unknown task {args:?}")
         }
