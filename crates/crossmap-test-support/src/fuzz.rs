@@ -195,7 +195,7 @@ where
 }
 
 /// The fuzz project: `fuzz/` at the workspace root.
-pub fn fuzz_dir() -> PathBuf {
+fn fuzz_dir() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest
         .ancestors()
@@ -205,7 +205,7 @@ pub fn fuzz_dir() -> PathBuf {
 }
 
 /// Every committed input of a target: its seeds, then its regressions, with their paths.
-pub fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
     for folder in ["seeds", "regressions"] {
         out.extend(files(&fuzz_dir().join(folder).join(target)));
