@@ -10,11 +10,13 @@
 //!   an older `crossmap` binary, both measured alternately in one run.
 //! - `bench match`: `crossmap-match` on 1,000,000 × 1,000,000 users: time per phase and peak memory;
 //! - `bench match-cli`: `crossmap match` reading 100,000 users per tenant from the local emulator.
+//! - `fuzz [--seconds N] [TARGET…]`: build the fuzz targets (`fuzz/`) and run each for N seconds (default 60).
 
 // A command-line tool reports on its terminal.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
+mod fuzz;
 mod layers;
 
 use anyhow::{Context, Result, bail};
@@ -40,9 +42,16 @@ fn main() -> Result<()> {
         ["bench", "cli", "--baseline", bin] => bench::cli(&sh, &project_root(), Some(Path::new(bin))),
         ["bench", "match"] => bench::matching(&sh),
         ["bench", "match-cli"] => bench::match_cli(&sh, &project_root()),
+        ["fuzz", "--seconds", n, targets @ ..] => fuzz::run(
+            &sh,
+            &project_root(),
+            n.parse().context("--seconds takes a whole number")?,
+            targets,
+        ),
+        ["fuzz", targets @ ..] => fuzz::run(&sh, &project_root(), 60, targets),
         _ => {
             eprintln!(
-                "usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci | bench server | bench client | bench cli [--baseline BIN] | bench match | bench match-cli>"
+                "usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci | bench server | bench client | bench cli [--baseline BIN] | bench match | bench match-cli | fuzz [--seconds N] [TARGET...]>"
             );
             bail!("unknown task {args:?}")
         }

@@ -172,8 +172,8 @@ fn render_enum(schema: &Schema, e: &EnumType, out: &mut String) {
                 compact::write_member(out, Self::MEMBERS.iter().position(|m| *m == self.as_str()).filter(|_| self.is_known()), self.as_str());
             }}
             fn decode(input: &mut &[u8]) -> Result<Self, compact::CompactError> {{
-                Ok(match compact::read_member(input)? {{
-                    Ok(i) => Self::from_wire(Self::MEMBERS.get(i).ok_or(compact::CompactError(\"unknown member index\"))?),
+                Ok(match compact::read_member(input, Self::MEMBERS)? {{
+                    Ok(i) => Self::from_wire(Self::MEMBERS[i]),
                     Err(text) => Self::Other(text),
                 }})
             }}
@@ -435,7 +435,7 @@ fn render_struct(
                 Ok(Self {{
                     odata_type,
                     {read}
-                    additional_properties: compact::read_additional(input, header)?,
+                    additional_properties: compact::read_additional(input, header, Self::PROPERTIES)?,
                 }})
             }}
         }}

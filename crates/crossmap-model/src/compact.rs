@@ -14,7 +14,7 @@
 //! assert_eq!(Identity::from_compact(&bytes).unwrap(), identity);
 //! ```
 
-use crate::{Guid, Patch};
+use crate::{Guid, Patch, PropertyInfo};
 use serde_json::{Map, Value};
 
 /// Bytes that do not decode.
@@ -194,12 +194,25 @@ pub fn write_additional(out: &mut Vec<u8>, additional: &Map<String, Value>) {
     }
 }
 
-/// Reads the undeclared properties as the header says.
-pub fn read_additional(input: &mut &[u8], header: u64) -> Result<Map<String, Value>, CompactError> {
+/// Reads the undeclared properties as the header says. A name the type declares (or `@odata.type`) is
+/// refused: the JSON reader never keeps one there, and the mapping's JSON would repeat it.
+pub fn read_additional(
+    input: &mut &[u8],
+    header: u64,
+    declared: &[PropertyInfo],
+) -> Result<Map<String, Value>, CompactError> {
     if header & ADDITIONAL_BIT == 0 {
         return Ok(Map::new());
     }
-    serde_json::from_str(read_str(input)?).map_err(|_| CompactError("undeclared properties are not JSON"))
+    let map: Map<String, Value> =
+        serde_json::from_str(read_str(input)?).map_err(|_| CompactError("undeclared properties are not JSON"))?;
+    if map
+        .keys()
+        .any(|k| k == "@odata.type" || declared.iter().any(|p| p.name == k))
+    {
+        return Err(CompactError("an undeclared property has a declared name"));
+    }
+    Ok(map)
 }
 
 /// Writes an enum member: declared `index`, or the text of an undeclared one.
@@ -213,12 +226,77 @@ pub fn write_member(out: &mut Vec<u8>, index: Option<usize>, text: &str) {
     }
 }
 
-/// Reads an enum member: `Ok(Ok(index))` for a declared one, `Ok(Err(text))` for an undeclared one.
-pub fn read_member(input: &mut &[u8]) -> Result<Result<usize, String>, CompactError> {
+/// Reads an enum member of `members`: `Ok(Ok(index))` for a declared one, `Ok(Err(text))` for an
+/// undeclared one. A declared member written as text is refused: the JSON reader never makes one.
+pub fn read_member(input: &mut &[u8], members: &[&str]) -> Result<Result<usize, String>, CompactError> {
     match read_varint(input)? {
-        0 => Ok(Err(read_str(input)?.to_owned())),
-        n => Ok(Ok(
-            usize::try_from(n - 1).map_err(|_| CompactError("member index overflows"))?
-        )),
+        0 => {
+            let text = read_str(input)?;
+            if members.contains(&text) {
+                return Err(CompactError("a declared member written as text"));
+            }
+            Ok(Err(text.to_owned()))
+        }
+        n => {
+            let index = usize::try_from(n - 1).map_err(|_| CompactError("member index overflows"))?;
+            if index >= members.len() {
+                return Err(CompactError("unknown member index"));
+            }
+            Ok(Ok(index))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Identity, SharePointIdentityMappingGroupType};
+
+    /// Found by the `compact_row` fuzz target: `5077E70` was read as one float, written in its shortest
+    /// form and read back as a neighbour, so a stored row did not decode to the mapping that was stored.
+    #[test]
+    fn undeclared_numbers_survive_encoding_and_json() {
+        let identity: Identity = serde_json::from_str(r#"{"id": "a", "n": [5077E70, 3E4, 0.1]}"#).unwrap();
+        let decoded = Identity::from_compact(&identity.to_compact()).unwrap();
+        assert_eq!(decoded, identity);
+        assert_eq!(decoded.to_compact(), identity.to_compact());
+        let reread: Identity = serde_json::from_str(&serde_json::to_string(&identity).unwrap()).unwrap();
+        assert_eq!(reread, identity);
+    }
+
+    /// Found by the `compact_row` fuzz target: bytes holding an undeclared property named like a declared
+    /// one decoded to a mapping whose JSON repeats the name (or reads back as the declared property).
+    #[test]
+    fn undeclared_properties_named_like_declared_ones_are_refused() {
+        let bytes = |json: &str| {
+            let mut out = Vec::new();
+            write_varint(&mut out, ADDITIONAL_BIT);
+            write_str(&mut out, json);
+            out
+        };
+        for name in ["id", "displayName", "@odata.type"] {
+            let e = Identity::from_compact(&bytes(&format!(r#"{{"{name}": "x"}}"#))).unwrap_err();
+            assert_eq!(e, CompactError("an undeclared property has a declared name"), "{name}");
+        }
+        let ok = Identity::from_compact(&bytes(r#"{"other": "x", "Id": 1}"#)).unwrap();
+        assert_eq!(ok.additional_properties.len(), 2);
+    }
+
+    /// Found by reading the `compact_row` target's failures: a declared enum member written as text
+    /// decoded to `Other("none")`, which the JSON reader never makes (it reads `none` as the member).
+    #[test]
+    fn declared_members_written_as_text_are_refused() {
+        let mut bytes = Vec::new();
+        write_member(&mut bytes, None, "none");
+        let e = SharePointIdentityMappingGroupType::from_compact(&bytes).unwrap_err();
+        assert_eq!(e, CompactError("a declared member written as text"));
+        let mut bytes = Vec::new();
+        write_member(&mut bytes, None, "futureType");
+        let other = SharePointIdentityMappingGroupType::from_compact(&bytes).unwrap();
+        assert_eq!(other, SharePointIdentityMappingGroupType::Other("futureType".into()));
+        assert_eq!(
+            SharePointIdentityMappingGroupType::from_compact(&[9]),
+            Err(CompactError("unknown member index"))
+        );
     }
 }

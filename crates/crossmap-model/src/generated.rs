@@ -108,12 +108,8 @@ impl Compact for SharePointIdentityMappingGroupType {
         );
     }
     fn decode(input: &mut &[u8]) -> Result<Self, compact::CompactError> {
-        Ok(match compact::read_member(input)? {
-            Ok(i) => Self::from_wire(
-                Self::MEMBERS
-                    .get(i)
-                    .ok_or(compact::CompactError("unknown member index"))?,
-            ),
+        Ok(match compact::read_member(input, Self::MEMBERS)? {
+            Ok(i) => Self::from_wire(Self::MEMBERS[i]),
             Err(text) => Self::Other(text),
         })
     }
@@ -227,12 +223,8 @@ impl Compact for SharePointIdentityMappingUserType {
         );
     }
     fn decode(input: &mut &[u8]) -> Result<Self, compact::CompactError> {
-        Ok(match compact::read_member(input)? {
-            Ok(i) => Self::from_wire(
-                Self::MEMBERS
-                    .get(i)
-                    .ok_or(compact::CompactError("unknown member index"))?,
-            ),
+        Ok(match compact::read_member(input, Self::MEMBERS)? {
+            Ok(i) => Self::from_wire(Self::MEMBERS[i]),
             Err(text) => Self::Other(text),
         })
     }
@@ -405,7 +397,7 @@ impl Compact for Identity {
             odata_type,
             display_name: compact::read_property(input, header, 0)?,
             id: compact::read_property(input, header, 1)?,
-            additional_properties: compact::read_additional(input, header)?,
+            additional_properties: compact::read_additional(input, header, Self::PROPERTIES)?,
         })
     }
 }
@@ -624,7 +616,7 @@ impl Compact for UserIdentity {
             id: compact::read_property(input, header, 1)?,
             ip_address: compact::read_property(input, header, 2)?,
             user_principal_name: compact::read_property(input, header, 3)?,
-            additional_properties: compact::read_additional(input, header)?,
+            additional_properties: compact::read_additional(input, header, Self::PROPERTIES)?,
         })
     }
 }
@@ -786,7 +778,7 @@ impl Compact for Deleted {
         Ok(Self {
             odata_type,
             state: compact::read_property(input, header, 0)?,
-            additional_properties: compact::read_additional(input, header)?,
+            additional_properties: compact::read_additional(input, header, Self::PROPERTIES)?,
         })
     }
 }
@@ -948,7 +940,7 @@ impl Compact for SharePointIdentityMappingGroupMigrationData {
         Ok(Self {
             odata_type,
             mail_nickname: compact::read_property(input, header, 0)?,
-            additional_properties: compact::read_additional(input, header)?,
+            additional_properties: compact::read_additional(input, header, Self::PROPERTIES)?,
         })
     }
 }
@@ -1110,7 +1102,7 @@ impl Compact for SharePointIdentityMappingUserMigrationData {
         Ok(Self {
             odata_type,
             email: compact::read_property(input, header, 0)?,
-            additional_properties: compact::read_additional(input, header)?,
+            additional_properties: compact::read_additional(input, header, Self::PROPERTIES)?,
         })
     }
 }
@@ -1402,7 +1394,7 @@ impl Compact for SharePointGroupIdentityMapping {
             source_group_identity: compact::read_property(input, header, 4)?,
             target_group_identity: compact::read_property(input, header, 5)?,
             target_group_migration_data: compact::read_property(input, header, 6)?,
-            additional_properties: compact::read_additional(input, header)?,
+            additional_properties: compact::read_additional(input, header, Self::PROPERTIES)?,
         })
     }
 }
@@ -1742,7 +1734,7 @@ impl Compact for SharePointUserIdentityMapping {
             target_user_identity: compact::read_property(input, header, 5)?,
             target_user_migration_data: compact::read_property(input, header, 6)?,
             user_type: compact::read_property(input, header, 7)?,
-            additional_properties: compact::read_additional(input, header)?,
+            additional_properties: compact::read_additional(input, header, Self::PROPERTIES)?,
         })
     }
 }

@@ -57,9 +57,17 @@ struct Kind<'s, M> {
     _kind: std::marker::PhantomData<M>,
 }
 
-/// The OData query options the collections understand.
-#[derive(Debug, Default)]
-struct Query {
+/// The OData system query options a collection understands, read from a request's query string.
+///
+/// ```
+/// use crossmap_server::Query;
+/// let q = Query::parse("$top=5&$select=id,%20sourceOrganizationId&$count=true").unwrap();
+/// assert_eq!(q.to_query_string(), "$top=5&$select=id%2CsourceOrganizationId&$count=true");
+/// assert_eq!(Query::parse(&q.to_query_string()).unwrap(), q);
+/// assert!(Query::parse("$top=0").is_err());
+/// ```
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Query {
     select: Option<Vec<String>>,
     top: Option<usize>,
     skip: Option<usize>,
@@ -131,6 +139,43 @@ fn parse_query(raw: Option<&str>) -> Result<Query, ApiError> {
         return Err(ApiError::bad_request(format!("$top must be between 1 and {MAX_PAGE}")));
     }
     Ok(q)
+}
+
+impl Query {
+    /// Reads a query string (without the `?`): system options (`$…`) it does not support are refused,
+    /// other parameters ignored. The error is the 400 the emulator answers.
+    pub fn parse(raw: &str) -> Result<Query, ApiError> {
+        parse_query(Some(raw))
+    }
+
+    /// The query string that reads back as these options (values percent-encoded); what the emulator's
+    /// `@odata.nextLink`s and `@odata.deltaLink`s carry.
+    pub fn to_query_string(&self) -> String {
+        let mut options: Vec<(&str, String)> = Vec::new();
+        if let Some(top) = self.top {
+            options.push(("$top", top.to_string()));
+        }
+        if let Some(skip) = self.skip {
+            options.push(("$skip", skip.to_string()));
+        }
+        if let Some(token) = &self.skiptoken {
+            options.push(("$skiptoken", encode_component(token)));
+        }
+        if let Some(select) = &self.select {
+            options.push(("$select", encode_component(&select.join(","))));
+        }
+        if self.count {
+            options.push(("$count", "true".to_owned()));
+        }
+        if let Some(token) = self.deltatoken {
+            options.push(("$deltatoken", token.to_string()));
+        }
+        let options: Vec<String> = options
+            .into_iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        options.join("&")
+    }
 }
 
 fn encode_component(s: &str) -> String {
@@ -311,18 +356,14 @@ impl<'s, M: StoredKind> Kind<'s, M> {
         }
         body.insert("value".into(), Value::Array(value));
         if let Some(next) = page.next {
-            let mut link = format!(
-                "{}/{}?$top={top}&$skiptoken={}",
-                self.base,
-                M::COLLECTION_PATH,
-                encode_component(next.as_str())
-            );
-            if let Some(select) = &self.query.select {
-                link.push_str(&format!("&$select={}", encode_component(&select.join(","))));
-            }
-            if self.query.count {
-                link.push_str("&$count=true");
-            }
+            let options = Query {
+                top: Some(top),
+                skiptoken: Some(next.as_str().to_owned()),
+                select: self.query.select.clone(),
+                count: self.query.count,
+                ..Query::default()
+            };
+            let link = format!("{}/{}?{}", self.base, M::COLLECTION_PATH, options.to_query_string());
             body.insert("@odata.nextLink".into(), Value::String(link));
         }
         Ok(json_response(StatusCode::OK, &Value::Object(body)))
@@ -337,7 +378,18 @@ impl<'s, M: StoredKind> Kind<'s, M> {
     /// the changes since (removals as `@removed`).
     fn delta_feed(self) -> Result<Response, ApiError> {
         let top = self.query.top.unwrap_or(DEFAULT_PAGE);
-        let link = |query: String| format!("{}/{}/delta()?{query}", self.base, M::COLLECTION_PATH);
+        let link = |options: Query| {
+            format!(
+                "{}/{}/delta()?{}",
+                self.base,
+                M::COLLECTION_PATH,
+                options.to_query_string()
+            )
+        };
+        let delta_token = |token: u64| Query {
+            deltatoken: Some(token),
+            ..Query::default()
+        };
         let mut body = Map::new();
         body.insert("@odata.context".into(), Value::String(self.context("/$delta")));
         match self.query.deltatoken {
@@ -354,7 +406,7 @@ impl<'s, M: StoredKind> Kind<'s, M> {
                 } else {
                     "@odata.deltaLink"
                 };
-                body.insert(name.into(), Value::String(link(format!("$deltatoken={}", page.token))));
+                body.insert(name.into(), Value::String(link(delta_token(page.token))));
             }
             None => {
                 // The initial round: all mappings in key order, then a token to follow changes from.
@@ -384,15 +436,12 @@ impl<'s, M: StoredKind> Kind<'s, M> {
                 match page.next {
                     Some(next) => body.insert(
                         "@odata.nextLink".into(),
-                        Value::String(link(format!(
-                            "$skiptoken={}",
-                            encode_component(&format!("{snapshot}.{}", next.as_str()))
-                        ))),
+                        Value::String(link(Query {
+                            skiptoken: Some(format!("{snapshot}.{}", next.as_str())),
+                            ..Query::default()
+                        })),
                     ),
-                    None => body.insert(
-                        "@odata.deltaLink".into(),
-                        Value::String(link(format!("$deltatoken={snapshot}"))),
-                    ),
+                    None => body.insert("@odata.deltaLink".into(), Value::String(link(delta_token(snapshot)))),
                 };
             }
         }

@@ -34,6 +34,7 @@ pub use auth::{
     random_hex,
 };
 pub use error::{ApiError, INVALID_TOKEN, RequestInfo};
+pub use graph::Query;
 pub use serve::{ServeOptions, serve};
 
 use axum::body::Body;

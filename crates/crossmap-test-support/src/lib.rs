@@ -1,7 +1,8 @@
-//! Test helpers shared by crossmap's crates: the wire fixtures from the public documentation, and the
-//! proptest strategies that generate mappings, states and requests ([`generators`]), and large
-//! deterministic data sets for benchmarks ([`data`]); directory objects for matching, small and colliding
-//! or large and realistic ([`directories`]); and a server that echoes more than it was sent ([`echo`]).
+//! Test helpers shared by crossmap's crates: the wire fixtures from the public documentation, the
+//! proptest strategies that generate mappings, states and requests ([`generators`]), large deterministic
+//! data sets for benchmarks ([`data`]), directory objects for matching, small and colliding or large and
+//! realistic ([`directories`]), a server that echoes more than it was sent ([`echo`]), and the invariants
+//! the fuzz targets check ([`fuzz`]).
 //!
 //! A dev-dependency only; `cargo xtask layers` fails if a shipped crate depends on it.
 //!
@@ -13,6 +14,7 @@
 pub mod data;
 pub mod directories;
 pub mod echo;
+pub mod fuzz;
 pub mod generators;
 
 use std::path::PathBuf;

@@ -1,4 +1,6 @@
-//! Integration tests of `crossmap-delta`: the semantics document rule by rule, and the property laws.
+//! Integration tests of `crossmap-delta`: the semantics document rule by rule, the property laws, and the
+//! delta request fuzz target's committed inputs.
 
+mod fuzz;
 mod laws;
 mod semantics;

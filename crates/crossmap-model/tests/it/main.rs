@@ -1,5 +1,7 @@
-//! Integration tests of `crossmap-model`, in one binary: documented examples, wire behaviour, codegen drift.
+//! Integration tests of `crossmap-model`, in one binary: documented examples, wire behaviour, codegen drift,
+//! the fuzz targets' committed inputs.
 
 mod codegen;
 mod fixtures;
+mod fuzz;
 mod wire;

@@ -1,8 +1,10 @@
 //! Integration tests of the emulator over real HTTP on loopback: the documented examples, auth, tenant
 //! isolation, limits and errors, paging, the entity-set calls, the delta feed, persistence, concurrent
-//! writers checked for linearizability, strictness on the wire, and `serve`'s timeouts and shutdown.
+//! writers checked for linearizability, strictness on the wire, `serve`'s timeouts and shutdown; and the
+//! query options fuzz target's committed inputs.
 
 mod api;
+mod fuzz;
 mod races;
 mod serving;
 mod support;

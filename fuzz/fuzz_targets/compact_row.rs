@@ -1,0 +1,4 @@
+//! Fuzz target: see `crossmap_test_support::fuzz::compact_row` for the invariants it checks.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| crossmap_test_support::fuzz::compact_row(data));
