@@ -15,13 +15,13 @@ use xshell::{Shell, cmd};
 /// Every fuzz target, in the order they run. Each is `fuzz/fuzz_targets/<name>.rs`, with seeds in
 /// `fuzz/seeds/<name>/`, the inputs that found bugs in `fuzz/regressions/<name>/` and tokens for the
 /// mutator in `fuzz/dicts/<name>.dict`.
-// The CSV reader's target joins this list once crossmap-cli has a library target.
 pub(crate) const TARGETS: &[&str] = &[
     "delta_request",
     "alternate_key",
     "mapping_id",
     "query_options",
     "compact_row",
+    "csv_reader",
 ];
 
 /// The cargo-fuzz release installed when none is found (the one these docs were measured with).

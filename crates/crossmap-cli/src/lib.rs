@@ -1,8 +1,8 @@
 //! The library behind the `crossmap` command line: reading the identity-map files admins have.
 //!
 //! The binary is the product; this library exposes [`input`], the reader of the admins' six-column CSV
-//! (any of the encodings and delimiters Excel writes) and of JSON Lines, so that it can be fuzzed and
-//! reused.
+//! (any of the encodings and delimiters Excel writes) and of JSON Lines, so that it can be fuzzed
+//! ([`fuzz`]) and reused.
 //!
 //! ```
 //! use crossmap_cli::input::{ReadOptions, read_bytes};
@@ -11,4 +11,5 @@
 //! assert_eq!(desired.len(), 1); // the delimiter was found: `;`
 //! ```
 
+pub mod fuzz;
 pub mod input;
