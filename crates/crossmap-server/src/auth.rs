@@ -60,7 +60,12 @@ impl Access {
     /// The roles that grant it, least privileged first (as Graph's permission tables list them).
     pub fn roles(self) -> &'static [&'static str] {
         match self {
-            Access::ReadUsers => &[USER_READ_ALL, USER_READ_WRITE_ALL, DIRECTORY_READ_ALL, DIRECTORY_READ_WRITE_ALL],
+            Access::ReadUsers => &[
+                USER_READ_ALL,
+                USER_READ_WRITE_ALL,
+                DIRECTORY_READ_ALL,
+                DIRECTORY_READ_WRITE_ALL,
+            ],
             Access::WriteUsers => &[USER_READ_WRITE_ALL, DIRECTORY_READ_WRITE_ALL],
             Access::ReadGroups => &[
                 GROUP_MEMBER_READ_ALL,
@@ -366,8 +371,13 @@ mod tests {
             .unwrap();
         assert_eq!(app.roles, [READ_ROLE, MANAGE_ROLE]);
         assert!("id:secret:write".parse::<App>().is_err());
-        let app: App = "id:secret:directory,user.readwrite.all,GroupMember.Read.All".parse().unwrap();
-        assert_eq!(app.roles, [DIRECTORY_READ_ALL, USER_READ_WRITE_ALL, GROUP_MEMBER_READ_ALL]);
+        let app: App = "id:secret:directory,user.readwrite.all,GroupMember.Read.All"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            app.roles,
+            [DIRECTORY_READ_ALL, USER_READ_WRITE_ALL, GROUP_MEMBER_READ_ALL]
+        );
         assert!("id:secret:User.Read".parse::<App>().is_err(), "a delegated permission");
         assert!("id:secret".parse::<App>().is_err());
         assert!(":s:read".parse::<App>().is_err());

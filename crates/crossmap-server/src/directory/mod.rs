@@ -272,7 +272,11 @@ impl Call<'_> {
                     let DirectoryPage { items, next } = store
                         .users(self.tenant(), &f, after.as_ref(), top)
                         .map_err(Self::store_error)?;
-                    let count = if self.options.count { store.count_users(self.tenant(), &f)? } else { 0 };
+                    let count = if self.options.count {
+                        store.count_users(self.tenant(), &f)?
+                    } else {
+                        0
+                    };
                     (self.shape_all(&items)?, next, count)
                 }
             },
@@ -282,7 +286,11 @@ impl Call<'_> {
                     let DirectoryPage { items, next } = store
                         .groups(self.tenant(), &f, after.as_ref(), top)
                         .map_err(Self::store_error)?;
-                    let count = if self.options.count { store.count_groups(self.tenant(), &f)? } else { 0 };
+                    let count = if self.options.count {
+                        store.count_groups(self.tenant(), &f)?
+                    } else {
+                        0
+                    };
                     (self.shape_all(&items)?, next, count)
                 }
             },
@@ -315,7 +323,10 @@ impl Call<'_> {
         if self.options.count {
             link.push_str("$count=true&");
         }
-        link.push_str(&format!("$top={top}&$skiptoken={}", query::skiptoken(self.ty.set, next)));
+        link.push_str(&format!(
+            "$top={top}&$skiptoken={}",
+            query::skiptoken(self.ty.set, next)
+        ));
         link
     }
 
@@ -349,9 +360,14 @@ impl Call<'_> {
 
     fn find_group(&self, key: &str) -> Result<Group, ApiError> {
         let id = key.parse::<Guid>().map_err(|_| {
-            bad_request(format!("Invalid object identifier '{key}': a group is named by its id, a GUID."))
+            bad_request(format!(
+                "Invalid object identifier '{key}': a group is named by its id, a GUID."
+            ))
         })?;
-        self.state.store().group(self.tenant(), &id)?.ok_or_else(|| not_found(key))
+        self.state
+            .store()
+            .group(self.tenant(), &id)?
+            .ok_or_else(|| not_found(key))
     }
 
     fn entity(&self, object: Map<String, Value>, status: StatusCode) -> Response {
@@ -396,7 +412,10 @@ impl Call<'_> {
         let value: Value =
             serde_json::from_str(&text).map_err(|e| bad_request(format!("The request body is not valid JSON: {e}")))?;
         let Value::Object(object) = value else {
-            return Err(bad_request(format!("The request body must be a {} object.", self.ty.qualified)));
+            return Err(bad_request(format!(
+                "The request body must be a {} object.",
+                self.ty.qualified
+            )));
         };
         let invalid = |e: schema::Invalid| bad_request(e.message).with_details(e.property, Vec::new());
         let store = self.state.store().clone();
@@ -447,7 +466,12 @@ impl Call<'_> {
                 StatusCode::OK,
                 &json!({"@odata.context": self.context(""), "value": [object]}),
             )),
-            Some(id) if organization.id.value().is_some_and(|o| id.parse::<Guid>().ok() == Some(*o)) => {
+            Some(id)
+                if organization
+                    .id
+                    .value()
+                    .is_some_and(|o| id.parse::<Guid>().ok() == Some(*o)) =>
+            {
                 Ok(self.entity(object, StatusCode::OK))
             }
             Some(id) => Err(not_found(id)),
@@ -463,9 +487,10 @@ fn conflict(e: StoreError) -> ApiError {
             "userPrincipalName",
             "Another object with the same value for property userPrincipalName already exists.",
         ),
-        StoreError::Directory(DirectoryError::IdTaken { .. }) => {
-            ("id", "Another object with the same value for property id already exists.")
-        }
+        StoreError::Directory(DirectoryError::IdTaken { .. }) => (
+            "id",
+            "Another object with the same value for property id already exists.",
+        ),
         _ => return e.into(),
     };
     bad_request(message).with_details(
@@ -494,7 +519,10 @@ pub(crate) fn default_organization(tenant: &str, upn_domains: &[(String, usize)]
         Ok(id) => (id, None),
         Err(_) => {
             let initial = format!("{tenant}.onmicrosoft.com");
-            (uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_DNS, initial.as_bytes()).into(), Some(initial))
+            (
+                uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_DNS, initial.as_bytes()).into(),
+                Some(initial),
+            )
         }
     };
     let mut domains: Vec<(String, usize)> = upn_domains.to_vec();
@@ -548,7 +576,11 @@ mod tests {
 
     #[test]
     fn a_default_organization_is_stable_and_names_the_users_domains() {
-        let domains = [("contoso.com".to_owned(), 3), ("contoso.onmicrosoft.com".to_owned(), 1), ("sub.contoso.com".to_owned(), 3)];
+        let domains = [
+            ("contoso.com".to_owned(), 3),
+            ("contoso.onmicrosoft.com".to_owned(), 1),
+            ("sub.contoso.com".to_owned(), 3),
+        ];
         let o = default_organization("contoso", &domains);
         assert_eq!(o, default_organization("contoso", &domains));
         assert_ne!(o.id, default_organization("fabrikam", &domains).id);
@@ -561,7 +593,10 @@ mod tests {
             .collect();
         assert_eq!(default, ["contoso.com"], "most users, then the first by name");
         let o = default_organization("11111111-1111-1111-1111-111111111111", &[]);
-        assert_eq!(o.id.value().unwrap().to_string(), "11111111-1111-1111-1111-111111111111");
+        assert_eq!(
+            o.id.value().unwrap().to_string(),
+            "11111111-1111-1111-1111-111111111111"
+        );
         assert!(o.verified_domains.value().unwrap().is_empty());
         let o = default_organization("fabrikam", &[]);
         assert_eq!(o.domain_names().collect::<Vec<_>>(), ["fabrikam.onmicrosoft.com"]);

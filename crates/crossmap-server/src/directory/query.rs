@@ -32,8 +32,8 @@ pub(crate) struct Options {
 /// Reads the query string: each system query option at most once; the ones a directory list does not
 /// take are refused as Graph refuses them.
 pub(crate) fn options(raw: Option<&str>, ty: &Type) -> Result<Options, ApiError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
-        .map_err(|_| bad_request("The query string is not valid."))?;
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(raw.unwrap_or("")).map_err(|_| bad_request("The query string is not valid."))?;
     let mut seen: Vec<&str> = Vec::new();
     for (name, _) in &pairs {
         if name.starts_with('$') {
@@ -50,7 +50,11 @@ pub(crate) fn options(raw: Option<&str>, ty: &Type) -> Result<Options, ApiError>
         match name.as_str() {
             "$select" => o.select = Some(select(&value, ty)?),
             "$top" => {
-                let top = value.trim().parse::<usize>().ok().filter(|t| (1..=MAX_PAGE).contains(t));
+                let top = value
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|t| (1..=MAX_PAGE).contains(t));
                 o.top = Some(top.ok_or_else(|| {
                     bad_request(format!(
                         "Invalid page size specified: '{value}'. Must be between 1 and {MAX_PAGE} inclusive."
@@ -61,7 +65,11 @@ pub(crate) fn options(raw: Option<&str>, ty: &Type) -> Result<Options, ApiError>
                 o.count = match value.as_str() {
                     "true" => true,
                     "false" => false,
-                    _ => return Err(bad_request(format!("'{value}' is not a valid value for $count: true or false."))),
+                    _ => {
+                        return Err(bad_request(format!(
+                            "'{value}' is not a valid value for $count: true or false."
+                        )));
+                    }
                 }
             }
             "$filter" => o.filter = Some(value),
@@ -280,7 +288,10 @@ impl Parser<'_> {
             }
             return Err(self.unsupported_property(&property));
         }
-        if ["not", "endswith", "contains"].iter().any(|f| name.eq_ignore_ascii_case(f)) {
+        if ["not", "endswith", "contains"]
+            .iter()
+            .any(|f| name.eq_ignore_ascii_case(f))
+        {
             return Err(unsupported_query(format!(
                 "The emulator does not support '{name}' in filters: it filters {}.",
                 supported(self.ty)
@@ -446,7 +457,8 @@ mod tests {
 
     #[test]
     fn the_filters_matching_needs_are_read() {
-        let f = users("accountEnabled eq true and userType eq 'Guest' and startswith(userPrincipalName,'Ann''s')").unwrap();
+        let f =
+            users("accountEnabled eq true and userType eq 'Guest' and startswith(userPrincipalName,'Ann''s')").unwrap();
         assert_eq!(
             f,
             Filtered::Store(UserFilter {
@@ -462,7 +474,10 @@ mod tests {
                 ..UserFilter::default()
             })
         );
-        assert_eq!(users("accountEnabled eq true and accountEnabled eq false").unwrap(), Filtered::Nothing);
+        assert_eq!(
+            users("accountEnabled eq true and accountEnabled eq false").unwrap(),
+            Filtered::Nothing
+        );
         assert_eq!(
             users("startswith(userPrincipalName,'a') and startswith(userPrincipalName,'AB')").unwrap(),
             Filtered::Store(UserFilter {
@@ -485,7 +500,10 @@ mod tests {
             ("displayName eq 'Ann'", "Request_UnsupportedQuery"),
             ("startswith(displayName,'A')", "Request_UnsupportedQuery"),
             ("endswith(mail,'@contoso.com')", "Request_UnsupportedQuery"),
-            ("accountEnabled eq true or userType eq 'Guest'", "Request_UnsupportedQuery"),
+            (
+                "accountEnabled eq true or userType eq 'Guest'",
+                "Request_UnsupportedQuery",
+            ),
             ("accountEnabled eq maybe", "Request_BadRequest"),
             ("userType eq 'Guest", "Request_BadRequest"),
             ("accountEnabled eq true true", "Request_BadRequest"),
@@ -504,7 +522,10 @@ mod tests {
     fn skiptokens_are_opaque_and_bound_to_their_set() {
         let c = Cursor::Upn("ann_x.com#ext#@contoso.onmicrosoft.com".into());
         let t = skiptoken("users", &c);
-        assert!(t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{t}");
+        assert!(
+            t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "{t}"
+        );
         assert_eq!(cursor("users", &t).unwrap(), c);
         assert!(cursor("groups", &t).is_err());
         assert!(cursor("users", "nonsense!").is_err());

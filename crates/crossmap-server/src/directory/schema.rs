@@ -339,13 +339,20 @@ pub(crate) enum Purpose {
 /// Checks an object's properties against `ty`: annotations (`@odata.type` …) are dropped, every other
 /// name must be a property of the type (in its exact spelling) with a value of its shape. A `POST` may
 /// carry `passwordProfile` (checked, never stored) and must carry the required properties.
-pub(crate) fn check(ty: &Type, mut object: Map<String, Value>, purpose: Purpose) -> Result<Map<String, Value>, Invalid> {
+pub(crate) fn check(
+    ty: &Type,
+    mut object: Map<String, Value>,
+    purpose: Purpose,
+) -> Result<Map<String, Value>, Invalid> {
     object.retain(|k, _| !k.starts_with('@') && !k.contains("@odata."));
     if purpose == Purpose::Create {
         for name in ty.required {
             if object.get(*name).is_none_or(Value::is_null) {
                 return Err(invalid(
-                    format!("A value is required for property '{name}' of resource '{}'.", ty.resource),
+                    format!(
+                        "A value is required for property '{name}' of resource '{}'.",
+                        ty.resource
+                    ),
                     name,
                 ));
             }
@@ -398,7 +405,10 @@ pub(crate) fn check(ty: &Type, mut object: Map<String, Value>, purpose: Purpose)
 
 fn bad_value(ty: &Type, name: &str, why: &str) -> Invalid {
     invalid(
-        format!("Invalid value specified for property '{name}' of resource '{}': {why}", ty.resource),
+        format!(
+            "Invalid value specified for property '{name}' of resource '{}': {why}",
+            ty.resource
+        ),
         name,
     )
 }
@@ -424,7 +434,13 @@ pub(crate) fn user(object: Map<String, Value>, purpose: Purpose) -> Result<User,
     match user.user_type.value() {
         None => user.user_type = "Member".to_owned().into(),
         Some(t) if t == "Member" || t == "Guest" => {}
-        Some(t) => return Err(bad_value(ty, "userType", &format!("{t:?} is neither Member nor Guest."))),
+        Some(t) => {
+            return Err(bad_value(
+                ty,
+                "userType",
+                &format!("{t:?} is neither Member nor Guest."),
+            ));
+        }
     }
     if user.account_enabled.value().is_none() && purpose == Purpose::Seed {
         user.account_enabled = true.into();
@@ -465,7 +481,11 @@ pub(crate) fn group(object: Map<String, Value>, purpose: Purpose) -> Result<Grou
     if purpose == Purpose::Create {
         let mail_enabled = group.mail_enabled.value() == Some(&true);
         if group.is_microsoft_365() && !mail_enabled {
-            return Err(bad_value(ty, "mailEnabled", "a Microsoft 365 group (groupTypes Unified) is mail-enabled."));
+            return Err(bad_value(
+                ty,
+                "mailEnabled",
+                "a Microsoft 365 group (groupTypes Unified) is mail-enabled.",
+            ));
         }
         if !group.is_microsoft_365() && mail_enabled {
             return Err(bad_value(
@@ -499,7 +519,11 @@ mod tests {
     fn every_default_and_required_property_is_known() {
         for ty in [&USER, &GROUP, &ORGANIZATION] {
             for name in ty.default_set.iter().chain(ty.required) {
-                assert!(ty.property(name).is_some() || *name == "passwordProfile", "{}: {name}", ty.set);
+                assert!(
+                    ty.property(name).is_some() || *name == "passwordProfile",
+                    "{}: {name}",
+                    ty.set
+                );
             }
         }
         for name in User::PROPERTIES {
@@ -543,14 +567,29 @@ mod tests {
             Some("passwordProfile")
         );
         let g = json!({"displayName": "S", "mailNickname": "s", "mailEnabled": true, "securityEnabled": true});
-        assert_eq!(group(object(g.clone()), Purpose::Create).unwrap_err().property.as_deref(), Some("mailEnabled"));
-        assert!(group(object(g), Purpose::Seed).is_ok(), "a mail-enabled security group can be seeded");
+        assert_eq!(
+            group(object(g.clone()), Purpose::Create)
+                .unwrap_err()
+                .property
+                .as_deref(),
+            Some("mailEnabled")
+        );
+        assert!(
+            group(object(g), Purpose::Seed).is_ok(),
+            "a mail-enabled security group can be seeded"
+        );
     }
 
     #[test]
     fn shaping_fills_what_has_no_value() {
-        let shaped = USER.shape(object(json!({"id": "x", "otherMails": ["a"]})), Some(&["otherMails", "proxyAddresses", "mail"]));
-        assert_eq!(Value::Object(shaped), json!({"otherMails": ["a"], "proxyAddresses": [], "mail": null}));
+        let shaped = USER.shape(
+            object(json!({"id": "x", "otherMails": ["a"]})),
+            Some(&["otherMails", "proxyAddresses", "mail"]),
+        );
+        assert_eq!(
+            Value::Object(shaped),
+            json!({"otherMails": ["a"], "proxyAddresses": [], "mail": null})
+        );
         let default = USER.shape(object(json!({"id": "x", "employeeId": "7"})), None);
         assert_eq!(default.len(), USER.default_set.len());
         assert!(!default.contains_key("employeeId"), "returned only on $select");

@@ -122,7 +122,9 @@ fn read(tenant: &str, text: &str) -> Result<(DirectorySeed, HashMap<String, usiz
                 return Err(at(format!("user id {id} is already line {first}'s")));
             }
             if let Some(first) = upns.insert(upn.clone(), n) {
-                return Err(at(format!("userPrincipalName {upn:?} is already line {first}'s (compared without regard to case)")));
+                return Err(at(format!(
+                    "userPrincipalName {upn:?} is already line {first}'s (compared without regard to case)"
+                )));
             }
             seed.users.push(user);
         } else if type_name_matches(kind, "microsoft.graph.group") {
@@ -140,7 +142,11 @@ fn read(tenant: &str, text: &str) -> Result<(DirectorySeed, HashMap<String, usiz
             }
             let organization = schema::organization(object).map_err(invalid)?;
             let id = organization.id.value().expect("required").to_string();
-            if tenant.parse::<crossmap_model::Guid>().ok().is_some_and(|t| t.to_string() != id) {
+            if tenant
+                .parse::<crossmap_model::Guid>()
+                .ok()
+                .is_some_and(|t| t.to_string() != id)
+            {
                 return Err(at(format!(
                     "the organization's id {id} is not the tenant's ({tenant}): a tenant named by its GUID has that id"
                 )));

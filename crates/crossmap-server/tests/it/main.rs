@@ -3,6 +3,7 @@
 //! writers checked for linearizability, strictness on the wire, and `serve`'s timeouts and shutdown.
 
 mod api;
+mod directory;
 mod races;
 mod serving;
 mod support;
