@@ -58,6 +58,19 @@ macro_rules! directory_type {
             pub const PROPERTIES: &'static [&'static str] = &[$($json),*];
             /// The `$select` list that asks Graph for every declared property.
             pub const SELECT: &'static str = $select;
+
+            /// Writes declared property `name` (its JSON name) as an entry of `map`: its value, or `null`;
+            /// nothing when it is absent or not declared. Whether it wrote one. For serialising a chosen
+            /// subset of the properties without building a JSON tree first.
+            pub fn serialize_property<M: SerializeMap>(&self, map: &mut M, name: &str) -> Result<bool, M::Error> {
+                match name {
+                    $( $json if !self.$field.is_absent() => {
+                        self.$field.serialize_entry(map, $json)?;
+                        Ok(true)
+                    } )*
+                    _ => Ok(false),
+                }
+            }
         }
 
         impl Compact for $name {
@@ -380,6 +393,30 @@ mod tests {
         let mut other = user.clone();
         other.mail = Patch::Absent;
         assert_ne!(other.to_compact(), bytes);
+    }
+
+    #[test]
+    fn one_property_at_a_time_serialises_as_the_whole_does() {
+        struct Some<'a>(&'a User, &'a [&'a str]);
+        impl serde::Serialize for Some<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut map = serializer.serialize_map(None)?;
+                for name in self.1 {
+                    self.0.serialize_property(&mut map, name)?;
+                }
+                map.end()
+            }
+        }
+        let user: User = serde_json::from_value(
+            json!({"id": "aaaaaaaa-0000-4000-8000-000000000001", "mail": null, "otherMails": ["a@b"], "jobTitle": "x"}),
+        )
+        .unwrap();
+        let names = ["otherMails", "mail", "employeeId", "jobTitle", "id"];
+        assert_eq!(
+            serde_json::to_value(Some(&user, &names)).unwrap(),
+            json!({"otherMails": ["a@b"], "mail": null, "id": "aaaaaaaa-0000-4000-8000-000000000001"}),
+            "absent and undeclared properties are left out"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub use seed::{SeedError, SeedReport, seed_directory};
 
 use crate::error::ApiError;
 use crate::graph::read_json;
-use crate::{Access, AppState, Claims, json_response};
+use crate::{Access, AppState, Claims, json_bytes, json_response};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -22,7 +22,7 @@ use crossmap_model::{ErrorDetail, Guid};
 use crossmap_store::{Cursor, DirectoryError, DirectoryPage, StoreError};
 use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use query::{DEFAULT_PAGE, Filtered, Options};
-use schema::{GROUP, ORGANIZATION, Purpose, Type, USER};
+use schema::{DirectoryObject, GROUP, ORGANIZATION, Purpose, Shaped, Type, USER};
 use serde_json::{Map, Value, json};
 
 /// Graph's directory error codes.
@@ -170,6 +170,19 @@ pub(crate) async fn handle(
     }
 }
 
+/// A list page's body.
+#[derive(serde::Serialize)]
+#[serde(bound = "T: DirectoryObject")]
+struct ListBody<'a, T> {
+    #[serde(rename = "@odata.context")]
+    context: String,
+    #[serde(rename = "@odata.count", skip_serializing_if = "Option::is_none")]
+    count: Option<usize>,
+    #[serde(rename = "@odata.nextLink", skip_serializing_if = "Option::is_none")]
+    next_link: Option<String>,
+    value: Vec<Shaped<'a, T>>,
+}
+
 /// Whether the request is an advanced query (`ConsistencyLevel: eventual`), which `$count` needs.
 fn eventual(headers: &HeaderMap) -> bool {
     headers
@@ -224,8 +237,12 @@ impl Call<'_> {
         crossmap_model::context_url(&self.root, &format!("{}{select}{suffix}", self.ty.set))
     }
 
-    fn shape<T: serde::Serialize>(&self, value: &T) -> Result<Map<String, Value>, ApiError> {
-        Ok(self.ty.shape(to_object(value)?, self.options.select.as_deref()))
+    fn shape<T: DirectoryObject>(&self, object: &T) -> Result<Map<String, Value>, ApiError> {
+        to_object(&Shaped {
+            object,
+            ty: self.ty,
+            select: self.options.select.as_deref(),
+        })
     }
 
     fn check_count(&self) -> Result<(), ApiError> {
@@ -265,9 +282,9 @@ impl Call<'_> {
         let after = self.cursor()?;
         let store = self.state.store();
         let filter = self.options.filter.as_deref();
-        let (value, next, count) = match self.set {
+        match self.set {
             Set::Users => match query::user_filter(filter, self.ty)? {
-                Filtered::Nothing => (Vec::new(), None, 0),
+                Filtered::Nothing => self.page::<User>(&[], None, 0, top),
                 Filtered::Store(f) => {
                     let DirectoryPage { items, next } = store
                         .users(self.tenant(), &f, after.as_ref(), top)
@@ -277,11 +294,11 @@ impl Call<'_> {
                     } else {
                         0
                     };
-                    (self.shape_all(&items)?, next, count)
+                    self.page(&items, next, count, top)
                 }
             },
             _ => match query::group_filter(filter, self.ty)? {
-                Filtered::Nothing => (Vec::new(), None, 0),
+                Filtered::Nothing => self.page::<Group>(&[], None, 0, top),
                 Filtered::Store(f) => {
                     let DirectoryPage { items, next } = store
                         .groups(self.tenant(), &f, after.as_ref(), top)
@@ -291,24 +308,37 @@ impl Call<'_> {
                     } else {
                         0
                     };
-                    (self.shape_all(&items)?, next, count)
+                    self.page(&items, next, count, top)
                 }
             },
-        };
-        let mut body = Map::new();
-        body.insert("@odata.context".into(), Value::String(self.context("")));
-        if self.options.count {
-            body.insert("@odata.count".into(), json!(count));
         }
-        body.insert("value".into(), Value::Array(value));
-        if let Some(next) = next {
-            body.insert("@odata.nextLink".into(), Value::String(self.next_link(&next, top)));
-        }
-        Ok(json_response(StatusCode::OK, &Value::Object(body)))
     }
 
-    fn shape_all<T: serde::Serialize>(&self, items: &[T]) -> Result<Vec<Value>, ApiError> {
-        items.iter().map(|i| self.shape(i).map(Value::Object)).collect()
+    /// A list page: context, count when asked, the link to the next page (before the values, where Graph's
+    /// directory puts it), the values; serialised straight to bytes.
+    fn page<T: DirectoryObject>(
+        &self,
+        items: &[T],
+        next: Option<Cursor>,
+        count: usize,
+        top: usize,
+    ) -> Result<Response, ApiError> {
+        let select = self.options.select.as_deref();
+        let body = ListBody {
+            context: self.context(""),
+            count: self.options.count.then_some(count),
+            next_link: next.map(|next| self.next_link(&next, top)),
+            value: items
+                .iter()
+                .map(|object| Shaped {
+                    object,
+                    ty: self.ty,
+                    select,
+                })
+                .collect(),
+        };
+        let bytes = serde_json::to_vec(&body).map_err(|e| ApiError::internal(&e))?;
+        Ok(json_bytes(StatusCode::OK, bytes))
     }
 
     /// The absolute URL of the next page: the same query, and the opaque `$skiptoken` after `next`.
@@ -430,7 +460,15 @@ impl Call<'_> {
                     .await
                     .map_err(|e| ApiError::internal(&e))?
                     .map_err(conflict)?;
-                (to_object(&user)?, *user.id.value().expect("set above"))
+                let id = *user.id.value().expect("set above");
+                (
+                    to_object(&Shaped {
+                        object: &user,
+                        ty: self.ty,
+                        select: None,
+                    })?,
+                    id,
+                )
             }
             _ => {
                 let mut group = schema::group(object, Purpose::Create).map_err(invalid)?;
@@ -441,12 +479,20 @@ impl Call<'_> {
                     .await
                     .map_err(|e| ApiError::internal(&e))?
                     .map_err(conflict)?;
-                (to_object(&group)?, *group.id.value().expect("set above"))
+                let id = *group.id.value().expect("set above");
+                (
+                    to_object(&Shaped {
+                        object: &group,
+                        ty: self.ty,
+                        select: None,
+                    })?,
+                    id,
+                )
             }
         };
         let (object, id) = created;
         let location = format!("{}/{}/{id}", self.root, self.ty.set);
-        let mut response = self.entity(self.ty.shape(object, None), StatusCode::CREATED);
+        let mut response = self.entity(object, StatusCode::CREATED);
         if let Ok(v) = HeaderValue::from_str(&location) {
             response.headers_mut().insert(header::LOCATION, v);
         }
