@@ -397,6 +397,17 @@ pub(crate) fn check(
     mut object: Map<String, Value>,
     purpose: Purpose,
 ) -> Result<Map<String, Value>, Invalid> {
+    if let Some(kind) = object.get("@odata.type") {
+        let named = kind
+            .as_str()
+            .is_some_and(|k| crossmap_model::odata::type_name_matches(k, ty.qualified));
+        if !named {
+            return Err(invalid(
+                format!("\"@odata.type\" {kind} is not #{}.", ty.qualified),
+                "@odata.type",
+            ));
+        }
+    }
     object.retain(|k, _| !k.starts_with('@') && !k.contains("@odata."));
     if purpose == Purpose::Create {
         for name in ty.required {
@@ -609,6 +620,7 @@ mod tests {
             (json!({"employeeId": "12345678901234567"}), "employeeId"),
             (json!({"id": "nope"}), "id"),
             (json!({"passwordProfile": {"password": "x"}}), "passwordProfile"),
+            (json!({"@odata.type": "#microsoft.graph.group"}), "@odata.type"),
         ] {
             let e = user(object(bad.clone()), Purpose::Seed).unwrap_err();
             assert_eq!(e.property.as_deref(), Some(property), "{bad}: {e:?}");
