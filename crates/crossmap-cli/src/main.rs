@@ -217,10 +217,30 @@ struct ServeArgs {
     /// Keep nothing on disk: mappings and tokens die with the process.
     #[arg(long)]
     in_memory: bool,
-    /// Register an app as CLIENT_ID:SECRET:ROLE[,ROLE] (roles: read, manage, or the full permission
-    /// names); repeatable. Without any, a dev app with both roles is registered and printed.
+    /// Register an app as CLIENT_ID:SECRET:ROLE[,ROLE]; repeatable. Roles: read, manage (the mapping
+    /// permissions), directory (every directory read), or full names: SharePointCrossTenantMigration.Read.All,
+    /// SharePointCrossTenantMigration.Manage.All, User.Read.All, User.ReadWrite.All, GroupMember.Read.All,
+    /// Group.Read.All, Group.ReadWrite.All, Directory.Read.All, Directory.ReadWrite.All, Organization.Read.All.
+    /// Without any, a dev app with every role is registered and printed.
     #[arg(long = "app", value_name = "CLIENT_ID:SECRET:ROLES")]
     apps: Vec<crossmap_server::App>,
+    /// Seed a tenant's directory (users, groups, organization) from FILE, JSON Lines of Graph objects each
+    /// with its "@odata.type"; repeatable. TENANT as tokens name it: a GUID, or a name such as contoso.
+    /// Objects already stored exactly so are left alone (restarting with the same file changes nothing);
+    /// a stored id with other contents is replaced; stored objects the file does not name are kept.
+    #[arg(long = "directory", value_name = "TENANT=FILE", value_parser = parse_directory)]
+    directories: Vec<(String, std::path::PathBuf)>,
+}
+
+fn parse_directory(s: &str) -> Result<(String, std::path::PathBuf), String> {
+    match s.split_once('=') {
+        Some((tenant, file)) if !tenant.trim().is_empty() && !file.is_empty() => {
+            Ok((tenant.trim().to_owned(), file.into()))
+        }
+        _ => Err(format!(
+            "{s:?}: expected TENANT=FILE, e.g. contoso=examples/source-directory.jsonl"
+        )),
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -249,7 +269,8 @@ fn main() -> std::process::ExitCode {
             // RUST_BACKTRACE says (panics keep theirs).
             let refused = e.downcast_ref::<remote::Refused>().is_some()
                 || e.downcast_ref::<input::InputError>().is_some()
-                || e.downcast_ref::<input::Problems>().is_some();
+                || e.downcast_ref::<input::Problems>().is_some()
+                || e.downcast_ref::<crossmap_server::SeedError>().is_some();
             if e.downcast_ref::<remote::NotApplied>().is_some()
                 || e.downcast_ref::<input::Problems>().is_some()
                 || e.downcast_ref::<matching::MapErrors>().is_some()
@@ -333,11 +354,31 @@ fn serve(args: ServeArgs) -> Result<()> {
             .with_context(|| format!("opening the data directory {}", args.data_dir.display()))?;
         (store, Some(crossmap_server::Auth::key_in(&args.data_dir)?))
     };
+    for (tenant, file) in &args.directories {
+        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let report = crossmap_server::seed_directory(&store, tenant, &text)
+            .with_context(|| format!("seeding the directory of {tenant} from {}", file.display()))?;
+        let o = report.outcome;
+        println!(
+            "directory {}: {} users, {} groups{} from {} ({} created, {} replaced, {} unchanged)",
+            report.tenant,
+            report.users,
+            report.groups,
+            if report.organization { ", the organization" } else { "" },
+            file.display(),
+            o.created,
+            o.replaced,
+            o.unchanged
+        );
+    }
     let mut apps = args.apps;
     let dev = apps.is_empty();
     if dev {
         let secret = crossmap_server::random_hex(16)?;
-        apps.push(format!("crossmap-dev:{secret}:read,manage").parse()?);
+        apps.push(
+            format!("crossmap-dev:{secret}:read,manage,User.ReadWrite.All,Group.ReadWrite.All,Directory.Read.All")
+                .parse()?,
+        );
     }
     let auth = match key {
         Some(key) => crossmap_server::Auth::new(key, apps),

@@ -4,7 +4,8 @@
 //! Hand-written (the identity-mapping schema does not hold them). Like the generated types, every declared
 //! property is a [`Patch`] (absent when not `$select`ed, `null` when Graph has no value), properties and
 //! annotations not declared here are kept in `additional_properties`, and a value round-trips to the same
-//! JSON. Every type has a `SELECT` list to ask Graph for exactly what it declares.
+//! JSON. Every type has a `SELECT` list to ask Graph for exactly what it declares, and a [`Compact`] encoding
+//! for keeping many of them (the emulator's directories).
 //!
 //! ```
 //! use crossmap_model::directory::{Group, User};
@@ -26,6 +27,7 @@
 //! assert!(User::SELECT.starts_with("id,userPrincipalName,"));
 //! ```
 
+use crate::compact::{self, Compact};
 use crate::odata::{self, Text};
 use crate::{Guid, Patch};
 use serde::de::{MapAccess, Visitor};
@@ -33,8 +35,9 @@ use serde::ser::SerializeMap;
 use serde_json::{Map, Value};
 use std::fmt;
 
-/// Declares a directory type: the struct, its `SELECT` list and its serde code (declared properties in
-/// declaration order, then the undeclared ones as received).
+/// Declares a directory type: the struct, its `SELECT` list, its serde code (declared properties in
+/// declaration order, then the undeclared ones as received) and its [`Compact`] encoding (declared
+/// properties in declaration order, undeclared ones, `@odata.type` included, as one JSON text).
 macro_rules! directory_type {
     (
         $(#[$doc:meta])*
@@ -55,6 +58,46 @@ macro_rules! directory_type {
             pub const PROPERTIES: &'static [&'static str] = &[$($json),*];
             /// The `$select` list that asks Graph for every declared property.
             pub const SELECT: &'static str = $select;
+
+            /// Writes declared property `name` (its JSON name) as an entry of `map`: its value, or `null`;
+            /// nothing when it is absent or not declared. Whether it wrote one. For serialising a chosen
+            /// subset of the properties without building a JSON tree first.
+            pub fn serialize_property<M: SerializeMap>(&self, map: &mut M, name: &str) -> Result<bool, M::Error> {
+                match name {
+                    $( $json if !self.$field.is_absent() => {
+                        self.$field.serialize_entry(map, $json)?;
+                        Ok(true)
+                    } )*
+                    _ => Ok(false),
+                }
+            }
+        }
+
+        impl Compact for $name {
+            fn encode(&self, out: &mut Vec<u8>) {
+                let mut header = 0u64;
+                let mut index = 0u32;
+                $( header |= compact::presence(&self.$field, index); index += 1; )*
+                let _ = index;
+                if !self.additional_properties.is_empty() {
+                    header |= compact::ADDITIONAL_BIT;
+                }
+                compact::write_varint(out, header);
+                $( compact::write_property(out, &self.$field); )*
+                compact::write_additional(out, &self.additional_properties);
+            }
+            fn decode(input: &mut &[u8]) -> Result<Self, compact::CompactError> {
+                let header = compact::read_varint(input)?;
+                if header & compact::ODATA_TYPE_BIT != 0 {
+                    return Err(compact::CompactError("a directory object has no @odata.type slot"));
+                }
+                let mut out = $name::default();
+                let mut index = 0u32;
+                $( out.$field = compact::read_property(input, header, index)?; index += 1; )*
+                let _ = index;
+                out.additional_properties = compact::read_additional(input, header)?;
+                Ok(out)
+            }
         }
 
         impl serde::Serialize for $name {
@@ -322,6 +365,58 @@ mod tests {
         assert!(e.to_string().contains("not a GUID"), "{e}");
         let e = serde_json::from_str::<User>(r#"{"mail":"a@b","mail":"c@d"}"#).unwrap_err();
         assert!(e.to_string().contains("duplicate field `mail`"), "{e}");
+    }
+
+    #[test]
+    fn compact_encoding_round_trips_absent_null_values_and_extras() {
+        let user: User = serde_json::from_value(json!({
+            "id": "aaaaaaaa-0000-4000-8000-000000000001",
+            "userPrincipalName": "ann_fabrikam.com#EXT#@contoso.onmicrosoft.com",
+            "mail": null,
+            "otherMails": ["a@b.c"],
+            "accountEnabled": false,
+            "mailNickname": "ann",
+            "@odata.type": "#microsoft.graph.user",
+            "jobTitle": "Partner"
+        }))
+        .unwrap();
+        let bytes = user.to_compact();
+        assert_eq!(User::from_compact(&bytes).unwrap(), user);
+        let org: Organization = serde_json::from_value(json!({
+            "id": "11111111-1111-1111-1111-111111111111",
+            "verifiedDomains": [{"name": "contoso.com", "isDefault": true}, {"name": "x", "type": null}]
+        }))
+        .unwrap();
+        assert_eq!(Organization::from_compact(&org.to_compact()).unwrap(), org);
+        assert!(Group::from_compact(&[0xff, 0xff, 0xff]).is_err());
+        // Equal values encode to equal bytes; a changed value changes them.
+        let mut other = user.clone();
+        other.mail = Patch::Absent;
+        assert_ne!(other.to_compact(), bytes);
+    }
+
+    #[test]
+    fn one_property_at_a_time_serialises_as_the_whole_does() {
+        struct Some<'a>(&'a User, &'a [&'a str]);
+        impl serde::Serialize for Some<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut map = serializer.serialize_map(None)?;
+                for name in self.1 {
+                    self.0.serialize_property(&mut map, name)?;
+                }
+                map.end()
+            }
+        }
+        let user: User = serde_json::from_value(
+            json!({"id": "aaaaaaaa-0000-4000-8000-000000000001", "mail": null, "otherMails": ["a@b"], "jobTitle": "x"}),
+        )
+        .unwrap();
+        let names = ["otherMails", "mail", "employeeId", "jobTitle", "id"];
+        assert_eq!(
+            serde_json::to_value(Some(&user, &names)).unwrap(),
+            json!({"otherMails": ["a@b"], "mail": null, "id": "aaaaaaaa-0000-4000-8000-000000000001"}),
+            "absent and undeclared properties are left out"
+        );
     }
 
     #[test]

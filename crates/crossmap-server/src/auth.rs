@@ -10,6 +10,76 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub const READ_ROLE: &str = "SharePointCrossTenantMigration.Read.All";
 /// The application permission that reads and writes mappings.
 pub const MANAGE_ROLE: &str = "SharePointCrossTenantMigration.Manage.All";
+/// Reads every user (Graph application permission).
+pub const USER_READ_ALL: &str = "User.Read.All";
+/// Reads and writes every user.
+pub const USER_READ_WRITE_ALL: &str = "User.ReadWrite.All";
+/// Reads every group.
+pub const GROUP_READ_ALL: &str = "Group.Read.All";
+/// Reads groups and their members: the least permission that lists groups.
+pub const GROUP_MEMBER_READ_ALL: &str = "GroupMember.Read.All";
+/// Reads and writes every group.
+pub const GROUP_READ_WRITE_ALL: &str = "Group.ReadWrite.All";
+/// Reads the whole directory: users, groups, the organization.
+pub const DIRECTORY_READ_ALL: &str = "Directory.Read.All";
+/// Reads and writes the whole directory.
+pub const DIRECTORY_READ_WRITE_ALL: &str = "Directory.ReadWrite.All";
+/// Reads the organization.
+pub const ORGANIZATION_READ_ALL: &str = "Organization.Read.All";
+
+/// Every role an app may be given by its full name: the mapping permissions and the directory ones.
+pub const ROLES: [&str; 10] = [
+    READ_ROLE,
+    MANAGE_ROLE,
+    USER_READ_ALL,
+    USER_READ_WRITE_ALL,
+    GROUP_READ_ALL,
+    GROUP_MEMBER_READ_ALL,
+    GROUP_READ_WRITE_ALL,
+    DIRECTORY_READ_ALL,
+    DIRECTORY_READ_WRITE_ALL,
+    ORGANIZATION_READ_ALL,
+];
+
+/// What a call needs: one of these roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Reading users.
+    ReadUsers,
+    /// Creating or deleting users.
+    WriteUsers,
+    /// Reading groups.
+    ReadGroups,
+    /// Creating or deleting groups.
+    WriteGroups,
+    /// Reading the organization.
+    ReadOrganization,
+}
+
+impl Access {
+    /// The roles that grant it, least privileged first (as Graph's permission tables list them).
+    pub fn roles(self) -> &'static [&'static str] {
+        match self {
+            Access::ReadUsers => &[
+                USER_READ_ALL,
+                USER_READ_WRITE_ALL,
+                DIRECTORY_READ_ALL,
+                DIRECTORY_READ_WRITE_ALL,
+            ],
+            Access::WriteUsers => &[USER_READ_WRITE_ALL, DIRECTORY_READ_WRITE_ALL],
+            Access::ReadGroups => &[
+                GROUP_MEMBER_READ_ALL,
+                GROUP_READ_ALL,
+                GROUP_READ_WRITE_ALL,
+                DIRECTORY_READ_ALL,
+                DIRECTORY_READ_WRITE_ALL,
+            ],
+            Access::WriteGroups => &[GROUP_READ_WRITE_ALL, DIRECTORY_READ_WRITE_ALL],
+            Access::ReadOrganization => &[ORGANIZATION_READ_ALL, DIRECTORY_READ_ALL, DIRECTORY_READ_WRITE_ALL],
+        }
+    }
+}
+
 /// The audience of the tokens, as Graph's.
 pub const AUDIENCE: &str = "https://graph.microsoft.com";
 /// How long an issued token lives, in seconds.
@@ -33,7 +103,10 @@ pub const GRAPH_SCOPES: [&str; 5] = [
 pub enum AuthError {
     /// An `--app` value that is not `CLIENT_ID:SECRET:ROLE[,ROLE]`.
     #[error(
-        "{0:?} is not an app definition: expected CLIENT_ID:SECRET:ROLE[,ROLE] with roles {READ_ROLE} or {MANAGE_ROLE} (or read, manage)"
+        "{0:?} is not an app definition: expected CLIENT_ID:SECRET:ROLE[,ROLE] with roles read, manage, directory \
+         (every directory read: {DIRECTORY_READ_ALL}), or the full names {READ_ROLE}, {MANAGE_ROLE}, {USER_READ_ALL}, \
+         {USER_READ_WRITE_ALL}, {GROUP_MEMBER_READ_ALL}, {GROUP_READ_ALL}, {GROUP_READ_WRITE_ALL}, {DIRECTORY_READ_ALL}, \
+         {DIRECTORY_READ_WRITE_ALL}, {ORGANIZATION_READ_ALL}"
     )]
     App(String),
     /// The signing key file could not be read or written.
@@ -63,7 +136,9 @@ pub struct App {
 
 impl std::str::FromStr for App {
     type Err = AuthError;
-    /// Reads `CLIENT_ID:SECRET:ROLE[,ROLE]`; roles by full name, or `read` / `manage`.
+    /// Reads `CLIENT_ID:SECRET:ROLE[,ROLE]`; roles by full name ([`ROLES`], without regard to case), or the
+    /// shorthands `read`, `manage` (the mapping permissions) and `directory` (`Directory.Read.All`: every
+    /// directory read).
     fn from_str(s: &str) -> Result<App, AuthError> {
         let bad = || AuthError::App(s.to_owned());
         let mut parts = s.splitn(3, ':');
@@ -78,8 +153,12 @@ impl std::str::FromStr for App {
             .map(|r| match r.trim() {
                 "read" => Ok(READ_ROLE.to_owned()),
                 "manage" => Ok(MANAGE_ROLE.to_owned()),
-                r if r == READ_ROLE || r == MANAGE_ROLE => Ok(r.to_owned()),
-                _ => Err(bad()),
+                "directory" => Ok(DIRECTORY_READ_ALL.to_owned()),
+                r => ROLES
+                    .iter()
+                    .find(|known| known.eq_ignore_ascii_case(r))
+                    .map(|known| (*known).to_owned())
+                    .ok_or_else(bad),
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(App {
@@ -120,6 +199,11 @@ impl Claims {
     /// Whether the token may write mappings.
     pub fn can_write(&self) -> bool {
         self.roles.iter().any(|r| r == MANAGE_ROLE)
+    }
+
+    /// Whether the token carries a role that grants `access`.
+    pub fn allows(&self, access: Access) -> bool {
+        self.roles.iter().any(|r| access.roles().contains(&r.as_str()))
     }
 }
 
@@ -287,6 +371,14 @@ mod tests {
             .unwrap();
         assert_eq!(app.roles, [READ_ROLE, MANAGE_ROLE]);
         assert!("id:secret:write".parse::<App>().is_err());
+        let app: App = "id:secret:directory,user.readwrite.all,GroupMember.Read.All"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            app.roles,
+            [DIRECTORY_READ_ALL, USER_READ_WRITE_ALL, GROUP_MEMBER_READ_ALL]
+        );
+        assert!("id:secret:User.Read".parse::<App>().is_err(), "a delegated permission");
         assert!("id:secret".parse::<App>().is_err());
         assert!(":s:read".parse::<App>().is_err());
     }
@@ -298,6 +390,11 @@ mod tests {
         let c = auth.verify(&t).unwrap();
         assert_eq!((c.tid.as_str(), c.appid.as_str()), ("tenant-1", "a"));
         assert!(c.can_read() && !c.can_write());
+        assert!(!c.allows(Access::ReadUsers));
+        let auth = Auth::ephemeral(vec!["d:s:directory,Group.ReadWrite.All".parse().unwrap()]).unwrap();
+        let c = auth.verify(&auth.client_credentials("t", "d", "s").unwrap()).unwrap();
+        assert!(c.allows(Access::ReadUsers) && c.allows(Access::ReadOrganization) && c.allows(Access::WriteGroups));
+        assert!(!c.allows(Access::WriteUsers) && !c.can_read());
         assert!(auth.client_credentials("tenant-1", "a", "wrong").is_none());
         let other = Auth::ephemeral(vec![]).unwrap();
         assert!(other.verify(&t).is_err(), "a token signed with another key");

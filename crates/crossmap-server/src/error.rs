@@ -98,6 +98,7 @@ impl From<crossmap_store::StoreError> for ApiError {
                 ApiError::new(StatusCode::GONE, codes::RESYNC_REQUIRED, f.to_string())
             }
             StoreError::Feed(f) => ApiError::bad_request(f.to_string()),
+            StoreError::Directory(d) => ApiError::new(StatusCode::BAD_REQUEST, "Request_BadRequest", d.to_string()),
             StoreError::Unavailable(m) => {
                 tracing::error!(error = %m, "store unavailable");
                 ApiError::new(

@@ -450,34 +450,7 @@ impl<'s, M: StoredKind> Kind<'s, M> {
 
     /// The request body as text: JSON content type, at most [`MAX_BODY`] bytes, UTF-8.
     async fn body(&self, body: Body) -> Result<String, ApiError> {
-        check_content_type(&self.headers)?;
-        let declared = self
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > MAX_BODY) {
-            return Err(too_large());
-        }
-        let bytes = Self::read_body(body, declared).await?;
-        String::from_utf8(bytes).map_err(|_| ApiError::bad_request("the body is not UTF-8"))
-    }
-
-    /// Reads a body of at most [`MAX_BODY`] bytes: `413` past that, `400` for one that breaks its framing
-    /// (a bad chunk, fewer bytes than declared). By hand rather than with `to_bytes`, whose one error
-    /// cannot tell the two apart.
-    async fn read_body(body: Body, declared: Option<usize>) -> Result<Vec<u8>, ApiError> {
-        let mut bytes = Vec::with_capacity(declared.unwrap_or(0));
-        let mut stream = body.into_data_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk =
-                chunk.map_err(|e| ApiError::bad_request(format!("the body could not be read: {}", cause(&e))))?;
-            if bytes.len() + chunk.len() > MAX_BODY {
-                return Err(too_large());
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        Ok(bytes)
+        read_json(&self.headers, body).await
     }
 
     fn prefer(headers: &HeaderMap, preference: &str) -> bool {
@@ -657,6 +630,36 @@ impl<'s, M: StoredKind> Kind<'s, M> {
             .await?;
         Ok(StatusCode::NO_CONTENT.into_response())
     }
+}
+
+/// A request body as text: JSON content type, at most [`MAX_BODY`] bytes, UTF-8.
+pub(crate) async fn read_json(headers: &HeaderMap, body: Body) -> Result<String, ApiError> {
+    check_content_type(headers)?;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY) {
+        return Err(too_large());
+    }
+    let bytes = read_body(body, declared).await?;
+    String::from_utf8(bytes).map_err(|_| ApiError::bad_request("the body is not UTF-8"))
+}
+
+/// Reads a body of at most [`MAX_BODY`] bytes: `413` past that, `400` for one that breaks its framing
+/// (a bad chunk, fewer bytes than declared). By hand rather than with `to_bytes`, whose one error
+/// cannot tell the two apart.
+async fn read_body(body: Body, declared: Option<usize>) -> Result<Vec<u8>, ApiError> {
+    let mut bytes = Vec::with_capacity(declared.unwrap_or(0).min(MAX_BODY));
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("the body could not be read: {}", cause(&e))))?;
+        if bytes.len() + chunk.len() > MAX_BODY {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
 }
 
 /// Only JSON is read: the media type `application/json` exactly (any case), with parameters such as

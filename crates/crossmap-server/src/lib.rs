@@ -10,7 +10,9 @@
 //! - `GET …/delta()`, the change feed as Graph delta pages (a crossmap extension: the documented API has
 //!   no such function);
 //!
-//! plus `GET /beta/$metadata` and a small identity platform, `POST /{tenant}/oauth2/v2.0/token` for the
+//! plus Graph's directory under `/v1.0` and `/beta` (users, groups, the organization: list with `$select`,
+//! `$top`, `$filter`, `$count` and `@odata.nextLink`; get, create, delete; seeded with [`seed_directory`]),
+//! `GET /beta/$metadata` and a small identity platform, `POST /{tenant}/oauth2/v2.0/token` for the
 //! client-credentials grant. Every call needs a bearer token from it; its `tid` is the tenant whose data
 //! the call reaches. Every error is in Graph's shape. Writes go through `crossmap-delta`, so they mean
 //! exactly what `docs/delta-semantics.md` says, and through `crossmap-store`, so they are durable before
@@ -25,14 +27,17 @@
 //! ```
 
 mod auth;
+mod directory;
 mod error;
 mod graph;
 mod serve;
 
 pub use auth::{
-    AUDIENCE, App, Auth, AuthError, CLOCK_SKEW, Claims, GRAPH_SCOPES, MANAGE_ROLE, READ_ROLE, TOKEN_LIFETIME,
-    random_hex,
+    AUDIENCE, Access, App, Auth, AuthError, CLOCK_SKEW, Claims, DIRECTORY_READ_ALL, DIRECTORY_READ_WRITE_ALL,
+    GRAPH_SCOPES, GROUP_MEMBER_READ_ALL, GROUP_READ_ALL, GROUP_READ_WRITE_ALL, MANAGE_ROLE, ORGANIZATION_READ_ALL,
+    READ_ROLE, ROLES, TOKEN_LIFETIME, USER_READ_ALL, USER_READ_WRITE_ALL, random_hex,
 };
+pub use directory::{SeedError, SeedReport, seed_directory};
 pub use error::{ApiError, INVALID_TOKEN, RequestInfo};
 pub use graph::Query;
 pub use serve::{ServeOptions, serve};
@@ -196,6 +201,10 @@ async fn route(state: &AppState, request: Request) -> Result<Response, ApiError>
         let rest = path[MIGRATIONS.len()..].to_owned();
         return graph::handle(state, claims, request, &rest).await;
     }
+    if let Some((version, set, tail)) = directory::split(&path) {
+        let claims = authenticate(state, request.headers())?;
+        return directory::handle(state, claims, request, version, set, tail).await;
+    }
     Err(ApiError::not_found(format!("no resource at {path}")))
 }
 
@@ -262,10 +271,7 @@ async fn token_endpoint(state: &AppState, tenant: &str, request: Request) -> Res
             "client_id and client_secret are required",
         );
     };
-    let tenant = <crossmap_model::GroupKey as crossmap_model::MappingKey>::parse(tenant)
-        .map(|k| crossmap_model::MappingKey::as_str(&k).to_owned())
-        .unwrap_or_else(|_| tenant.to_lowercase());
-    match state.auth().client_credentials(&tenant, &id, &secret) {
+    match state.auth().client_credentials(&tenant_id(tenant), &id, &secret) {
         Some(token) => axum::Json(serde_json::json!({
             "token_type": "Bearer",
             "expires_in": TOKEN_LIFETIME,
@@ -278,6 +284,20 @@ async fn token_endpoint(state: &AppState, tenant: &str, request: Request) -> Res
             "invalid_client",
             "unknown client_id or wrong client_secret",
         ),
+    }
+}
+
+/// The tenant a name in a token request's path stands for, as tokens carry it in `tid` (the partition of
+/// data they reach): a GUID in lower case, any other name (`Contoso`, `contoso.onmicrosoft.com`) lower-cased.
+///
+/// ```
+/// assert_eq!(crossmap_server::tenant_id("AAAAAAAA-0000-4000-8000-000000000001"), "aaaaaaaa-0000-4000-8000-000000000001");
+/// assert_eq!(crossmap_server::tenant_id("Contoso"), "contoso");
+/// ```
+pub fn tenant_id(name: &str) -> String {
+    match name.parse::<crossmap_model::Guid>() {
+        Ok(id) => id.to_string(),
+        Err(_) => name.to_lowercase(),
     }
 }
 

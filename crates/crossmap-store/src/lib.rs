@@ -28,13 +28,17 @@
 //! assert!(store.get::<Group>("tenant-2", &key).unwrap().is_none()); // tenants are kept apart
 //! ```
 
+mod directory;
 mod log;
+
+pub use directory::{Cursor, DirectoryError, DirectoryPage, DirectorySeed, GroupFilter, SeedOutcome, UserFilter};
 
 use crossmap_delta::{
     Change, ChangeFeed, FeedError, MappingTable, MemoryTable, Mode, Outcome, ParsedRequest, RequestError, Row, Rules,
     prepare_parsed,
 };
-use crossmap_model::{MappingKey, SharePointGroupIdentityMapping, SharePointUserIdentityMapping};
+use crossmap_model::directory::{Group, Organization, User};
+use crossmap_model::{Guid, MappingKey, SharePointGroupIdentityMapping, SharePointUserIdentityMapping};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -48,6 +52,9 @@ pub enum StoreError {
     /// The request was refused by the engine; nothing changed.
     #[error("the request was refused")]
     Refused(#[source] RequestError),
+    /// A directory write was refused (an id or UPN taken, a required key missing); nothing changed.
+    #[error("the directory change was refused")]
+    Directory(#[source] DirectoryError),
     /// A change-feed token is too old or unknown.
     #[error("the change-feed token cannot be served")]
     Feed(#[source] FeedError),
@@ -85,7 +92,10 @@ pub enum StoreError {
 impl StoreError {
     /// Whether the caller's request was at fault (a client error), rather than the store.
     pub fn is_client_error(&self) -> bool {
-        matches!(self, StoreError::Refused(_) | StoreError::Feed(_))
+        matches!(
+            self,
+            StoreError::Refused(_) | StoreError::Feed(_) | StoreError::Directory(_)
+        )
     }
 }
 
@@ -118,11 +128,12 @@ pub struct KindState<M: Rules> {
     feed: ChangeFeed<M>,
 }
 
-/// One tenant's mappings.
+/// One tenant's mappings and directory.
 #[derive(Debug, Default)]
 pub struct Tenant {
     users: Mutex<KindState<SharePointUserIdentityMapping>>,
     groups: Mutex<KindState<SharePointGroupIdentityMapping>>,
+    directory: RwLock<directory::Directory>,
 }
 
 /// The outcome of an applied request.
@@ -194,6 +205,9 @@ impl Store {
             match record.kind {
                 1 => replay::<SharePointUserIdentityMapping>(&tenant, record)?,
                 2 => replay::<SharePointGroupIdentityMapping>(&tenant, record)?,
+                directory::USER_CODE | directory::GROUP_CODE | directory::ORGANIZATION_CODE => {
+                    replay_directory(&tenant, record)?
+                }
                 _ => {
                     return Err(StoreError::Corrupt(format!(
                         "{} is of no known kind",
@@ -380,6 +394,198 @@ impl Store {
             .unwrap_or(0))
     }
 
+    /// Creates a user in `tenant`'s directory: it needs an `id` and a `userPrincipalName`, neither taken
+    /// (the UPN compared without regard to case); returns once the change is durable.
+    ///
+    /// ```
+    /// use crossmap_model::{Guid, directory::User};
+    /// use crossmap_store::{Store, StoreError, DirectoryError, UserFilter};
+    /// let store = Store::in_memory();
+    /// let ann = User { id: Guid::from_u128(1).into(), user_principal_name: "Ann@Contoso.com".to_owned().into(), ..User::default() };
+    /// store.create_user("contoso", ann.clone()).unwrap();
+    /// assert_eq!(store.user_by_upn("contoso", "ann@contoso.com").unwrap(), Some(ann.clone()));
+    /// let twin = User { id: Guid::from_u128(2).into(), ..ann };
+    /// assert!(matches!(store.create_user("contoso", twin), Err(StoreError::Directory(DirectoryError::UpnTaken { .. }))));
+    /// assert_eq!(store.count_users("fabrikam", &UserFilter::default()).unwrap(), 0); // tenants are kept apart
+    /// ```
+    pub fn create_user(&self, tenant: &str, user: User) -> Result<User, StoreError> {
+        self.write_directory(tenant, |d| {
+            let change = d.create_user(&user).map_err(StoreError::Directory)?;
+            Ok((vec![change], user))
+        })
+    }
+
+    /// Creates a group in `tenant`'s directory: it needs an `id` not taken.
+    pub fn create_group(&self, tenant: &str, group: Group) -> Result<Group, StoreError> {
+        self.write_directory(tenant, |d| {
+            let change = d.create_group(&group).map_err(StoreError::Directory)?;
+            Ok((vec![change], group))
+        })
+    }
+
+    /// Deletes user `id`; whether there was one.
+    pub fn delete_user(&self, tenant: &str, id: &Guid) -> Result<bool, StoreError> {
+        self.write_directory(tenant, |d| {
+            Ok(if d.has_user(id) {
+                (vec![directory::Change::User(*id, None)], true)
+            } else {
+                (Vec::new(), false)
+            })
+        })
+    }
+
+    /// Deletes group `id`; whether there was one.
+    pub fn delete_group(&self, tenant: &str, id: &Guid) -> Result<bool, StoreError> {
+        self.write_directory(tenant, |d| {
+            Ok(if d.has_group(id) {
+                (vec![directory::Change::Group(*id, None)], true)
+            } else {
+                (Vec::new(), false)
+            })
+        })
+    }
+
+    /// Makes the seed's objects `tenant`'s, all or nothing: an object whose id is new is created, one whose
+    /// id is there with other contents is replaced whole, one there exactly so is left alone (seeding the
+    /// same objects again writes nothing). Objects the seed does not name are kept. Refused, changing
+    /// nothing, if the seed names an id or UPN twice, or gives a user a UPN another stored user keeps.
+    pub fn seed_directory(&self, tenant: &str, seed: &DirectorySeed) -> Result<SeedOutcome, StoreError> {
+        self.write_directory(tenant, |d| d.seed(seed).map_err(StoreError::Directory))
+    }
+
+    /// User `id` of `tenant`.
+    pub fn user(&self, tenant: &str, id: &Guid) -> Result<Option<User>, StoreError> {
+        self.read_directory(tenant, |d| d.user_bytes(id))?
+            .map(|b| decode_row(&b))
+            .transpose()
+    }
+
+    /// The user of `tenant` whose UPN is `upn`, compared without regard to case.
+    pub fn user_by_upn(&self, tenant: &str, upn: &str) -> Result<Option<User>, StoreError> {
+        self.read_directory(tenant, |d| d.user_bytes_by_upn(upn))?
+            .map(|b| decode_row(&b))
+            .transpose()
+    }
+
+    /// Group `id` of `tenant`.
+    pub fn group(&self, tenant: &str, id: &Guid) -> Result<Option<Group>, StoreError> {
+        self.read_directory(tenant, |d| d.group_bytes(id))?
+            .map(|b| decode_row(&b))
+            .transpose()
+    }
+
+    /// `tenant`'s organization, if one was stored.
+    pub fn organization(&self, tenant: &str) -> Result<Option<Organization>, StoreError> {
+        self.read_directory(tenant, |d| d.organization_bytes())?
+            .map(|b| decode_row(&b))
+            .transpose()
+    }
+
+    /// The domains of `tenant`'s users' UPNs (lower-cased) with how many users each has, by name.
+    pub fn upn_domains(&self, tenant: &str) -> Result<Vec<(String, usize)>, StoreError> {
+        self.read_directory(tenant, |d| d.domains())
+    }
+
+    /// Up to `top` of `tenant`'s users that `filter` admits, after `after`: in id order, or in UPN order when
+    /// the filter has a UPN prefix. Linear in `top`, not in the directory's size (with a UPN prefix and
+    /// other conditions, in the users with that prefix read to fill the page).
+    ///
+    /// ```
+    /// use crossmap_model::{Guid, directory::User};
+    /// use crossmap_store::{Store, UserFilter};
+    /// let store = Store::in_memory();
+    /// for n in 1..=3u128 {
+    ///     let upn = format!("u{n}@contoso.com");
+    ///     let user = User { id: Guid::from_u128(n).into(), user_principal_name: upn.into(), account_enabled: (n != 2).into(), ..User::default() };
+    ///     store.create_user("contoso", user).unwrap();
+    /// }
+    /// let enabled = UserFilter { account_enabled: Some(true), ..UserFilter::default() };
+    /// let first = store.users("contoso", &enabled, None, 1).unwrap();
+    /// assert_eq!(first.items[0].id.value(), Some(&Guid::from_u128(1)));
+    /// let rest = store.users("contoso", &enabled, first.next.as_ref(), 10).unwrap();
+    /// assert_eq!(rest.items.len(), 1);
+    /// assert!(rest.next.is_none());
+    /// ```
+    pub fn users(
+        &self,
+        tenant: &str,
+        filter: &UserFilter,
+        after: Option<&Cursor>,
+        top: usize,
+    ) -> Result<DirectoryPage<User>, StoreError> {
+        let (rows, next) = self
+            .read_directory(tenant, |d| d.user_page(filter, after, top))?
+            .map_err(StoreError::Directory)?;
+        Ok(DirectoryPage {
+            items: directory::decode_all(rows)?,
+            next,
+        })
+    }
+
+    /// How many of `tenant`'s users `filter` admits.
+    pub fn count_users(&self, tenant: &str, filter: &UserFilter) -> Result<usize, StoreError> {
+        self.read_directory(tenant, |d| d.count_users(filter))
+    }
+
+    /// Up to `top` of `tenant`'s groups that `filter` admits, after `after`, in id order.
+    pub fn groups(
+        &self,
+        tenant: &str,
+        filter: &GroupFilter,
+        after: Option<&Cursor>,
+        top: usize,
+    ) -> Result<DirectoryPage<Group>, StoreError> {
+        let (rows, next) = self
+            .read_directory(tenant, |d| d.group_page(filter, after, top))?
+            .map_err(StoreError::Directory)?;
+        Ok(DirectoryPage {
+            items: directory::decode_all(rows)?,
+            next,
+        })
+    }
+
+    /// How many of `tenant`'s groups `filter` admits.
+    pub fn count_groups(&self, tenant: &str, filter: &GroupFilter) -> Result<usize, StoreError> {
+        self.read_directory(tenant, |d| d.count_groups(filter))
+    }
+
+    /// Reads `tenant`'s directory (an empty one if the tenant has none).
+    fn read_directory<T>(&self, tenant: &str, read: impl FnOnce(&directory::Directory) -> T) -> Result<T, StoreError> {
+        match self.existing(tenant) {
+            Some(t) => Ok(read(&*t.directory.read().map_err(|_| poisoned())?)),
+            None => Ok(read(&directory::Directory::default())),
+        }
+    }
+
+    /// The directory's one write path, as the mappings' `write`: under the directory's lock, work
+    /// the changes out, hand them to the log, apply them to memory; outside it, wait until they are durable.
+    fn write_directory<T>(
+        &self,
+        tenant: &str,
+        build: impl FnOnce(&directory::Directory) -> Result<(Vec<directory::Change>, T), StoreError>,
+    ) -> Result<T, StoreError> {
+        let name = tenant;
+        let tenant = self.tenant(tenant);
+        let (ticket, out) = {
+            let mut dir = tenant.directory.write().map_err(|_| poisoned())?;
+            let (changes, out) = build(&dir)?;
+            let ticket = match &self.shared.log {
+                Some(writer) if !changes.is_empty() => Some(writer.submit(dir.records(name, &changes))?),
+                _ => None,
+            };
+            for change in changes {
+                // Checked when built: a failure here is a bug, and memory may now differ from the log.
+                dir.apply(change)
+                    .map_err(|e| StoreError::Unavailable(format!("a directory change failed: {e}")))?;
+            }
+            (ticket, out)
+        };
+        if let Some(ticket) = ticket {
+            ticket.wait()?;
+        }
+        Ok(out)
+    }
+
     /// Whether this store writes to disk.
     pub fn is_durable(&self) -> bool {
         self.shared.log.is_some()
@@ -404,8 +610,24 @@ impl Store {
 }
 
 fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, StoreError> {
-    m.lock()
-        .map_err(|_| StoreError::Unavailable("a request panicked while holding a table".into()))
+    m.lock().map_err(|_| poisoned())
+}
+
+fn poisoned() -> StoreError {
+    StoreError::Unavailable("a request panicked while holding a table".into())
+}
+
+fn decode_row<T: crossmap_model::compact::Compact>(bytes: &[u8]) -> Result<T, StoreError> {
+    T::from_compact(bytes).map_err(|e| StoreError::Corrupt(format!("a directory row in memory: {e}")))
+}
+
+fn replay_directory(tenant: &Tenant, mut record: log::Record) -> Result<(), StoreError> {
+    let corrupt = |record: &log::Record, e: String| StoreError::Corrupt(format!("{}: {e}", record.describe()));
+    let mut dir = tenant.directory.write().map_err(|_| poisoned())?;
+    dir.check_token(record.kind, record.token)
+        .map_err(|e| corrupt(&record, e))?;
+    let change = directory::Change::from_record(&mut record).map_err(|e| corrupt(&record, e))?;
+    dir.apply(change).map_err(|e| corrupt(&record, e))
 }
 
 fn replay<M: StoredKind>(tenant: &Tenant, mut record: log::Record) -> Result<(), StoreError> {

@@ -70,6 +70,9 @@ impl Record {
         let kind = match self.kind {
             1 => "user mappings".to_owned(),
             2 => "group mappings".to_owned(),
+            3 => "directory users".to_owned(),
+            4 => "directory groups".to_owned(),
+            5 => "organization".to_owned(),
             other => format!("kind {other}"),
         };
         format!(

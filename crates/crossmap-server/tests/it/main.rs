@@ -4,6 +4,7 @@
 //! query options fuzz target's committed inputs.
 
 mod api;
+mod directory;
 mod fuzz;
 mod races;
 mod serving;

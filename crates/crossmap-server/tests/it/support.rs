@@ -26,6 +26,11 @@ pub(crate) fn apps() -> Vec<App> {
     vec![
         "writer:w-secret:manage".parse().unwrap(),
         "reader:r-secret:read".parse().unwrap(),
+        "directory:d-secret:directory,User.ReadWrite.All,Group.ReadWrite.All"
+            .parse()
+            .unwrap(),
+        "users:u-secret:User.Read.All".parse().unwrap(),
+        "members:m-secret:GroupMember.Read.All".parse().unwrap(),
         "nobody:n-secret:read"
             .parse::<App>()
             .map(|mut a| {
@@ -67,6 +72,12 @@ impl Emulator {
     /// A read-only token.
     pub(crate) fn reader(&self, tenant: &str) -> String {
         self.auth.client_credentials(tenant, "reader", "r-secret").unwrap()
+    }
+
+    /// A token of the registered app `id` (its secret is `{first letter}-secret`).
+    pub(crate) fn token_of(&self, tenant: &str, id: &str) -> String {
+        let secret = format!("{}-secret", &id[..1]);
+        self.auth.client_credentials(tenant, id, &secret).unwrap()
     }
 
     pub(crate) fn url(&self, path: &str) -> String {

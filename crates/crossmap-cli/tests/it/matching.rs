@@ -1,0 +1,266 @@
+//! `crossmap match` -> `push` -> `verify` against the emulator with seeded directories, and every problem
+//! `verify` knows, each with its line.
+
+use crate::cli::stdout;
+use assert_cmd::Command;
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+
+const SOURCE_ORG: &str = "51000000-0000-4000-8000-000000000000";
+const TARGET_ORG: &str = "7a000000-0000-4000-8000-000000000000";
+
+fn id(prefix: u32, n: u32) -> String {
+    format!("{prefix:08x}-0000-4000-8000-{n:012x}")
+}
+
+/// A directory seed: the organization, then users and groups, as JSON Lines.
+fn seed(org: &str, name: &str, domain: &str, objects: Vec<serde_json::Value>) -> String {
+    let mut lines = vec![
+        json!({"@odata.type": "#microsoft.graph.organization", "id": org, "displayName": name,
+        "verifiedDomains": [{"name": domain, "isDefault": true, "isInitial": false, "type": "Managed", "capabilities": "Email"}]}),
+    ];
+    lines.extend(objects);
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
+fn user(n: u32, upn: &str, extra: serde_json::Value) -> serde_json::Value {
+    let mut u = json!({"@odata.type": "#microsoft.graph.user", "id": id(0x1000 + n / 1000, n), "userPrincipalName": upn,
+        "displayName": upn.split('@').next().unwrap(), "accountEnabled": true, "userType": "Member"});
+    u.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    u
+}
+
+fn group(n: u32, name: &str, m365: bool) -> serde_json::Value {
+    json!({"@odata.type": "#microsoft.graph.group", "id": id(0x2000, n), "displayName": name, "mailNickname": name.to_lowercase().replace(' ', ""),
+        "groupTypes": if m365 { json!(["Unified"]) } else { json!([]) }, "securityEnabled": !m365, "mailEnabled": m365})
+}
+
+fn directories(dir: &Path) -> (PathBuf, PathBuf) {
+    let source = seed(
+        SOURCE_ORG,
+        "Contoso",
+        "contoso.com",
+        vec![
+            user(1, "ann@contoso.com", json!({"onPremisesImmutableId": "imm-ann"})),
+            user(2, "bob@contoso.com", json!({"employeeId": "E2"})),
+            user(3, "carol@contoso.com", json!({})),
+            user(
+                4,
+                "dave.old@contoso.com",
+                json!({"mail": "dave.old@contoso.com", "proxyAddresses": ["SMTP:dave.old@contoso.com", "smtp:dave@contoso.com"]}),
+            ),
+            user(5, "john.smith@contoso.com", json!({"displayName": "John Smith"})),
+            user(6, "jsmith@contoso.com", json!({"displayName": "John Smith"})),
+            user(7, "gone@contoso.com", json!({"accountEnabled": false})),
+            group(1, "Sales", true),
+            group(2, "Finance", false),
+            group(3, "Orphans", false),
+        ],
+    );
+    let target = seed(
+        TARGET_ORG,
+        "Fabrikam",
+        "fabrikam.com",
+        vec![
+            user(
+                1001,
+                "ann.lee@fabrikam.com",
+                json!({"onPremisesImmutableId": "imm-ann", "mail": "ann.lee@fabrikam.com"}),
+            ),
+            user(1002, "robert@fabrikam.com", json!({"employeeId": "e2"})),
+            user(1003, "carol@fabrikam.com", json!({})),
+            user(
+                1004,
+                "dave.new@fabrikam.com",
+                json!({"proxyAddresses": ["SMTP:dave.new@fabrikam.com", "smtp:dave@fabrikam.com"]}),
+            ),
+            user(1005, "john.smith2@fabrikam.com", json!({"displayName": "John Smith"})),
+            user(1006, "off@fabrikam.com", json!({"accountEnabled": false})),
+            group(1001, "Sales", true),
+            group(1002, "Finance", false),
+        ],
+    );
+    let (s, t) = (dir.join("source.jsonl"), dir.join("target.jsonl"));
+    std::fs::write(&s, source).unwrap();
+    std::fs::write(&t, target).unwrap();
+    (s, t)
+}
+
+/// `crossmap serve` with both directories seeded; returns the child and its origin.
+fn serve_with(data: &Path, seeds: &[(&str, &Path)]) -> (Child, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_crossmap"));
+    cmd.args([
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--app",
+        "w:secret:manage,directory",
+        "--data-dir",
+    ])
+    .arg(data);
+    for (tenant, file) in seeds {
+        cmd.arg("--directory").arg(format!("{tenant}={}", file.display()));
+    }
+    let mut child = cmd
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = loop {
+        let line = lines.next().expect("the server says where it listens").unwrap();
+        if let Some(rest) = line.strip_prefix("crossmap emulator on ") {
+            break rest
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .trim_end_matches("/beta")
+                .to_owned();
+        }
+    };
+    (child, base)
+}
+
+fn crossmap(base: &str, state: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_crossmap"));
+    cmd.env("CROSSMAP_BASE_URL", base)
+        .env("CROSSMAP_TENANT", "contoso")
+        .env("CROSSMAP_SOURCE_TENANT", "contoso")
+        .env("CROSSMAP_TARGET_TENANT", "fabrikam")
+        .env("CROSSMAP_CLIENT_ID", "w")
+        .env("CROSSMAP_CLIENT_SECRET", "secret")
+        .env("CROSSMAP_STATE", state)
+        .env_remove("CROSSMAP_TOKEN");
+    cmd
+}
+
+#[test]
+fn match_then_push_then_verify_is_clean_and_every_problem_has_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, t) = directories(dir.path());
+    let (mut server, base) = serve_with(&dir.path().join("data"), &[("contoso", &s), ("fabrikam", &t)]);
+    let state = dir.path().join("state");
+    let (map, review) = (dir.path().join("map.csv"), dir.path().join("review.csv"));
+    let out = crossmap(&base, &state)
+        .args(["match", "--map-domain", "contoso.com=fabrikam.com", "--out"])
+        .arg(&map)
+        .arg("--review")
+        .arg(&review)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = stdout(&out);
+    assert!(text.contains("users: 4 matched"), "{text}");
+    assert!(text.contains("groups: 2 matched"), "{text}");
+
+    let map_text = std::fs::read_to_string(&map).unwrap();
+    assert_eq!(map_text.lines().count(), 6, "{map_text}");
+    assert!(
+        map_text.contains(&format!(
+            "User,{SOURCE_ORG},ann@contoso.com,ann.lee@fabrikam.com,ann.lee@fabrikam.com,regularUser"
+        )),
+        "{map_text}"
+    );
+    assert!(
+        map_text.contains("dave.old@contoso.com,dave.new@fabrikam.com"),
+        "renamed person matched by e-mail: {map_text}"
+    );
+    assert!(!map_text.contains("smith"), "a display name decided: {map_text}");
+    assert!(!map_text.contains("gone@"), "a disabled account was mapped: {map_text}");
+    let review_text = std::fs::read_to_string(&review).unwrap();
+    let mut lines = review_text.lines();
+    assert_eq!(lines.next(), Some("kind,source,status,rule,target,candidates,reason"));
+    assert_eq!(lines.count(), 10, "every source object once: {review_text}");
+    assert!(
+        review_text.contains("john.smith@contoso.com,unmatched"),
+        "{review_text}"
+    );
+    assert!(review_text.contains("gone@contoso.com,excluded"), "{review_text}");
+
+    let out = crossmap(&base, &state)
+        .args(["push", "--yes"])
+        .arg(&map)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for verify in [
+        vec!["verify".to_owned(), map.display().to_string()],
+        vec!["verify".to_owned(), "--remote".to_owned()],
+    ] {
+        let out = crossmap(&base, &state).args(&verify).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{verify:?}: {}{}",
+            stdout(&out),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout(&out).contains("0 error(s), 0 warning(s)"),
+            "{verify:?}: {}",
+            stdout(&out)
+        );
+    }
+
+    // A hand-made map with every problem verify knows, one a line.
+    let bad = dir.path().join("bad.csv");
+    let other_org = "99999999-9999-4999-8999-999999999999";
+    let rows = [
+        format!("User,{SOURCE_ORG},nobody@contoso.com,carol@fabrikam.com,,Member"),
+        format!("User,{SOURCE_ORG},carol@contoso.com,nobody@fabrikam.com,,Member"),
+        format!("User,{SOURCE_ORG},ann@contoso.com,ann.lee@fabrikam.com,ann@elsewhere.com,Member"),
+        format!("User,{SOURCE_ORG},bob@contoso.com,ann.lee@fabrikam.com,,Member"),
+        format!("User,{SOURCE_ORG},dave.old@contoso.com,off@fabrikam.com,,Member"),
+        format!(
+            "Group,{SOURCE_ORG},{},{},wrongalias,M365",
+            id(0x2000, 1),
+            id(0x2000, 1001)
+        ),
+        format!("Group,{SOURCE_ORG},{},{},Finance,M365", id(0x2000, 2), id(0x2000, 1002)),
+        format!("User,{other_org},john.smith@contoso.com,john.smith2@fabrikam.com,,Member"),
+        format!(
+            "Group,{SOURCE_ORG},{},{},Nope,Security",
+            id(0x2000, 99),
+            id(0x2000, 1098)
+        ),
+    ];
+    std::fs::write(&bad, rows.join("\n") + "\n").unwrap();
+    let out = crossmap(&base, &state).arg("verify").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let report = stdout(&out);
+    let name = bad.display().to_string();
+    for (line, needle) in [
+        (
+            1,
+            "error: source user nobody@contoso.com is not in the source directory",
+        ),
+        (
+            2,
+            "error: target user nobody@fabrikam.com is not in the target directory",
+        ),
+        (
+            3,
+            "warning: target e-mail ann@elsewhere.com is not one of ann.lee@fabrikam.com's addresses",
+        ),
+        (
+            4,
+            "error: target ann.lee@fabrikam.com is also the target of ann@contoso.com (line 3)",
+        ),
+        (5, "warning: target user off@fabrikam.com is a disabled account"),
+        (6, "error: Microsoft 365 alias \"wrongalias\" is not target group"),
+        (7, "error: group type m365Group, but target group"),
+        (
+            8,
+            &format!("error: source tenant id {other_org} is not the source organization's"),
+        ),
+        (9, "error: source group"),
+        (9, "error: target group"),
+    ] {
+        let want = format!("{name}:{line}: {needle}");
+        assert!(report.contains(&want), "missing {want:?} in:\n{report}");
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
