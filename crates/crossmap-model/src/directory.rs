@@ -95,7 +95,11 @@ macro_rules! directory_type {
                 let mut index = 0u32;
                 $( out.$field = compact::read_property(input, header, index)?; index += 1; )*
                 let _ = index;
-                out.additional_properties = compact::read_additional(input, header)?;
+                out.additional_properties = compact::read_additional(input, header, &[])?;
+                // As for the mappings: the JSON reader never keeps a declared name among the undeclared.
+                if out.additional_properties.keys().any(|k| $name::PROPERTIES.contains(&k.as_str())) {
+                    return Err(compact::CompactError("an undeclared property has a declared name"));
+                }
                 Ok(out)
             }
         }

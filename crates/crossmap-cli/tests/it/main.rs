@@ -2,5 +2,7 @@
 
 mod cli;
 mod directory;
+mod fuzz;
+mod matching;
 mod safety;
 mod serve;

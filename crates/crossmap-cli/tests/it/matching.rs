@@ -264,3 +264,66 @@ fn match_then_push_then_verify_is_clean_and_every_problem_has_its_line() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+#[test]
+fn the_readme_walkthrough_on_the_example_directories() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let dir = tempfile::tempdir().unwrap();
+    let (s, t) = (
+        examples.join("source-directory.jsonl"),
+        examples.join("target-directory.jsonl"),
+    );
+    let (mut server, base) = serve_with(&dir.path().join("data"), &[("contoso", &s), ("fabrikam", &t)]);
+    let state = dir.path().join("state");
+    let (map, review) = (dir.path().join("map.csv"), dir.path().join("review.csv"));
+    let out = crossmap(&base, &state)
+        .args(["match", "--map-domain", "contoso.com=fabrikam.com", "--out"])
+        .arg(&map)
+        .arg("--review")
+        .arg(&review)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let review = std::fs::read_to_string(&review).unwrap();
+    let row = |source: &str| {
+        review
+            .lines()
+            .find(|l| l.split(',').nth(1) == Some(source))
+            .unwrap_or_else(|| panic!("{source} is not in the review list:\n{review}"))
+            .to_owned()
+    };
+    // What examples/README.md promises, case by case.
+    for (source, status) in [
+        ("alice.johnson@contoso.com", "matched,onPremisesImmutableId"),
+        ("brian.oconnor@contoso.com", "matched,employeeId"),
+        ("carla.mendes@contoso.com", "matched,userPrincipalName"),
+        ("diana.prince@contoso.com", "matched,"),
+        ("john.smith@contoso.com", "unmatched,"),
+        ("john.smith2@contoso.com", "unmatched,"),
+        ("frank.miller@contoso.com", "ambiguous,employeeId"),
+        ("ethan.ward@contoso.com", "excluded,"),
+        ("kevin.brown@contoso.com", "unmatched,"),
+    ] {
+        let r = row(source);
+        assert!(r.contains(&format!("{source},{status}")), "{r}");
+    }
+    let map_text = std::fs::read_to_string(&map).unwrap();
+    assert!(
+        !map_text.contains("jsmith@fabrikam.com"),
+        "a display name decided:\n{map_text}"
+    );
+    assert!(map_text.contains("guestUser"), "the guest keeps its type:\n{map_text}");
+    let out = crossmap(&base, &state)
+        .args(["push", "--yes"])
+        .arg(&map)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for args in [vec![map.display().to_string()], vec!["--remote".to_owned()]] {
+        let out = crossmap(&base, &state).arg("verify").args(&args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stdout(&out));
+        assert!(stdout(&out).contains(" 0 error(s)"), "{args:?}: {}", stdout(&out));
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
