@@ -391,7 +391,7 @@ fn progress(total: u64, label: &'static str) -> Arc<dyn Fn(Progress) + Send + Sy
 
 /// How many planned items go to `apply_all` at a time: its report (the service's answer for every item)
 /// is folded into the record and dropped after each slice, so memory does not grow with the file.
-const SLICE: usize = 5_000;
+const SLICE: usize = 25_000;
 
 async fn push_kind<M: crossmap_delta::Rules>(
     client: &Client,
