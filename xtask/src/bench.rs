@@ -369,23 +369,7 @@ fn push_once(emulator: &Path, pusher: &Path, csv: &Path, data: &Path, state: &Pa
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
-    // VmHWM is the peak resident set so far: the last reading before exit is the peak.
-    let mut peak_kib = 0.0f64;
-    let status = loop {
-        if let Ok(s) = std::fs::read_to_string(format!("/proc/{}/status", push.id())) {
-            if let Some(kib) = s
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-            {
-                peak_kib = peak_kib.max(kib);
-            }
-        }
-        if let Some(status) = push.try_wait()? {
-            break status;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let (status, peak_kib) = wait_with_peak(&mut push)?;
     let seconds = start.elapsed().as_secs_f64();
     drop(running);
     if !status.success() {
@@ -495,22 +479,7 @@ pub(crate) fn match_cli(sh: &Shell, root: &Path) -> Result<()> {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
-    let mut peak_kib = 0.0f64;
-    let status = loop {
-        if let Ok(s) = std::fs::read_to_string(format!("/proc/{}/status", run.id())) {
-            if let Some(kib) = s
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-            {
-                peak_kib = peak_kib.max(kib);
-            }
-        }
-        if let Some(status) = run.try_wait()? {
-            break status;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let (status, peak_kib) = wait_with_peak(&mut run)?;
     let seconds = start.elapsed().as_secs_f64();
     let mut summary = String::new();
     if let Some(mut out) = run.stdout.take() {
@@ -535,4 +504,25 @@ pub(crate) fn match_cli(sh: &Shell, root: &Path) -> Result<()> {
         peak_kib / 1024.0
     );
     Ok(())
+}
+
+/// Waits for `child`, sampling its `VmHWM` (the peak resident set so far) every 5 ms: the last reading
+/// before it exits is its peak. Returns its exit status and that peak in KiB.
+fn wait_with_peak(child: &mut std::process::Child) -> Result<(std::process::ExitStatus, f64)> {
+    let mut peak_kib = 0.0f64;
+    loop {
+        if let Ok(s) = std::fs::read_to_string(format!("/proc/{}/status", child.id())) {
+            if let Some(kib) = s
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+            {
+                peak_kib = peak_kib.max(kib);
+            }
+        }
+        if let Some(status) = child.try_wait()? {
+            return Ok((status, peak_kib));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }

@@ -359,17 +359,8 @@ pub(crate) async fn verify_command(
                 message,
             })
         };
-        if m.source_organization_id.value().is_some_and(|g| *g != org) {
-            say(
-                true,
-                format!(
-                    "source tenant id {} is not the source organization's ({org})",
-                    m.source_organization_id
-                        .value()
-                        .map(ToString::to_string)
-                        .unwrap_or_default()
-                ),
-            );
+        if let Some(problem) = other_organization(m.source_organization_id.value(), org) {
+            say(true, problem);
         }
         if source.user_by_upn(key).is_none() {
             say(true, format!("source user {key} is not in the source directory"));
@@ -382,17 +373,7 @@ pub(crate) async fn verify_command(
             continue;
         };
         match claimed.get(&target_upn.to_lowercase()) {
-            Some((first, other)) => say(
-                true,
-                format!(
-                    "target {target_upn} is also the target of {other}{}",
-                    if *first > 0 {
-                        format!(" (line {first})")
-                    } else {
-                        String::new()
-                    }
-                ),
-            ),
+            Some((first, other)) => say(true, also_claimed(target_upn, other, *first)),
             None => {
                 claimed.insert(target_upn.to_lowercase(), (*line, key.clone()));
             }
@@ -438,17 +419,8 @@ pub(crate) async fn verify_command(
                 message,
             })
         };
-        if m.source_organization_id.value().is_some_and(|g| *g != org) {
-            say(
-                true,
-                format!(
-                    "source tenant id {} is not the source organization's ({org})",
-                    m.source_organization_id
-                        .value()
-                        .map(ToString::to_string)
-                        .unwrap_or_default()
-                ),
-            );
+        if let Some(problem) = other_organization(m.source_organization_id.value(), org) {
+            say(true, problem);
         }
         if source.group_by_id(*key).is_none() {
             say(true, format!("source group {key} is not in the source directory"));
@@ -462,17 +434,7 @@ pub(crate) async fn verify_command(
             continue;
         };
         match claimed.get(&target_id) {
-            Some((first, other)) => say(
-                true,
-                format!(
-                    "target {target_id} is also the target of {other}{}",
-                    if *first > 0 {
-                        format!(" (line {first})")
-                    } else {
-                        String::new()
-                    }
-                ),
-            ),
+            Some((first, other)) => say(true, also_claimed(target_id, other, *first)),
             None => {
                 claimed.insert(target_id, (*line, *key));
             }
@@ -535,6 +497,23 @@ pub(crate) async fn verify_command(
         return Err(MapErrors(errors).into());
     }
     Ok(())
+}
+
+/// The error of a row whose source tenant id is not the source organization's.
+fn other_organization(stated: Option<&Guid>, org: Guid) -> Option<String> {
+    stated
+        .filter(|g| **g != org)
+        .map(|g| format!("source tenant id {g} is not the source organization's ({org})"))
+}
+
+/// The error of a row whose target an earlier row (on `first`, 0 when there are no lines) claimed.
+fn also_claimed(target: impl std::fmt::Display, other: impl std::fmt::Display, first: u64) -> String {
+    let at = if first > 0 {
+        format!(" (line {first})")
+    } else {
+        String::new()
+    };
+    format!("target {target} is also the target of {other}{at}")
 }
 
 /// `verify` found errors (exit 1); they were printed.

@@ -2,9 +2,8 @@
 //! read back over HTTP, seeded again unchanged after a restart; a bad file refused by line.
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 const CONTOSO_ORG: &str = "6d1c8a3f-2b4e-4c9a-8f7d-1e5b3a9c0d24";
 const FABRIKAM_ORG: &str = "a4e7b2c9-5f1d-4e3b-9a6c-8d2f0b7e1c53";
@@ -16,40 +15,16 @@ fn example(name: &str) -> PathBuf {
 /// Starts `crossmap serve` over `dir` with the two example directories; returns the child, its base URL
 /// and the lines it printed before it listened.
 fn serve(dir: &Path) -> (Child, String, Vec<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_crossmap"))
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--app",
-            "d:secret:directory",
-            "--data-dir",
-        ])
-        .arg(dir)
-        .arg("--directory")
-        .arg(format!("contoso={}", example("source-directory.jsonl").display()))
-        .arg("--directory")
-        .arg(format!("Fabrikam={}", example("target-directory.jsonl").display()))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the binary starts");
-    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
-    let mut printed = Vec::new();
-    let base = loop {
-        let line = lines.next().expect("the server says where it listens").expect("UTF-8");
-        if let Some(rest) = line.strip_prefix("crossmap emulator on ") {
-            break rest
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .trim_end_matches("/beta")
-                .to_owned();
-        }
-        printed.push(line);
-    };
-    (child, base, printed)
+    crate::serve::start(&[
+        "--app".into(),
+        "d:secret:directory".into(),
+        "--data-dir".into(),
+        dir.into(),
+        "--directory".into(),
+        format!("contoso={}", example("source-directory.jsonl").display()).into(),
+        "--directory".into(),
+        format!("Fabrikam={}", example("target-directory.jsonl").display()).into(),
+    ])
 }
 
 async fn token(http: &reqwest::Client, base: &str, tenant: &str) -> String {

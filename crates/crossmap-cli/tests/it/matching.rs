@@ -4,9 +4,8 @@
 use crate::cli::stdout;
 use assert_cmd::Command;
 use serde_json::json;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Child;
 
 const SOURCE_ORG: &str = "51000000-0000-4000-8000-000000000000";
 const TARGET_ORG: &str = "7a000000-0000-4000-8000-000000000000";
@@ -90,37 +89,17 @@ fn directories(dir: &Path) -> (PathBuf, PathBuf) {
 
 /// `crossmap serve` with both directories seeded; returns the child and its origin.
 fn serve_with(data: &Path, seeds: &[(&str, &Path)]) -> (Child, String) {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_crossmap"));
-    cmd.args([
-        "serve",
-        "--addr",
-        "127.0.0.1:0",
-        "--app",
-        "w:secret:manage,directory",
-        "--data-dir",
-    ])
-    .arg(data);
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "--app".into(),
+        "w:secret:manage,directory".into(),
+        "--data-dir".into(),
+        data.into(),
+    ];
     for (tenant, file) in seeds {
-        cmd.arg("--directory").arg(format!("{tenant}={}", file.display()));
+        args.push("--directory".into());
+        args.push(format!("{tenant}={}", file.display()).into());
     }
-    let mut child = cmd
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        let line = lines.next().expect("the server says where it listens").unwrap();
-        if let Some(rest) = line.strip_prefix("crossmap emulator on ") {
-            break rest
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .trim_end_matches("/beta")
-                .to_owned();
-        }
-    };
+    let (child, base, _) = crate::serve::start(&args);
     (child, base)
 }
 

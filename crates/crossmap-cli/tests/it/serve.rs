@@ -10,24 +10,19 @@ use std::time::{Duration, Instant};
 
 const TENANT: &str = "11111111-1111-1111-1111-111111111111";
 
-/// Starts `crossmap serve` on a free port over `dir`; returns the child and its base URL.
-pub(crate) fn serve(dir: &Path) -> (Child, String) {
+/// Starts `crossmap serve` on a free port with `args`; returns the child, its base URL (the origin) and
+/// the lines it printed before it listened.
+pub(crate) fn start(args: &[std::ffi::OsString]) -> (Child, String, Vec<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_crossmap"))
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--app",
-            "w:secret:manage",
-            "--data-dir",
-        ])
-        .arg(dir)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(args)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("the binary starts");
     let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+    let mut printed = Vec::new();
     let base = loop {
         let line = lines.next().expect("the server says where it listens").expect("UTF-8");
         if let Some(rest) = line.strip_prefix("crossmap emulator on ") {
@@ -38,7 +33,19 @@ pub(crate) fn serve(dir: &Path) -> (Child, String) {
                 .trim_end_matches("/beta")
                 .to_owned();
         }
+        printed.push(line);
     };
+    (child, base, printed)
+}
+
+/// Starts `crossmap serve` on a free port over `dir`; returns the child and its base URL.
+pub(crate) fn serve(dir: &Path) -> (Child, String) {
+    let (child, base, _) = start(&[
+        "--app".into(),
+        "w:secret:manage".into(),
+        "--data-dir".into(),
+        dir.into(),
+    ]);
     (child, base)
 }
 
