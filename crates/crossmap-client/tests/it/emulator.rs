@@ -288,3 +288,49 @@ async fn an_interrupted_sync_with_local_state_sends_only_what_is_missing() {
     assert_eq!(state.load::<Group>().unwrap().len(), 100);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn directory_reads_follow_every_page_and_count() {
+    use crossmap_client::DirectoryQuery;
+    let store = Store::in_memory();
+    let mut seed = format!(
+        "{{\"@odata.type\":\"#microsoft.graph.organization\",\"id\":\"{TENANT}\",\"displayName\":\"Contoso\",\"verifiedDomains\":[{{\"name\":\"contoso.com\",\"isDefault\":true}}]}}\n"
+    );
+    for n in 0..2_500u32 {
+        seed.push_str(&format!(
+            "{{\"@odata.type\":\"#microsoft.graph.user\",\"id\":\"00000000-0000-4000-8000-{n:012}\",\"userPrincipalName\":\"user{n}@contoso.com\",\"accountEnabled\":{}}}\n",
+            n % 5 != 0
+        ));
+    }
+    crossmap_server::seed_directory(&store, TENANT, &seed).unwrap();
+    let auth = Auth::ephemeral(vec!["app:secret:directory".parse().unwrap()]).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = router(AppState::new(store, auth));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let client = Client::builder()
+        .base_url(format!("{base}/beta"))
+        .token_provider(ClientCredentials::new(TENANT, "app", "secret").with_authority(&base))
+        .build()
+        .unwrap();
+
+    // Three pages of 999, read from v1.0 although the client's root is beta.
+    let users: Vec<_> = client.users(&DirectoryQuery::users()).collect().await;
+    assert_eq!(users.len(), 2_500);
+    assert!(users.iter().all(Result::is_ok));
+    let first_requests = client.counters().requests.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(first_requests >= 3, "{first_requests} requests for three pages");
+
+    // A filter with $count: the first page says how many match.
+    let query = DirectoryQuery::users().filter("accountEnabled eq true").count(true);
+    let pages: Vec<_> = client
+        .directory_pages::<crossmap_model::directory::User>("users", &query)
+        .collect()
+        .await;
+    let pages: Vec<_> = pages.into_iter().map(Result::unwrap).collect();
+    assert_eq!(pages[0].count, Some(2_000));
+    assert_eq!(pages.iter().map(|p| p.value.len()).sum::<usize>(), 2_000);
+
+    let org = client.organization().await.unwrap();
+    assert_eq!(org.display_name.value().map(String::as_str), Some("Contoso"));
+}
