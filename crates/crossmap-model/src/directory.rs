@@ -95,8 +95,13 @@ macro_rules! directory_type {
                 let mut index = 0u32;
                 $( out.$field = compact::read_property(input, header, index)?; index += 1; )*
                 let _ = index;
-                out.additional_properties = compact::read_additional(input, header, &[])?;
-                // As for the mappings: the JSON reader never keeps a declared name among the undeclared.
+                // Directory objects keep their `@odata.type` among the undeclared properties, so not
+                // `compact::read_additional`, which refuses it; a declared name there is refused as it is
+                // for mappings (the JSON reader never keeps one there).
+                if header & compact::ADDITIONAL_BIT != 0 {
+                    out.additional_properties = serde_json::from_str(compact::read_str(input)?)
+                        .map_err(|_| compact::CompactError("undeclared properties are not JSON"))?;
+                }
                 if out.additional_properties.keys().any(|k| $name::PROPERTIES.contains(&k.as_str())) {
                     return Err(compact::CompactError("an undeclared property has a declared name"));
                 }
