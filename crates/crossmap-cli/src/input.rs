@@ -251,7 +251,7 @@ fn is_header(cells: &[&str]) -> bool {
     named.len() >= 2 && named.iter().all(|c| is_column_name(c))
 }
 
-/// The first row that holds data, as read with `delimiter`: (its cells, whether a header came before).
+/// The cells of the first row that holds data (a header and empty rows passed over), read with `delimiter`.
 fn first_data_row(text: &str, delimiter: u8) -> Option<Vec<String>> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)

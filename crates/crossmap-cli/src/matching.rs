@@ -128,32 +128,38 @@ async fn read_directory(client: &Client, label: &str) -> Result<Directory> {
     let mut builder =
         DirectoryBuilder::from_organization(&org).with_context(|| format!("the {label} tenant's organization"))?;
     let progress = Reading::new(format!("{label} directory"));
-    let mut pages =
-        std::pin::pin!(client.directory_pages::<crossmap_model::directory::User>("users", &DirectoryQuery::users()));
-    while let Some(page) = pages.next().await {
-        let page = page.with_context(|| format!("reading the {label} tenant's users"))?;
-        for user in &page.value {
-            builder
-                .push_user(user)
-                .with_context(|| format!("a user of the {label} tenant"))?;
-        }
-        progress.add(page.value.len() as u64);
-    }
-    let mut pages =
-        std::pin::pin!(client.directory_pages::<crossmap_model::directory::Group>("groups", &DirectoryQuery::groups()));
-    while let Some(page) = pages.next().await {
-        let page = page.with_context(|| format!("reading the {label} tenant's groups"))?;
-        for group in &page.value {
-            builder
-                .push_group(group)
-                .with_context(|| format!("a group of the {label} tenant"))?;
-        }
-        progress.add(page.value.len() as u64);
-    }
+    read_pages(client, "users", &DirectoryQuery::users(), label, &progress, |u| {
+        builder.push_user(u)
+    })
+    .await?;
+    read_pages(client, "groups", &DirectoryQuery::groups(), label, &progress, |g| {
+        builder.push_group(g)
+    })
+    .await?;
     progress.finish();
     builder
         .build()
         .with_context(|| format!("the {label} tenant's directory"))
+}
+
+/// Every page of one directory collection, each object handed to `push` as it comes.
+async fn read_pages<T: serde::de::DeserializeOwned + Send + 'static>(
+    client: &Client,
+    collection: &str,
+    query: &DirectoryQuery,
+    label: &str,
+    progress: &Reading,
+    mut push: impl FnMut(&T) -> Result<(), crossmap_match::DirectoryError>,
+) -> Result<()> {
+    let mut pages = std::pin::pin!(client.directory_pages::<T>(collection, query));
+    while let Some(page) = pages.next().await {
+        let page = page.with_context(|| format!("reading the {label} tenant's {collection}"))?;
+        for object in &page.value {
+            push(object).with_context(|| format!("one of the {label} tenant's {collection}"))?;
+        }
+        progress.add(page.value.len() as u64);
+    }
+    Ok(())
 }
 
 /// Both directories, read concurrently.

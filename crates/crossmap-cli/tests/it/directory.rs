@@ -28,22 +28,7 @@ fn serve(dir: &Path) -> (Child, String, Vec<String>) {
 }
 
 async fn token(http: &reqwest::Client, base: &str, tenant: &str) -> String {
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", "d"),
-        ("client_secret", "secret"),
-        ("scope", "https://graph.microsoft.com/.default"),
-    ];
-    let body: Value = http
-        .post(format!("{base}/{tenant}/oauth2/v2.0/token"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["access_token"].as_str().expect("a token").to_owned()
+    crate::serve::token_for(http, base, tenant, "d").await
 }
 
 async fn get(http: &reqwest::Client, url: &str, token: &str) -> Value {

@@ -50,14 +50,19 @@ pub(crate) fn serve(dir: &Path) -> (Child, String) {
 }
 
 async fn token(http: &reqwest::Client, base: &str) -> String {
+    token_for(http, base, TENANT, "w").await
+}
+
+/// A token for `client_id` (secret `secret`) in `tenant`, by the client-credentials grant.
+pub(crate) async fn token_for(http: &reqwest::Client, base: &str, tenant: &str, client_id: &str) -> String {
     let form = [
         ("grant_type", "client_credentials"),
-        ("client_id", "w"),
+        ("client_id", client_id),
         ("client_secret", "secret"),
         ("scope", "https://graph.microsoft.com/.default"),
     ];
     let body: Value = http
-        .post(format!("{base}/{TENANT}/oauth2/v2.0/token"))
+        .post(format!("{base}/{tenant}/oauth2/v2.0/token"))
         .form(&form)
         .send()
         .await
