@@ -279,10 +279,10 @@ pub(crate) fn client(sh: &Shell, root: &Path) -> Result<()> {
 
 /// `cargo xtask bench cli`: `crossmap push` of a 100,000-row identity-map CSV (50,000 users, 50,000
 /// groups) into the local release emulator: wall time, and the push's peak resident memory.
-/// `bench cli [--baseline BIN]`: `crossmap push` of 100,000 rows; with a baseline binary (an older
-/// `crossmap`, built from another commit), both are measured in the same run, alternately, so that their
-/// ratio means something on a shared machine.
-pub(crate) fn cli(sh: &Shell, root: &Path, baseline: Option<&Path>) -> Result<()> {
+/// `bench cli [--baseline BIN] [--rows N]`: `crossmap push` of `rows` rows (half users, half groups);
+/// with a baseline binary (an older `crossmap`, built from another commit), both are measured in the same
+/// run, alternately, so that their ratio means something on a shared machine.
+pub(crate) fn cli(sh: &Shell, root: &Path, baseline: Option<&Path>, rows: u64) -> Result<()> {
     cmd!(sh, "cargo build --release -p crossmap-cli --bins").run()?;
     let crossmap = root.join("target/release/crossmap");
     let dir = std::env::temp_dir().join(format!("crossmap-bench-cli-{}", std::process::id()));
@@ -290,8 +290,8 @@ pub(crate) fn cli(sh: &Shell, root: &Path, baseline: Option<&Path>) -> Result<()
     std::fs::create_dir_all(&dir)?;
     let csv = dir.join("identity-map.csv");
     let org = "11111111-1111-1111-1111-111111111111";
-    let mut text = String::with_capacity(12_000_000);
-    for n in 0..50_000u64 {
+    let mut text = String::with_capacity(rows as usize * 120);
+    for n in 0..rows / 2 {
         text.push_str(&format!(
             "User,{org},user{n}@contoso.com,user{n}@fabrikam.com,user{n}@fabrikam.com,Member\n"
         ));
@@ -317,7 +317,11 @@ pub(crate) fn cli(sh: &Shell, root: &Path, baseline: Option<&Path>) -> Result<()
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
-    println!("\n| crossmap push of 100,000 rows (50,000 users, 50,000 groups) | wall time | peak RSS |");
+    println!(
+        "\n| crossmap push of {rows} rows ({} users, {} groups) | wall time | peak RSS |",
+        rows / 2,
+        rows / 2
+    );
     println!("|---|---|---|");
     for (label, seconds, peak) in &results {
         println!(

@@ -6,7 +6,7 @@
 //! - `ci`: everything CI runs: fmt, clippy, codegen --check, layers, the whole test suite;
 //! - `bench server`: the release emulator against bare axum yardsticks on loopback (docs/performance.md);
 //! - `bench client`: `apply_all` of 100,000 mappings against the emulator, and the Python SDK doing the same;
-//! - `bench cli [--baseline BIN]`: `crossmap push` of a 100,000-row CSV: wall time and peak memory; with
+//! - `bench cli [--baseline BIN] [--rows N]`: `crossmap push` of a 100,000-row (or N-row) CSV: wall time and peak memory; with
 //!   an older `crossmap` binary, both measured alternately in one run.
 //! - `bench match`: `crossmap-match` on 1,000,000 × 1,000,000 users: time per phase and peak memory;
 //! - `bench match-cli`: `crossmap match` reading 100,000 users per tenant from the local emulator.
@@ -38,8 +38,18 @@ fn main() -> Result<()> {
         ["ci"] => ci(&sh),
         ["bench", "server"] => bench::server(&sh, &project_root()),
         ["bench", "client"] => bench::client(&sh, &project_root()),
-        ["bench", "cli"] => bench::cli(&sh, &project_root(), None),
-        ["bench", "cli", "--baseline", bin] => bench::cli(&sh, &project_root(), Some(Path::new(bin))),
+        ["bench", "cli", rest @ ..] => {
+            let (mut baseline, mut rows) = (None, 100_000);
+            let mut rest = rest.iter();
+            while let Some(flag) = rest.next() {
+                match (*flag, rest.next()) {
+                    ("--baseline", Some(bin)) => baseline = Some(Path::new(*bin)),
+                    ("--rows", Some(n)) => rows = n.parse().context("--rows takes a whole number")?,
+                    _ => bail!("usage: cargo xtask bench cli [--baseline BIN] [--rows N]"),
+                }
+            }
+            bench::cli(&sh, &project_root(), baseline, rows)
+        }
         ["bench", "match"] => bench::matching(&sh),
         ["bench", "match-cli"] => bench::match_cli(&sh, &project_root()),
         ["fuzz", "--seconds", n, targets @ ..] => fuzz::run(
@@ -51,7 +61,7 @@ fn main() -> Result<()> {
         ["fuzz", targets @ ..] => fuzz::run(&sh, &project_root(), 60, targets),
         _ => {
             eprintln!(
-                "usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci | bench server | bench client | bench cli [--baseline BIN] | bench match | bench match-cli | fuzz [--seconds N] [TARGET...]>"
+                "usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci | bench server | bench client | bench cli [--baseline BIN] [--rows N] | bench match | bench match-cli | fuzz [--seconds N] [TARGET...]>"
             );
             bail!("unknown task {args:?}")
         }

@@ -3,7 +3,7 @@
 use anyhow::{Context, Result, bail};
 use crossmap_cli::input::{self, Desired, ReadOptions};
 use crossmap_client::{ApplyOptions, Client, ClientCredentials, Cloud, ItemResult, LocalState, Progress, StaticToken};
-use crossmap_delta::{MappingTable, MemoryTable, plan, plan_merge};
+use crossmap_delta::{MappingTable, MemoryTable, PlanItems, plan_iter, plan_merge_iter};
 use crossmap_model::{
     DeltaItem, GroupKey, MappingKey, SharePointGroupIdentityMapping as Group, SharePointUserIdentityMapping as User,
     UserKey,
@@ -231,27 +231,63 @@ fn describe<M: crossmap_delta::Rules>(kind: &str, current: &MemoryTable<M>, item
     serde_json::json!({"action": action, "kind": kind, "key": key_text(item), "changes": changes})
 }
 
+/// One kind's plan, held as its two tables: the items are built as they are shown or sent, never all
+/// at once (a million planned mappings are mostly their mappings).
 pub(crate) struct Planned<M: crossmap_delta::Rules> {
     current: MemoryTable<M>,
-    items: Vec<DeltaItem<M>>,
+    desired: MemoryTable<M>,
+    replace: bool,
     source: &'static str,
+    /// (creates, updates, removals), counted by one pass over the items.
+    counts: [usize; 3],
+    /// The first ten removals' keys, for the confirmation.
+    first_removals: Vec<String>,
+}
+
+impl<M: crossmap_delta::Rules> Planned<M> {
+    /// The planned items, in key order, built one at a time.
+    fn items(&self) -> PlanItems<'_, M, MemoryTable<M>, MemoryTable<M>> {
+        // With --replace the file is the complete map: what it leaves out is removed or cleared. Without,
+        // only what it states is compared, and nothing is removed.
+        if self.replace {
+            plan_iter(&self.current, &self.desired)
+        } else {
+            plan_merge_iter(&self.current, &self.desired)
+        }
+    }
+
+    /// How many items the plan has.
+    fn len(&self) -> usize {
+        self.counts.iter().sum()
+    }
 }
 
 async fn plan_kind<M: crossmap_delta::Rules>(
     client: &Client,
     state: &LocalState,
-    desired: &MemoryTable<M>,
+    desired: MemoryTable<M>,
     replace: bool,
 ) -> Result<Planned<M>> {
     let (current, source) = current::<M>(client, state).await?;
-    // With --replace the file is the complete map: what it leaves out is removed or cleared. Without,
-    // only what it states is compared, and nothing is removed.
-    let items = if replace {
-        plan(&current, desired)
-    } else {
-        plan_merge(&current, desired)
+    let mut planned = Planned {
+        current,
+        desired,
+        replace,
+        source,
+        counts: [0; 3],
+        first_removals: Vec::new(),
     };
-    Ok(Planned { current, items, source })
+    let (mut counts, mut first_removals) = ([0; 3], Vec::new());
+    for item in planned.items() {
+        let a = action(&planned.current, &item);
+        counts[a] += 1;
+        if a == 2 && first_removals.len() < 10 {
+            first_removals.push(key_text(&item));
+        }
+    }
+    planned.counts = counts;
+    planned.first_removals = first_removals;
+    Ok(planned)
 }
 
 fn read_desired(file: &std::path::Path, options: &ReadOptions, replace: bool) -> Result<Desired> {
@@ -279,23 +315,15 @@ async fn plan_file(
     let desired = read_desired(file, options, replace)?;
     let client = conn.client()?;
     let state = conn.state()?;
-    let users = plan_kind::<User>(&client, &state, &desired.users, replace).await?;
-    let groups = plan_kind::<Group>(&client, &state, &desired.groups, replace).await?;
+    let Desired { users, groups, .. } = desired;
+    let users = plan_kind::<User>(&client, &state, users, replace).await?;
+    let groups = plan_kind::<Group>(&client, &state, groups, replace).await?;
     Ok((client, state, users, groups))
 }
 
-/// (creates, updates, removals) in a plan, counted without describing every item.
-fn tally<M: crossmap_delta::Rules>(planned: &Planned<M>) -> [usize; 3] {
-    let mut t = [0; 3];
-    for item in &planned.items {
-        t[action(&planned.current, item)] += 1;
-    }
-    t
-}
-
-/// Both kinds' tallies added.
+/// Both kinds' (creates, updates, removals) added.
 fn totals(users: &Planned<User>, groups: &Planned<Group>) -> [usize; 3] {
-    let (u, g) = (tally(users), tally(groups));
+    let (u, g) = (users.counts, groups.counts);
     [u[0] + g[0], u[1] + g[1], u[2] + g[2]]
 }
 
@@ -310,12 +338,10 @@ pub(crate) async fn plan_command(
     let (_, _, users, groups) = plan_file(conn, file, options, replace).await?;
     eprintln!("current state from {}", users.source);
     let t = totals(&users, &groups);
-    let mut rows: Vec<serde_json::Value> = users
-        .items
-        .iter()
-        .map(|i| describe("user", &users.current, i))
-        .collect();
-    rows.extend(groups.items.iter().map(|i| describe("group", &groups.current, i)));
+    let rows = users
+        .items()
+        .map(|i| describe("user", &users.current, &i))
+        .chain(groups.items().map(|i| describe("group", &groups.current, &i)));
     let limit = default_max_removals(users.current.len() + groups.current.len());
     if t[2] > limit {
         eprintln!(
@@ -324,12 +350,13 @@ pub(crate) async fn plan_command(
         );
     }
     if json {
-        let out = serde_json::json!({"create": t[0], "update": t[1], "remove": t[2], "items": rows});
+        let out =
+            serde_json::json!({"create": t[0], "update": t[1], "remove": t[2], "items": rows.collect::<Vec<_>>()});
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
     println!("{}", summary(t));
-    for r in &rows {
+    for r in rows {
         println!(
             "{:<7} {:<6} {}",
             r["action"].as_str().unwrap_or(""),
@@ -389,36 +416,47 @@ fn progress(total: u64, label: &'static str) -> Arc<dyn Fn(Progress) + Send + Sy
     }
 }
 
-/// How many planned items go to `apply_all` at a time: its report (the service's answer for every item)
-/// is folded into the record and dropped after each slice, so memory does not grow with the file.
+/// How many planned items are built and handed to `apply_all` at a time. The plan is built slice by
+/// slice and each slice's report (the service's answer for every item) is folded into the record and
+/// dropped, keeping only the failures: memory follows the slice, not the file.
 const SLICE: usize = 25_000;
+
+/// What a push of one kind did: how many were applied, and a line for each item that was not.
+struct Pushed {
+    applied: usize,
+    failures: Vec<String>,
+}
 
 async fn push_kind<M: crossmap_delta::Rules>(
     client: &Client,
     state: &LocalState,
-    planned: Planned<M>,
+    planned: &Planned<M>,
     label: &'static str,
     options: &ApplyOptions,
-) -> Result<(usize, Vec<String>)> {
-    if planned.items.is_empty() {
-        return Ok((0, Vec::new()));
+) -> Result<Pushed> {
+    let mut pushed = Pushed {
+        applied: 0,
+        failures: Vec::new(),
+    };
+    if planned.len() == 0 {
+        return Ok(pushed);
     }
-    let total = planned.items.len() as u64;
+    let total = planned.len() as u64;
     let show = progress(total, label);
     let mut record = state.load::<M>()?;
-    let (mut applied, mut failures) = (0usize, Vec::new());
     let (mut done, mut failed) = (0u64, 0u64);
-    let mut items = planned.items.into_iter();
+    let mut items = planned.items();
     loop {
         let slice: Vec<DeltaItem<M>> = items.by_ref().take(SLICE).collect();
         if slice.is_empty() {
             break;
         }
-        let keys: Vec<String> = slice.iter().map(key_text).collect();
         if options.cancel.is_cancelled() {
-            failures.extend(keys.iter().map(|k| format!("{label} {k}: not sent")));
+            let not_sent = slice.iter().map(|i| format!("{label} {}: not sent", key_text(i)));
+            pushed.failures.extend(not_sent);
             continue;
         }
+        let keys: Vec<String> = slice.iter().map(key_text).collect();
         let show = show.clone();
         let options = ApplyOptions {
             progress: Some(Arc::new(move |p: Progress| {
@@ -434,48 +472,41 @@ async fn push_kind<M: crossmap_delta::Rules>(
         let report = client.apply_all(slice, &options).await;
         // The record gets only what the service acknowledged, in the terms the requests used.
         report.record_into(&mut record);
-        for (i, result) in report.items.iter().enumerate() {
+        for (key, result) in keys.iter().zip(&report.items) {
             match result {
-                ItemResult::Applied { .. } => applied += 1,
+                ItemResult::Applied { .. } => pushed.applied += 1,
                 ItemResult::Failed(e) => {
                     failed += 1;
-                    failures.push(format!(
-                        "{label} {}: {e}{}",
-                        keys[i],
+                    pushed.failures.push(format!(
+                        "{label} {key}: {e}{}",
                         e.request_id().map(|r| format!(" (request-id {r})")).unwrap_or_default()
                     ))
                 }
-                ItemResult::NotSent => failures.push(format!("{label} {}: not sent", keys[i])),
+                ItemResult::NotSent => pushed.failures.push(format!("{label} {key}: not sent")),
             }
         }
         done += report.items.len() as u64;
     }
     state.save(&record)?;
-    Ok((applied, failures))
+    Ok(pushed)
 }
 
 /// The removals of a plan, first ten keys, for the confirmation.
 fn removals_preview(users: &Planned<User>, groups: &Planned<Group>, count: usize) -> String {
-    let keys: Vec<String> = users
-        .items
+    let keys = users
+        .first_removals
         .iter()
-        .filter(|i| i.is_removal())
-        .map(|i| format!("user {}", key_text(i)))
-        .chain(
-            groups
-                .items
-                .iter()
-                .filter(|i| i.is_removal())
-                .map(|i| format!("group {}", key_text(i))),
-        )
-        .take(10)
-        .collect();
+        .map(|k| format!("user {k}"))
+        .chain(groups.first_removals.iter().map(|k| format!("group {k}")))
+        .take(10);
     let mut text = format!("{count} mapping(s) will be REMOVED:\n");
-    for k in &keys {
+    let mut shown = 0;
+    for k in keys {
         text.push_str(&format!("  - {k}\n"));
+        shown += 1;
     }
-    if count > keys.len() {
-        text.push_str(&format!("  … and {} more (see `crossmap plan`)\n", count - keys.len()));
+    if count > shown {
+        text.push_str(&format!("  … and {} more (see `crossmap plan`)\n", count - shown));
     }
     text
 }
@@ -492,7 +523,7 @@ pub(crate) async fn push_command(
     let (client, state, users, groups) = plan_file(conn, file, options, replace).await?;
     let t = totals(&users, &groups);
     println!("{} (current state from {})", summary(t), users.source);
-    if users.items.is_empty() && groups.items.is_empty() {
+    if users.len() == 0 && groups.len() == 0 {
         println!("nothing to send");
         return Ok(());
     }
@@ -546,9 +577,13 @@ pub(crate) async fn push_command(
         }
     });
     let start = Instant::now();
-    let (u, mut failures) = push_kind(&client, &state, users, "users", &options).await?;
-    let (g, group_failures) = push_kind(&client, &state, groups, "groups", &options).await?;
-    failures.extend(group_failures);
+    let pushed_users = push_kind(&client, &state, &users, "users", &options).await?;
+    drop(users);
+    let pushed_groups = push_kind(&client, &state, &groups, "groups", &options).await?;
+    drop(groups);
+    let (u, g) = (pushed_users.applied, pushed_groups.applied);
+    let mut failures = pushed_users.failures;
+    failures.extend(pushed_groups.failures);
     println!(
         "applied {} ({u} users, {g} groups) in {:.1}s; {} not applied",
         u + g,

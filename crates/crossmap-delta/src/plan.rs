@@ -69,40 +69,123 @@ fn plan_with<M: Rules>(
     desired: &impl MappingTable<M>,
     complete: bool,
 ) -> Vec<DeltaItem<M>> {
-    let mut items: Vec<(&M::Key, DeltaItem<M>)> = Vec::new();
-    for (key, want) in desired.rows() {
-        match current.row(key) {
+    PlanItems::new(current, desired, complete).collect()
+}
+
+/// [`plan`] one item at a time: the same items in the same order, each built only when it is asked for,
+/// so that a plan of a million mappings can be sent without being held. Only the keys that differ are
+/// kept (sorted, by reference).
+///
+/// ```
+/// use crossmap_delta::{MemoryTable, plan, plan_iter};
+/// use crossmap_model::SharePointUserIdentityMapping as User;
+/// let user: User = serde_json::from_str(r#"{"sourceOrganizationId": "11111111-1111-1111-1111-111111111111",
+///   "sourceUserIdentity": {"userPrincipalName": "ann@contoso.com"},
+///   "targetUserIdentity": {"userPrincipalName": "ann@fabrikam.com"}}"#).unwrap();
+/// let (current, desired) = (MemoryTable::new(), MemoryTable::from_mappings([user]).unwrap());
+/// assert_eq!(plan_iter(&current, &desired).collect::<Vec<_>>(), plan(&current, &desired));
+/// ```
+pub fn plan_iter<'a, M: Rules, C: MappingTable<M>, D: MappingTable<M>>(
+    current: &'a C,
+    desired: &'a D,
+) -> PlanItems<'a, M, C, D> {
+    PlanItems::new(current, desired, true)
+}
+
+/// [`plan_merge`] one item at a time, as [`plan_iter`] is to [`plan`].
+pub fn plan_merge_iter<'a, M: Rules, C: MappingTable<M>, D: MappingTable<M>>(
+    current: &'a C,
+    desired: &'a D,
+) -> PlanItems<'a, M, C, D> {
+    PlanItems::new(current, desired, false)
+}
+
+/// The items of a plan, built as they are asked for: see [`plan_iter`] and [`plan_merge_iter`].
+pub struct PlanItems<'a, M: Rules, C, D> {
+    current: &'a C,
+    desired: &'a D,
+    complete: bool,
+    /// The keys whose rows differ, sorted; `true` for a key `desired` holds, `false` for a removal.
+    keys: std::vec::IntoIter<(&'a M::Key, bool)>,
+}
+
+impl<M: Rules, C, D> std::fmt::Debug for PlanItems<'_, M, C, D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlanItems")
+            .field("complete", &self.complete)
+            .field("keys_left", &self.keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, M: Rules, C: MappingTable<M>, D: MappingTable<M>> PlanItems<'a, M, C, D> {
+    fn new(current: &'a C, desired: &'a D, complete: bool) -> Self {
+        let mut keys: Vec<(&'a M::Key, bool)> = desired
+            .rows()
             // Rows of canonical mappings are equal exactly when the mappings are: no decoding.
-            Some(have) if have == want => {}
-            None => items.push((key, DeltaItem::Upsert(requestable(want.decode())))),
-            Some(have) => {
-                let (have, want): (M, M) = (requestable(have.decode()), requestable(want.decode()));
-                let target = if complete {
-                    want.clone()
-                } else {
-                    let mut merged = have.clone();
-                    merged.merge(want.clone());
-                    merged
-                };
-                let changed = requestable(have.diff(&target));
-                if changed == M::default() {
-                    continue; // the rows differed only in what a request cannot state
-                }
-                let mut patch = want.key_only();
-                patch.merge(changed);
-                items.push((key, DeltaItem::Upsert(patch)));
+            .filter(|(key, want)| current.row(key) != Some(*want))
+            .map(|(key, _)| (key, true))
+            .collect();
+        if complete {
+            keys.extend(
+                current
+                    .rows()
+                    .filter(|(key, _)| desired.row(key).is_none())
+                    .map(|(key, _)| (key, false)),
+            );
+        }
+        keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        PlanItems {
+            current,
+            desired,
+            complete,
+            keys: keys.into_iter(),
+        }
+    }
+
+    /// The item for `key`, or `None` when its rows differ only in what a request cannot state.
+    fn item(&self, key: &M::Key, wanted: bool) -> Option<DeltaItem<M>> {
+        if !wanted {
+            let have = self.current.row(key)?;
+            return Some(DeltaItem::deleted(have.decode::<M>().key_only()));
+        }
+        let want = self.desired.row(key)?;
+        let Some(have) = self.current.row(key) else {
+            return Some(DeltaItem::Upsert(requestable(want.decode())));
+        };
+        let (have, want): (M, M) = (requestable(have.decode()), requestable(want.decode()));
+        let target = if self.complete {
+            want.clone()
+        } else {
+            let mut merged = have.clone();
+            merged.merge(want.clone());
+            merged
+        };
+        let changed = requestable(have.diff(&target));
+        if changed == M::default() {
+            return None;
+        }
+        let mut patch = want.key_only();
+        patch.merge(changed);
+        Some(DeltaItem::Upsert(patch))
+    }
+}
+
+impl<M: Rules, C: MappingTable<M>, D: MappingTable<M>> Iterator for PlanItems<'_, M, C, D> {
+    type Item = DeltaItem<M>;
+
+    fn next(&mut self) -> Option<DeltaItem<M>> {
+        loop {
+            let (key, wanted) = self.keys.next()?;
+            if let Some(item) = self.item(key, wanted) {
+                return Some(item);
             }
         }
     }
-    if complete {
-        for (key, have) in current.rows() {
-            if desired.row(key).is_none() {
-                items.push((key, DeltaItem::deleted(have.decode::<M>().key_only())));
-            }
-        }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.keys.len()))
     }
-    items.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    items.into_iter().map(|(_, item)| item).collect()
 }
 
 /// A request's worth of items, and the chunk that must be applied before it, if any.
