@@ -305,16 +305,22 @@ fn upn_problem(what: &str, value: &str, e: KeyError) -> String {
 }
 
 /// One row: what it maps, and where.
-struct Row<M> {
-    line: u64,
-    mapping: M,
+/// One kind's table, built as the rows are read: each row is checked and stored at once, so that a file
+/// is never held as a list of parsed mappings (a million of them take gigabytes; their table does not).
+struct Builder<'a, M: Rules> {
+    name: &'a str,
+    /// Only JSON Lines can hold properties the API does not declare; the CSV's columns are all known.
+    check_unknown: bool,
+    table: MemoryTable<M>,
+    first_line: HashMap<M::Key, u64>,
+    warnings: Vec<String>,
 }
 
 /// Reads the admins' six-column CSV, with `delimiter` or the one [`detect_delimiter`] finds.
 pub fn read_csv(name: &str, text: &str, delimiter: Option<u8>) -> Result<Desired, Problems> {
     let mut problems = Vec::new();
-    let mut users: Vec<Row<User>> = Vec::new();
-    let mut groups: Vec<Row<Group>> = Vec::new();
+    let mut users = Builder::<User>::new(name, false);
+    let mut groups = Builder::<Group>::new(name, false);
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     // Line numbers from byte offsets (the csv crate counts lines one short after a CRLF), counted from the
     // previous record on: records come in file order. A record after a CRLF starts at its LF: count it too.
@@ -415,9 +421,9 @@ pub fn read_csv(name: &str, text: &str, delimiter: Option<u8>) -> Result<Desired
                 user_principal_name: Patch::Value(upn),
                 ..UserIdentity::default()
             };
-            users.push(Row {
+            users.add(
                 line,
-                mapping: User {
+                User {
                     source_organization_id: Patch::Value(org),
                     user_type: kind.map(Patch::Value).unwrap_or_default(),
                     source_user_identity: Patch::Value(identity(field(2))),
@@ -432,7 +438,8 @@ pub fn read_csv(name: &str, text: &str, delimiter: Option<u8>) -> Result<Desired
                     },
                     ..User::default()
                 },
-            });
+                &mut problems,
+            );
         } else {
             let mut row_problems = Vec::new();
             for (col, what) in [(3, "SourceGroupObjectID"), (4, "TargetGroupObjectID")] {
@@ -467,9 +474,9 @@ pub fn read_csv(name: &str, text: &str, delimiter: Option<u8>) -> Result<Desired
             if !m365 && !name.is_empty() {
                 target.display_name = Patch::Value(name.clone());
             }
-            groups.push(Row {
+            groups.add(
                 line,
-                mapping: Group {
+                Group {
                     source_organization_id: Patch::Value(org),
                     group_type: kind.map(Patch::Value).unwrap_or_default(),
                     source_group_identity: Patch::Value(Identity {
@@ -487,10 +494,11 @@ pub fn read_csv(name: &str, text: &str, delimiter: Option<u8>) -> Result<Desired
                     },
                     ..Group::default()
                 },
-            });
+                &mut problems,
+            );
         }
     }
-    finish(name, false, users, groups, problems)
+    finish(name, users, groups, problems)
 }
 
 /// Reads JSON Lines: one wire mapping per line, users and groups told apart by their source identity.
@@ -498,8 +506,8 @@ pub fn read_csv(name: &str, text: &str, delimiter: Option<u8>) -> Result<Desired
 /// declare are ignored with a warning (they are never sent).
 pub fn read_jsonl(name: &str, text: &str) -> Result<Desired, Problems> {
     let mut problems = Vec::new();
-    let mut users = Vec::new();
-    let mut groups = Vec::new();
+    let mut users = Builder::<User>::new(name, true);
+    let mut groups = Builder::<Group>::new(name, true);
     for (i, line) in text.lines().enumerate() {
         let n = i as u64 + 1;
         if line.trim().is_empty() {
@@ -513,9 +521,9 @@ pub fn read_jsonl(name: &str, text: &str) -> Result<Desired, Problems> {
             }
         };
         let parsed = if value.get("sourceUserIdentity").is_some() {
-            serde_json::from_value::<User>(value).map(|m| users.push(Row { line: n, mapping: m }))
+            serde_json::from_value::<User>(value).map(|m| users.add(n, m, &mut problems))
         } else if value.get("sourceGroupIdentity").is_some() {
-            serde_json::from_value::<Group>(value).map(|m| groups.push(Row { line: n, mapping: m }))
+            serde_json::from_value::<Group>(value).map(|m| groups.add(n, m, &mut problems))
         } else {
             problems.push(format!(
                 "{name}:{n}: a mapping needs sourceUserIdentity or sourceGroupIdentity"
@@ -526,21 +534,19 @@ pub fn read_jsonl(name: &str, text: &str) -> Result<Desired, Problems> {
             problems.push(format!("{name}:{n}: {e}"));
         }
     }
-    finish(name, true, users, groups, problems)
+    finish(name, users, groups, problems)
 }
 
 /// Puts rows into tables: duplicates are errors naming both lines; shared targets are warnings.
 fn finish(
     name: &str,
-    check_unknown: bool,
-    users: Vec<Row<User>>,
-    groups: Vec<Row<Group>>,
+    users: Builder<'_, User>,
+    groups: Builder<'_, Group>,
     mut problems: Vec<String>,
 ) -> Result<Desired, Problems> {
     let mut desired = Desired::default();
-    // Only JSON Lines can hold properties the API does not declare; the CSV's columns are all known.
-    (desired.users, desired.user_lines) = table(name, check_unknown, users, &mut problems, &mut desired.warnings);
-    (desired.groups, desired.group_lines) = table(name, check_unknown, groups, &mut problems, &mut desired.warnings);
+    (desired.users, desired.user_lines) = users.finish(&mut desired.warnings);
+    (desired.groups, desired.group_lines) = groups.finish(&mut desired.warnings);
     // In file order, whichever check found them.
     let line_of = |p: &String| {
         p[name.len()..]
@@ -557,26 +563,29 @@ fn finish(
     }
 }
 
-fn table<M: Rules>(
-    name: &str,
-    check_unknown: bool,
-    rows: Vec<Row<M>>,
-    problems: &mut Vec<String>,
-    warnings: &mut Vec<String>,
-) -> (MemoryTable<M>, HashMap<M::Key, u64>) {
-    let mut table = MemoryTable::new();
-    let mut first_line: HashMap<M::Key, u64> = HashMap::new();
-    for row in rows {
-        let Row { line, mut mapping } = row;
+impl<'a, M: Rules> Builder<'a, M> {
+    fn new(name: &'a str, check_unknown: bool) -> Self {
+        Builder {
+            name,
+            check_unknown,
+            table: MemoryTable::new(),
+            first_line: HashMap::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Checks the mapping on `line` and stores it; what is wrong with it goes to `problems`.
+    fn add(&mut self, line: u64, mut mapping: M, problems: &mut Vec<String>) {
+        let name = self.name;
         // What a request may state, and nothing else: the plan never sends the rest.
         mapping.clear_server_owned();
-        let known = if check_unknown {
+        let known = if self.check_unknown {
             mapping.canonicalize();
             let mut known = mapping.clone();
             known.known_only();
             if known != mapping {
                 let unknown = unknown_paths(&to_json(&mapping), &to_json(&known), "");
-                warnings.push(format!(
+                self.warnings.push(format!(
                     "{name}:{line}: ignored (not properties of the API): {}",
                     unknown.join(", ")
                 ));
@@ -591,32 +600,44 @@ fn table<M: Rules>(
             for e in errors {
                 problems.push(format!("{name}:{line}: {}: {}", e.property, e.message));
             }
-            continue;
+            return;
         }
         match crossmap_delta::canonical(0, known) {
             Err(e) => problems.push(format!("{name}:{line}: {}: {}", e.property, e.message)),
             Ok((key, mapping)) => {
-                if let Some(first) = first_line.get(&key) {
+                if let Some(first) = self.first_line.get(&key) {
                     problems.push(format!("{name}:{line}: {key} is mapped again (first on line {first})"));
-                    continue;
+                    return;
                 }
-                first_line.insert(key.clone(), line);
-                table.put(key, &mapping);
+                self.first_line.insert(key.clone(), line);
+                self.table.put(key, &mapping);
             }
         }
     }
-    for shared in one_to_one::<M>(table.iter().map(|(_, m)| m)) {
-        let mut w = format!(
-            "{} sources map to the same target {}:",
-            shared.sources.len(),
-            shared.target
-        );
-        for s in &shared.sources {
-            let _ = write!(w, " {s} (line {})", first_line.get(s).copied().unwrap_or(0));
+
+    /// The table and each key's line; shared targets become warnings (after the rows' own).
+    fn finish(self, warnings: &mut Vec<String>) -> (MemoryTable<M>, HashMap<M::Key, u64>) {
+        let Builder {
+            name,
+            table,
+            first_line,
+            warnings: mine,
+            ..
+        } = self;
+        warnings.extend(mine);
+        for shared in one_to_one::<M>(table.iter().map(|(_, m)| m)) {
+            let mut w = format!(
+                "{} sources map to the same target {}:",
+                shared.sources.len(),
+                shared.target
+            );
+            for s in &shared.sources {
+                let _ = write!(w, " {s} (line {})", first_line.get(s).copied().unwrap_or(0));
+            }
+            warnings.push(format!("{name}: {w}"));
         }
-        warnings.push(format!("{name}: {w}"));
+        (table, first_line)
     }
-    (table, first_line)
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> serde_json::Value {

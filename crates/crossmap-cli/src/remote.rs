@@ -2,7 +2,9 @@
 
 use anyhow::{Context, Result, bail};
 use crossmap_cli::input::{self, Desired, ReadOptions};
-use crossmap_client::{ApplyOptions, Client, ClientCredentials, Cloud, ItemResult, LocalState, Progress, StaticToken};
+use crossmap_client::{
+    ApplyOptions, Client, ClientCredentials, Cloud, ItemResult, LocalState, Progress, Report, StaticToken,
+};
 use crossmap_delta::{MappingTable, MemoryTable, PlanItems, plan_iter, plan_merge_iter};
 use crossmap_model::{
     DeltaItem, GroupKey, MappingKey, SharePointGroupIdentityMapping as Group, SharePointUserIdentityMapping as User,
@@ -11,6 +13,7 @@ use crossmap_model::{
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Where to connect and how to authenticate; each option can come from the environment.
@@ -418,14 +421,18 @@ fn progress(total: u64, label: &'static str) -> Arc<dyn Fn(Progress) + Send + Sy
 
 /// How many planned items are built and handed to `apply_all` at a time. The plan is built slice by
 /// slice and each slice's report (the service's answer for every item) is folded into the record and
-/// dropped, keeping only the failures: memory follows the slice, not the file.
-const SLICE: usize = 25_000;
+/// dropped, keeping only the failures: memory follows the slice, not the file. Two slices are in flight
+/// at once, so the requests never wait for the slowest of a slice before the next slice starts.
+const SLICE: usize = 5_000;
 
 /// What a push of one kind did: how many were applied, and a line for each item that was not.
 struct Pushed {
     applied: usize,
     failures: Vec<String>,
 }
+
+/// A slice being sent: its keys (for messages) and its `apply_all`.
+type InFlight<M> = (Vec<String>, tokio::task::JoinHandle<Report<M>>);
 
 async fn push_kind<M: crossmap_delta::Rules>(
     client: &Client,
@@ -443,9 +450,12 @@ async fn push_kind<M: crossmap_delta::Rules>(
     }
     let total = planned.len() as u64;
     let show = progress(total, label);
+    // Items done and failed in all slices, for one progress line over the whole kind.
+    let done = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
     let mut record = state.load::<M>()?;
-    let (mut done, mut failed) = (0u64, 0u64);
     let mut items = planned.items();
+    let mut previous: Option<InFlight<M>> = None;
     loop {
         let slice: Vec<DeltaItem<M>> = items.by_ref().take(SLICE).collect();
         if slice.is_empty() {
@@ -457,38 +467,60 @@ async fn push_kind<M: crossmap_delta::Rules>(
             continue;
         }
         let keys: Vec<String> = slice.iter().map(key_text).collect();
-        let show = show.clone();
+        let (show, done, failed) = (show.clone(), done.clone(), failed.clone());
+        // Each slice's progress counts from zero: add what changed since its last call.
+        let seen = std::sync::Mutex::new((0u64, 0u64));
         let options = ApplyOptions {
             progress: Some(Arc::new(move |p: Progress| {
+                let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+                // Calls from concurrent requests may arrive out of order: count only what is new.
+                let (new_done, new_failed) = (p.done.saturating_sub(seen.0), p.failed.saturating_sub(seen.1));
+                *seen = (seen.0.max(p.done), seen.1.max(p.failed));
                 show(Progress {
-                    done: done + p.done,
+                    done: done.fetch_add(new_done, Ordering::Relaxed) + new_done,
                     total,
-                    failed: failed + p.failed,
+                    failed: failed.fetch_add(new_failed, Ordering::Relaxed) + new_failed,
                     ..p
                 })
             })),
             ..options.clone()
         };
-        let report = client.apply_all(slice, &options).await;
-        // The record gets only what the service acknowledged, in the terms the requests used.
-        report.record_into(&mut record);
-        for (key, result) in keys.iter().zip(&report.items) {
-            match result {
-                ItemResult::Applied { .. } => pushed.applied += 1,
-                ItemResult::Failed(e) => {
-                    failed += 1;
-                    pushed.failures.push(format!(
-                        "{label} {key}: {e}{}",
-                        e.request_id().map(|r| format!(" (request-id {r})")).unwrap_or_default()
-                    ))
-                }
-                ItemResult::NotSent => pushed.failures.push(format!("{label} {key}: not sent")),
-            }
+        let client = client.clone();
+        let running = tokio::spawn(async move { client.apply_all(slice, &options).await });
+        // This slice is on its way: now the one before it can be waited for and recorded.
+        if let Some((keys, running)) = previous.replace((keys, running)) {
+            let report = running.await.context("a push task failed")?;
+            record_slice(&mut pushed, &mut record, label, &keys, report);
         }
-        done += report.items.len() as u64;
+    }
+    if let Some((keys, running)) = previous {
+        let report = running.await.context("a push task failed")?;
+        record_slice(&mut pushed, &mut record, label, &keys, report);
     }
     state.save(&record)?;
     Ok(pushed)
+}
+
+/// Folds one slice's report into the record (only what the service acknowledged, in the terms the
+/// requests used) and into the push's counts and failures.
+fn record_slice<M: crossmap_delta::Rules>(
+    pushed: &mut Pushed,
+    record: &mut MemoryTable<M>,
+    label: &str,
+    keys: &[String],
+    report: Report<M>,
+) {
+    report.record_into(record);
+    for (key, result) in keys.iter().zip(&report.items) {
+        match result {
+            ItemResult::Applied { .. } => pushed.applied += 1,
+            ItemResult::Failed(e) => pushed.failures.push(format!(
+                "{label} {key}: {e}{}",
+                e.request_id().map(|r| format!(" (request-id {r})")).unwrap_or_default()
+            )),
+            ItemResult::NotSent => pushed.failures.push(format!("{label} {key}: not sent")),
+        }
+    }
 }
 
 /// The removals of a plan, first ten keys, for the confirmation.
