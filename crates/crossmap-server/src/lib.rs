@@ -27,6 +27,7 @@
 //! ```
 
 mod auth;
+mod console;
 mod directory;
 mod error;
 mod graph;
@@ -192,6 +193,12 @@ async fn route(state: &AppState, request: Request) -> Result<Response, ApiError>
                 ref m => Err(ApiError::method_not_allowed(m.as_str(), "POST")),
             };
         }
+    }
+    if let Some(rest) = path
+        .strip_prefix("/_crossmap/")
+        .filter(|r| *r == "ui" || r.starts_with("ui/"))
+    {
+        return console::handle(request.method(), rest);
     }
     let prefix = path
         .get(..MIGRATIONS.len())
