@@ -3,6 +3,7 @@
 //! writers checked for linearizability, strictness on the wire, `serve`'s timeouts and shutdown; and the
 //! query options fuzz target's committed inputs; the web console's page and assets.
 
+mod admin;
 mod api;
 mod console;
 mod directory;
