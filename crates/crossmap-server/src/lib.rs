@@ -301,12 +301,6 @@ async fn route(state: &AppState, request: Request, caller: &mut Option<Caller>) 
             };
         }
     }
-    if let Some(rest) = path
-        .strip_prefix("/_crossmap/")
-        .filter(|r| *r == "ui" || r.starts_with("ui/"))
-    {
-        return console::handle(request.method(), rest);
-    }
     let prefix = path
         .get(..MIGRATIONS.len())
         .filter(|p| p.eq_ignore_ascii_case(MIGRATIONS));

@@ -104,9 +104,10 @@ pub(crate) async fn handle(state: &AppState, request: Request, rest: &str) -> Re
     let admin = state.admin();
     // The console's page and assets load without the token, so that the page can ask for it.
     let console = rest == "ui" || rest.starts_with("ui/");
-    if !console {
-        check_token(admin.token.as_deref(), request.headers())?;
+    if console {
+        return crate::console::handle(request.method(), rest);
     }
+    check_token(admin.token.as_deref(), request.headers())?;
     let method = request.method().clone();
     let query = request.uri().query().map(str::to_owned);
     let query = query.as_deref();
