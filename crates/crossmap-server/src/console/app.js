@@ -337,11 +337,9 @@ function ruleItem(rule) {
 function numberRules() {
   const items = $('fault-rules').children;
   for (let i = 0; i < items.length; i++) {
-    items[i].querySelector('legend').textContent = `Rule ${i + 1}`;
-    for (const input of items[i].querySelectorAll('input, select, button')) {
-      input.setAttribute('data-rule', String(i + 1));
-    }
-    items[i].querySelector('.remove').setAttribute('aria-label', `Remove rule ${i + 1}`);
+    // Numbered from 0, as the journal's fault column and the server's error messages (rules[0]) number them.
+    items[i].querySelector('legend').textContent = `Rule ${i}`;
+    items[i].querySelector('.remove').setAttribute('aria-label', `Remove rule ${i}`);
   }
 }
 

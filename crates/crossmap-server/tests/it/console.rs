@@ -1,6 +1,8 @@
 //! The web console's page and assets, as a browser fetches them through the emulator's router.
 
-use crate::support::{Emulator, graph_error};
+use crate::support::{Emulator, graph_error, json};
+use crossmap_server::AdminOptions;
+use crossmap_store::Store;
 
 #[tokio::test]
 async fn the_console_page_and_the_assets_it_names_are_served() {
@@ -56,4 +58,36 @@ async fn the_console_answers_other_methods_and_unknown_assets_in_graphs_shape() 
         .await
         .unwrap();
     graph_error(missing, 404, "itemNotFound").await;
+}
+
+#[tokio::test]
+async fn with_an_admin_token_the_page_loads_without_it_and_the_admin_calls_need_it() {
+    let admin = AdminOptions {
+        token: Some("s3cret".to_owned()),
+        ..AdminOptions::default()
+    };
+    let emulator = Emulator::with_admin(Store::in_memory(), admin).await;
+    for asset in ["ui", "ui/app.js", "ui/app.css", "ui/favicon.svg"] {
+        let r = emulator.http.get(emulator.admin(asset)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{asset}");
+    }
+    let refused = emulator.http.get(emulator.admin("health")).send().await.unwrap();
+    graph_error(refused, 401, "InvalidAuthenticationToken").await;
+    let health = emulator
+        .http
+        .get(emulator.admin("health"))
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    // Loading the console is not a request to the emulator's API: the journal stays empty.
+    let journal = emulator
+        .http
+        .get(emulator.admin("requests"))
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json(journal, 200).await["value"], serde_json::json!([]));
 }
