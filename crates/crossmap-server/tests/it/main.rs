@@ -11,4 +11,5 @@ mod fuzz;
 mod races;
 mod serving;
 mod support;
+mod testing_guide;
 mod wire;
