@@ -245,6 +245,21 @@ describe('the emulator console', () => {
     // Newest first.
     assert.equal(await page.locator('#journal tbody tr').first().textContent(), await row.first().textContent());
     await screenshot('console-journal.png');
+
+    // Paused, the page shows nothing new; resumed, it catches up.
+    await page.getByRole('button', { name: 'Pause' }).click();
+    await graph('GET', `${USERS}(sourceUserPrincipalName='user009@contoso.com')`);
+    await page.waitForTimeout(1500);
+    const paused = page.locator('#journal tbody tr').filter({ hasText: 'user009@contoso.com' });
+    assert.equal(await paused.count(), 0);
+    await page.getByRole('button', { name: 'Resume' }).click();
+    await paused.first().waitFor({ timeout: 5000 });
+
+    // Clearing empties the page and the emulator's journal.
+    await page.getByRole('button', { name: 'Clear journal' }).click();
+    await page.getByText('Cleared').waitFor();
+    assert.equal(await page.locator('#journal tbody tr').count(), 0);
+    assert.deepEqual((await admin('GET', '/requests')).json.value, []);
   });
 
   test('a fault rule changed through the form fails the next Graph request', async () => {
@@ -302,6 +317,20 @@ describe('the emulator console', () => {
     await page.getByRole('button', { name: 'Save rules' }).click();
     await page.getByText('No rules: faults are off. Saved.').waitFor();
     assert.equal((await graph('GET', `${USERS}(sourceUserPrincipalName='user008@contoso.com')`)).status, 200);
+
+    // The JSON editor: a document that does not parse is refused in the page; a valid one is stored.
+    const editor = page.getByLabel('The document as JSON');
+    await editor.fill('{"rules": [');
+    await page.getByRole('button', { name: 'Save JSON' }).click();
+    await page.getByRole('alert').filter({ hasText: 'does not parse' }).waitFor();
+    await editor.fill('{"seed": 7, "rules": [{"every": 3, "status": 504}]}');
+    await page.getByRole('button', { name: 'Save JSON' }).click();
+    await page.getByText('1 rule in force. Saved.').waitFor();
+    assert.equal(await rule.getByLabel('Every Nth').inputValue(), '3');
+    assert.deepEqual((await admin('GET', '/faults')).json, { seed: 7, rules: [{ every: 3, status: 504 }] });
+    await editor.fill('{"rules": []}');
+    await page.getByRole('button', { name: 'Save JSON' }).click();
+    await page.getByText('No rules: faults are off. Saved.').waitFor();
     assert.deepEqual(pageErrors, []);
   });
 });
