@@ -95,8 +95,13 @@ pub(crate) fn run(sh: &Shell, root: &Path) -> Result<()> {
         cmd!(sh, "npm ci --no-audit --no-fund").run()?;
     }
 
+    // With an admin token, so that the tests see the page ask for it.
+    let admin_token = format!("browser-admin-{}", std::process::id());
     let app = format!("{CLIENT_ID}:{CLIENT_SECRET}:manage");
-    let emulator = Emulator::start(&crossmap, &["serve", "--in-memory", "--app", &app])?;
+    let emulator = Emulator::start(
+        &crossmap,
+        &["serve", "--in-memory", "--app", &app, "--admin-token", &admin_token],
+    )?;
     println!("browser: emulator on {}", emulator.url);
     {
         let _dir = sh.push_dir(&tests);
@@ -104,6 +109,7 @@ pub(crate) fn run(sh: &Shell, root: &Path) -> Result<()> {
             sh.push_env("CROSSMAP_URL", &emulator.url),
             sh.push_env("CROSSMAP_CLIENT_ID", CLIENT_ID),
             sh.push_env("CROSSMAP_CLIENT_SECRET", CLIENT_SECRET),
+            sh.push_env("CROSSMAP_ADMIN_TOKEN", &admin_token),
             sh.push_env("CROSSMAP_SCREENSHOTS", root.join("docs/images")),
             sh.push_env("CROSSMAP_CHROMIUM", &chromium),
         ];

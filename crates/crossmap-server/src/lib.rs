@@ -12,7 +12,8 @@
 //!
 //! plus Graph's directory under `/v1.0` and `/beta` (users, groups, the organization: list with `$select`,
 //! `$top`, `$filter`, `$count` and `@odata.nextLink`; get, create, delete; seeded with [`seed_directory`]),
-//! `GET /beta/$metadata` and a small identity platform, `POST /{tenant}/oauth2/v2.0/token` for the
+//! `GET /beta/$metadata`, an admin plane under `/_crossmap/` for test harnesses (health, reset, a request
+//! journal, seeded faults; [`AdminOptions`], [`FaultConfig`]) and a small identity platform, `POST /{tenant}/oauth2/v2.0/token` for the
 //! client-credentials grant. Every call needs a bearer token from it; its `tid` is the tenant whose data
 //! the call reaches. Every error is in Graph's shape. Writes go through `crossmap-delta`, so they mean
 //! exactly what `docs/delta-semantics.md` says, and through `crossmap-store`, so they are durable before
