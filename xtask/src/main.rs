@@ -3,7 +3,9 @@
 //! - `codegen [--check]`: regenerate the model from `schema/`, or fail naming every stale file;
 //! - `layers`: fail when a crate depends on something its layer forbids (see `docs/architecture.md`);
 //! - `proptest [--cases N]`: run the workspace's property tests (tests named `law_*`) with N cases;
-//! - `ci`: everything CI runs: fmt, clippy, codegen --check, layers, the whole test suite;
+//! - `ci`: everything CI runs: fmt, clippy, codegen --check, layers, the whole test suite, the browser tests;
+//! - `browser`: the emulator's web console in headless Chromium (Playwright), and the Python example of
+//!   docs/emulator.md, against a freshly started debug emulator;
 //! - `bench server`: the release emulator against bare axum yardsticks on loopback (docs/performance.md);
 //! - `bench client`: `apply_all` of 100,000 mappings against the emulator, and the Python SDK doing the same;
 //! - `bench cli [--baseline BIN] [--rows N]`: `crossmap push` of a 100,000-row (or N-row) CSV: wall time and peak memory; with
@@ -16,6 +18,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
+mod browser;
 mod fuzz;
 mod layers;
 
@@ -36,6 +39,7 @@ fn main() -> Result<()> {
         ["proptest"] => proptest(&sh, 20_000),
         ["proptest", "--cases", n] => proptest(&sh, n.parse().context("--cases takes a whole number")?),
         ["ci"] => ci(&sh),
+        ["browser"] => browser::run(&sh, &project_root()),
         ["bench", "server"] => bench::server(&sh, &project_root()),
         ["bench", "client"] => bench::client(&sh, &project_root()),
         ["bench", "cli", rest @ ..] => {
@@ -61,7 +65,7 @@ fn main() -> Result<()> {
         ["fuzz", targets @ ..] => fuzz::run(&sh, &project_root(), 60, targets),
         _ => {
             eprintln!(
-                "usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci | bench server | bench client | bench cli [--baseline BIN] [--rows N] | bench match | bench match-cli | fuzz [--seconds N] [TARGET...]>"
+                "usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci | browser | bench server | bench client | bench cli [--baseline BIN] [--rows N] | bench match | bench match-cli | fuzz [--seconds N] [TARGET...]>"
             );
             bail!("unknown task {args:?}")
         }
@@ -103,5 +107,6 @@ fn ci(sh: &Shell) -> Result<()> {
     codegen(Mode::Check)?;
     layers::check(sh)?;
     cmd!(sh, "cargo test --workspace --locked").run()?;
+    browser::run(sh, &project_root())?;
     Ok(())
 }

@@ -230,16 +230,42 @@ struct ServeArgs {
     /// a stored id with other contents is replaced; stored objects the file does not name are kept.
     #[arg(long = "directory", value_name = "TENANT=FILE", value_parser = parse_directory)]
     directories: Vec<(String, std::path::PathBuf)>,
+    /// Load a tenant's mappings from FILE at start: the admins' CSV or JSON Lines (.jsonl), read and
+    /// checked as `crossmap push` reads them, applied as Graph's delta PATCH applies them; repeatable.
+    /// Idempotent: mappings already stored so are left alone (loading twice changes nothing); mappings
+    /// the file does not name are kept.
+    #[arg(long = "load", value_name = "TENANT=FILE", value_parser = parse_load)]
+    loads: Vec<(String, std::path::PathBuf)>,
+    /// Turn the admin plane (/_crossmap/: health, reset, request journal, faults, console) off.
+    #[arg(long)]
+    no_admin: bool,
+    /// Require `Authorization: Bearer T` on every admin call. Needed when --addr is not a loopback
+    /// address: otherwise anyone who can reach the port could reset or fault the emulator.
+    #[arg(long, value_name = "T", env = "CROSSMAP_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// How many requests the journal (GET /_crossmap/requests) keeps, the newest; 0 keeps none.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    journal: usize,
+    /// Fault rules in force from the start: the JSON document PUT /_crossmap/faults takes
+    /// ({"seed": 42, "rules": [...]}; docs/emulator.md).
+    #[arg(long, value_name = "FILE")]
+    faults: Option<std::path::PathBuf>,
 }
 
 fn parse_directory(s: &str) -> Result<(String, std::path::PathBuf), String> {
+    tenant_and_file(s, "contoso=examples/source-directory.jsonl")
+}
+
+fn parse_load(s: &str) -> Result<(String, std::path::PathBuf), String> {
+    tenant_and_file(s, "contoso=examples/identity-map.csv")
+}
+
+fn tenant_and_file(s: &str, example: &str) -> Result<(String, std::path::PathBuf), String> {
     match s.split_once('=') {
         Some((tenant, file)) if !tenant.trim().is_empty() && !file.is_empty() => {
             Ok((tenant.trim().to_owned(), file.into()))
         }
-        _ => Err(format!(
-            "{s:?}: expected TENANT=FILE, e.g. contoso=examples/source-directory.jsonl"
-        )),
+        _ => Err(format!("{s:?}: expected TENANT=FILE, e.g. {example}")),
     }
 }
 
@@ -347,6 +373,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 const DEV_TENANT: &str = "00000000-0000-0000-0000-000000000001";
 
 fn serve(args: ServeArgs) -> Result<()> {
+    let admin = admin_options(&args)?;
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         // Colour codes only for a terminal: not into log files or CI output.
@@ -376,6 +403,9 @@ fn serve(args: ServeArgs) -> Result<()> {
             o.replaced,
             o.unchanged
         );
+    }
+    for (tenant, file) in &args.loads {
+        load(&store, tenant, file)?;
     }
     let mut apps = args.apps;
     let dev = apps.is_empty();
@@ -412,9 +442,89 @@ fn serve(args: ServeArgs) -> Result<()> {
                 format!("data in {}", args.data_dir.display())
             }
         );
-        let app = crossmap_server::router(crossmap_server::AppState::new(store, auth));
+        let app = crossmap_server::router(crossmap_server::AppState::new(store, auth).with_admin(admin));
         axum_serve(listener, app).await
     })
+}
+
+/// The admin plane as the flags set it up. Refused (exit 2) when it would be open to the network without
+/// a token, or when the fault file is not a valid document.
+fn admin_options(args: &ServeArgs) -> Result<crossmap_server::AdminOptions> {
+    if !args.no_admin && args.admin_token.is_none() && !args.addr.ip().is_loopback() {
+        return Err(remote::Refused(format!(
+            "--addr {} is not a loopback address: the admin plane (/_crossmap/) would let anyone who can reach \
+             it reset the emulator or inject faults. Give --admin-token T (clients then send Authorization: \
+             Bearer T), or turn the admin plane off with --no-admin",
+            args.addr
+        ))
+        .into());
+    }
+    if args.admin_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+        return Err(remote::Refused("--admin-token must not be empty".to_owned()).into());
+    }
+    let faults = match &args.faults {
+        Some(file) => {
+            let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+            crossmap_server::FaultConfig::from_json(&text)
+                .map_err(|e| remote::Refused(format!("{}: not a valid fault document: {e}", file.display())))?
+        }
+        None => crossmap_server::FaultConfig::default(),
+    };
+    Ok(crossmap_server::AdminOptions {
+        enabled: !args.no_admin,
+        token: args.admin_token.clone(),
+        journal: args.journal,
+        faults,
+    })
+}
+
+/// `serve --load TENANT=FILE`: the file read as `push` reads it, each kind applied as delta requests of
+/// at most 50 items, so that exactly Graph's PATCH validation applies. A mapping stored exactly so is
+/// no change, which makes loading idempotent.
+fn load(store: &crossmap_store::Store, tenant: &str, file: &std::path::Path) -> Result<()> {
+    use crossmap_delta::MappingTable;
+    let desired = input::read(file, &input::ReadOptions::default())?;
+    for w in &desired.warnings {
+        eprintln!("warning: {w}");
+    }
+    let tenant = crossmap_server::tenant_id(tenant);
+    let users = load_kind(store, &tenant, &desired.users)
+        .with_context(|| format!("loading the user mappings of {}", file.display()))?;
+    let groups = load_kind(store, &tenant, &desired.groups)
+        .with_context(|| format!("loading the group mappings of {}", file.display()))?;
+    println!(
+        "mappings {tenant}: {} users, {} groups from {} ({} changed, {} unchanged)",
+        desired.users.len(),
+        desired.groups.len(),
+        file.display(),
+        users + groups,
+        desired.len() - users - groups
+    );
+    Ok(())
+}
+
+/// Applies `table` to `tenant`; how many mappings changed.
+fn load_kind<M: crossmap_store::StoredKind>(
+    store: &crossmap_store::Store,
+    tenant: &str,
+    table: &crossmap_delta::MemoryTable<M>,
+) -> Result<usize> {
+    use crossmap_delta::MappingTable;
+    let before = store.latest_token::<M>(tenant)?;
+    // In key order, so that a load numbers its changes the same way every time.
+    let mut mappings: Vec<(&M::Key, M)> = table.iter().collect();
+    mappings.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    for chunk in mappings.chunks(crossmap_model::MAX_DELTA_ITEMS) {
+        let request = crossmap_delta::ParsedRequest {
+            context: Some(crossmap_model::DELTA_CONTEXT.to_owned()),
+            items: chunk
+                .iter()
+                .map(|(_, m)| Ok(crossmap_model::DeltaItem::Upsert(m.clone())))
+                .collect(),
+        };
+        store.apply::<M>(tenant, request, crossmap_delta::Mode::Atomic)?;
+    }
+    Ok(usize::try_from(store.latest_token::<M>(tenant)? - before)?)
 }
 
 /// Serves until Ctrl-C; then requests in flight get a few seconds to finish, stalled clients none.

@@ -495,6 +495,7 @@ impl<'s, M: StoredKind> Kind<'s, M> {
         let text = self.body(body).await?;
         let this = self;
         let parsed = parse_request::<M>(&text)?;
+        let items = parsed.items.len();
         let removals: Vec<bool> = parsed
             .items
             .iter()
@@ -532,6 +533,9 @@ impl<'s, M: StoredKind> Kind<'s, M> {
                 HeaderValue::from_static("odata.continue-on-error"),
             );
         }
+        response
+            .extensions_mut()
+            .insert(crate::admin::journal::DeltaItems(items));
         Ok(response)
     }
 

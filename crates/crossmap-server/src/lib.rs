@@ -12,7 +12,8 @@
 //!
 //! plus Graph's directory under `/v1.0` and `/beta` (users, groups, the organization: list with `$select`,
 //! `$top`, `$filter`, `$count` and `@odata.nextLink`; get, create, delete; seeded with [`seed_directory`]),
-//! `GET /beta/$metadata` and a small identity platform, `POST /{tenant}/oauth2/v2.0/token` for the
+//! `GET /beta/$metadata`, an admin plane under `/_crossmap/` for test harnesses (health, reset, a request
+//! journal, seeded faults; [`AdminOptions`], [`FaultConfig`]) and a small identity platform, `POST /{tenant}/oauth2/v2.0/token` for the
 //! client-credentials grant. Every call needs a bearer token from it; its `tid` is the tenant whose data
 //! the call reaches. Every error is in Graph's shape. Writes go through `crossmap-delta`, so they mean
 //! exactly what `docs/delta-semantics.md` says, and through `crossmap-store`, so they are durable before
@@ -26,12 +27,15 @@
 //! # let _ = app;
 //! ```
 
+mod admin;
 mod auth;
+mod console;
 mod directory;
 mod error;
 mod graph;
 mod serve;
 
+pub use admin::{AdminOptions, FaultConfig, FaultConfigError, FaultMatch, FaultRule};
 pub use auth::{
     AUDIENCE, Access, App, Auth, AuthError, CLOCK_SKEW, Claims, DIRECTORY_READ_ALL, DIRECTORY_READ_WRITE_ALL,
     GRAPH_SCOPES, GROUP_MEMBER_READ_ALL, GROUP_READ_ALL, GROUP_READ_WRITE_ALL, MANAGE_ROLE, ORGANIZATION_READ_ALL,
@@ -42,6 +46,7 @@ pub use error::{ApiError, INVALID_TOKEN, RequestInfo};
 pub use graph::Query;
 pub use serve::{ServeOptions, serve};
 
+use admin::journal::{Caller, DeltaItems, Entry, FaultApplied};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -55,24 +60,41 @@ use std::time::{Instant, SystemTime};
 /// The largest request body accepted.
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
 
-/// What the handlers share: the store and the token issuer.
+/// What the handlers share: the store, the token issuer, and the admin plane.
 #[derive(Clone, Debug)]
 pub struct AppState {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+/// Each optional part is set by its own builder method.
+#[derive(Clone, Debug)]
 struct Inner {
     store: Store,
     auth: Auth,
+    admin: Arc<admin::Admin>,
 }
 
 impl AppState {
-    /// State over `store`, with tokens from `auth`.
+    /// State over `store`, with tokens from `auth`; the admin plane on with [`AdminOptions::default`].
     pub fn new(store: Store, auth: Auth) -> AppState {
         AppState {
-            inner: Arc::new(Inner { store, auth }),
+            inner: Arc::new(Inner {
+                store,
+                auth,
+                admin: Arc::new(admin::Admin::new(AdminOptions::default())),
+            }),
         }
+    }
+
+    /// The same state with the admin plane set up as `options` says.
+    pub fn with_admin(self, options: AdminOptions) -> AppState {
+        let mut inner = (*self.inner).clone();
+        inner.admin = Arc::new(admin::Admin::new(options));
+        AppState { inner: Arc::new(inner) }
+    }
+
+    fn admin(&self) -> &admin::Admin {
+        &self.inner.admin
     }
 
     /// The store.
@@ -91,13 +113,22 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .fallback(dispatch)
-        .layer(middleware::from_fn(diagnostics))
+        .layer(middleware::from_fn_with_state(state.clone(), diagnostics))
         .with_state(state)
 }
 
-/// Gives every request an id and a date, echoes `client-request-id`, and logs one line per request.
-async fn diagnostics(mut request: Request, next: Next) -> Response {
+/// What the journal reads from a request before it is handled.
+struct Seen {
+    time: SystemTime,
+    user_agent: Option<HeaderValue>,
+    retry_attempt: Option<u64>,
+}
+
+/// Gives every request an id and a date, echoes `client-request-id`, logs one line per request, and
+/// records it in the journal (admin calls aside).
+async fn diagnostics(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let start = Instant::now();
+    let now = SystemTime::now();
     let info = RequestInfo {
         request_id: request_id(),
         client_request_id: request
@@ -105,11 +136,21 @@ async fn diagnostics(mut request: Request, next: Next) -> Response {
             .get("client-request-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
-        date: httpdate::fmt_http_date(SystemTime::now()),
+        date: httpdate::fmt_http_date(now),
     };
     request.extensions_mut().insert(info.clone());
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    let journal = state.admin().journal().filter(|_| !path.starts_with(admin::PREFIX));
+    let seen = journal.map(|_| Seen {
+        time: now,
+        user_agent: request.headers().get(header::USER_AGENT).cloned(),
+        retry_attempt: request
+            .headers()
+            .get("retry-attempt")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok()),
+    });
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     for (name, value) in [
@@ -132,6 +173,26 @@ async fn diagnostics(mut request: Request, next: Next) -> Response {
         request_id = info.request_id,
         "request"
     );
+    if let (Some(journal), Some(seen)) = (journal, seen) {
+        let status = response.status().as_u16();
+        let extensions = response.extensions_mut();
+        let dropped = extensions.get::<admin::faults::DropConnection>().is_some();
+        journal.record(Entry {
+            seq: 0,
+            time: seen.time,
+            method,
+            path,
+            status: (!dropped).then_some(status),
+            duration_ms: start.elapsed().as_secs_f64() * 1000.0,
+            caller: extensions.remove::<Caller>(),
+            client_request_id: info.client_request_id,
+            request_id: info.request_id,
+            user_agent: seen.user_agent,
+            retry_attempt: seen.retry_attempt,
+            items: extensions.remove::<DeltaItems>().map(|n| n.0),
+            fault: extensions.remove::<FaultApplied>().map(|f| f.0),
+        });
+    }
     response
 }
 
@@ -162,16 +223,64 @@ async fn dispatch(
     Extension(info): Extension<RequestInfo>,
     request: Request,
 ) -> Response {
-    match route(&state, request).await {
-        Ok(response) => response,
-        Err(e) => error::with_inner(e, &info).into_response(),
+    // Faults act on everything but the admin plane; the fast path is one relaxed load.
+    let decision = if request.uri().path().starts_with(admin::PREFIX) {
+        None
+    } else {
+        state.admin().faults().decide(request.method(), request.uri().path())
+    };
+    let Some(decision) = decision else {
+        return answer(&state, request, &info).await;
+    };
+    if let Some(delay) = decision.delay {
+        tokio::time::sleep(delay).await;
     }
+    let mut response = match &decision.action {
+        None => answer(&state, request, &info).await,
+        Some(action) => {
+            let mut response = admin::faults::respond(action, &info);
+            if action.after_apply() {
+                // Applied, then answered by the fault: the caller cannot tell the request took effect.
+                let mut applied = answer(&state, request, &info).await;
+                let known = applied.extensions_mut();
+                let journal = response.extensions_mut();
+                if let Some(caller) = known.remove::<Caller>() {
+                    journal.insert(caller);
+                }
+                if let Some(items) = known.remove::<DeltaItems>() {
+                    journal.insert(items);
+                }
+            }
+            response
+        }
+    };
+    response.extensions_mut().insert(FaultApplied(decision.description));
+    response
+}
+
+/// The request routed and answered, an error in Graph's shape; with its caller for the journal.
+async fn answer(state: &AppState, request: Request, info: &RequestInfo) -> Response {
+    let mut caller = None;
+    let mut response = match route(state, request, &mut caller).await {
+        Ok(response) => response,
+        Err(e) => error::with_inner(e, info).into_response(),
+    };
+    if let Some(caller) = caller {
+        response.extensions_mut().insert(caller);
+    }
+    response
 }
 
 const MIGRATIONS: &str = "/beta/solutions/sharePoint/migrations/";
 
-async fn route(state: &AppState, request: Request) -> Result<Response, ApiError> {
+/// Routes a request; `caller` is filled once its token is verified, when the journal wants it.
+async fn route(state: &AppState, request: Request, caller: &mut Option<Caller>) -> Result<Response, ApiError> {
     let path = request.uri().path().to_owned();
+    if state.admin().enabled() {
+        if let Some(rest) = path.strip_prefix(admin::PREFIX) {
+            return admin::handle(state, request, rest).await;
+        }
+    }
     if path == "/beta/$metadata" {
         return match *request.method() {
             Method::GET | Method::HEAD => Ok((
@@ -198,14 +307,24 @@ async fn route(state: &AppState, request: Request) -> Result<Response, ApiError>
         .filter(|p| p.eq_ignore_ascii_case(MIGRATIONS));
     if prefix.is_some() {
         let claims = authenticate(state, request.headers())?;
+        *caller = journaled(state, &claims);
         let rest = path[MIGRATIONS.len()..].to_owned();
         return graph::handle(state, claims, request, &rest).await;
     }
     if let Some((version, set, tail)) = directory::split(&path) {
         let claims = authenticate(state, request.headers())?;
+        *caller = journaled(state, &claims);
         return directory::handle(state, claims, request, version, set, tail).await;
     }
     Err(ApiError::not_found(format!("no resource at {path}")))
+}
+
+/// The caller, when the journal records requests.
+fn journaled(state: &AppState, claims: &Claims) -> Option<Caller> {
+    state.admin().journal().map(|_| Caller {
+        tenant: claims.tid.clone(),
+        app_id: claims.appid.clone(),
+    })
 }
 
 /// Checks the bearer token.

@@ -1,11 +1,16 @@
 //! Serving the router over HTTP/1 with the limits `axum::serve` lacks: a time limit on request heads, and
 //! a shutdown that waits for requests in flight but not for ever.
 
+use crate::admin::faults::DropConnection;
 use axum::Router;
+use axum::extract::Request;
+use axum::response::Response;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -74,7 +79,7 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+                let connection = http.serve_connection(TokioIo::new(stream), Dropping(TowerToHyperService::new(app.clone())));
                 let mut stopping = stopping.clone();
                 connections.spawn(async move {
                     let mut connection = std::pin::pin!(connection);
@@ -111,4 +116,30 @@ pub async fn serve(
         connections.shutdown().await;
     }
     Ok(())
+}
+
+/// The router as hyper's service, closing the connection without an answer when a `drop` fault says so:
+/// a service error makes hyper close the connection and write nothing.
+struct Dropping(TowerToHyperService<Router>);
+
+/// The error that closes a connection for a `drop` fault.
+#[derive(Debug, thiserror::Error)]
+#[error("connection dropped by a fault rule")]
+struct Dropped;
+
+impl hyper::service::Service<hyper::Request<Incoming>> for Dropping {
+    type Response = Response;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Self::Error>> + Send>>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let answer = self.0.call(request);
+        Box::pin(async move {
+            let response = answer.await?;
+            if response.extensions().get::<DropConnection>().is_some() {
+                return Err(Dropped.into());
+            }
+            Ok(response)
+        })
+    }
 }

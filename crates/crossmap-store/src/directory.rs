@@ -364,6 +364,14 @@ impl Directory {
         Ok(())
     }
 
+    /// The changes that remove every user, group and the organization.
+    pub(crate) fn clear_changes(&self) -> Vec<Change> {
+        let users = self.users.keys().map(|id| Change::User(*id, None));
+        let groups = self.groups.keys().map(|id| Change::Group(*id, None));
+        let organization = self.organization.is_some().then_some(Change::Organization(None));
+        users.chain(groups).chain(organization).collect()
+    }
+
     /// The log records of `changes`, numbered after the current tokens (not yet applied).
     pub(crate) fn records(&self, tenant: &str, changes: &[Change]) -> Vec<Record> {
         let mut tokens = self.tokens;

@@ -586,6 +586,112 @@ impl Store {
         Ok(out)
     }
 
+    /// The tenants holding anything (mappings or directory objects), by name.
+    pub fn tenants(&self) -> Vec<String> {
+        let tenants = self.shared.tenants.read().unwrap_or_else(|e| e.into_inner());
+        let mut names: Vec<String> = tenants.keys().cloned().collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// Up to `top` of `tenant`'s mappings of kind `M` whose source key contains `search` (without regard
+    /// to case), in key order after skipping `skip`, and how many match in all. Scans the tenant's keys.
+    pub fn search<M: StoredKind>(
+        &self,
+        tenant: &str,
+        search: &str,
+        skip: usize,
+        top: usize,
+    ) -> Result<(Vec<M>, usize), StoreError> {
+        let Some(t) = self.existing(tenant) else {
+            return Ok((Vec::new(), 0));
+        };
+        let needle = search.to_lowercase();
+        let state = lock(M::state(&t))?;
+        let mut keys: Vec<&M::Key> = state
+            .table
+            .rows()
+            .map(|(k, _)| k)
+            .filter(|k| needle.is_empty() || k.as_str().to_lowercase().contains(&needle))
+            .collect();
+        let count = keys.len();
+        keys.sort_unstable();
+        let mappings = keys
+            .into_iter()
+            .skip(skip)
+            .take(top)
+            .filter_map(|k| state.table.get(k))
+            .collect();
+        Ok((mappings, count))
+    }
+
+    /// Removes everything `tenant` holds (every tenant's, when `None`): its mappings of both kinds and its
+    /// directory. Durable and all-or-nothing: the removals go through the log as one transaction, so a
+    /// restart replays them, and mirrors following the change feed see each mapping removed. Returns once
+    /// durable, with how many mappings and directory objects were removed.
+    ///
+    /// ```
+    /// use crossmap_model::{Guid, directory::User};
+    /// use crossmap_store::{Store, UserFilter};
+    /// let store = Store::in_memory();
+    /// let ann = User { id: Guid::from_u128(1).into(), user_principal_name: "ann@contoso.com".to_owned().into(), ..User::default() };
+    /// store.create_user("contoso", ann.clone()).unwrap();
+    /// store.create_user("fabrikam", ann).unwrap();
+    /// assert_eq!(store.clear(Some("contoso")).unwrap(), 1);
+    /// assert_eq!(store.count_users("contoso", &UserFilter::default()).unwrap(), 0);
+    /// assert_eq!(store.count_users("fabrikam", &UserFilter::default()).unwrap(), 1); // the others are kept
+    /// ```
+    pub fn clear(&self, tenant: Option<&str>) -> Result<usize, StoreError> {
+        let tenants: Vec<(String, Arc<Tenant>)> = match tenant {
+            Some(name) => self.existing(name).map(|t| (name.to_owned(), t)).into_iter().collect(),
+            None => {
+                let all = self.shared.tenants.read().unwrap_or_else(|e| e.into_inner());
+                all.iter().map(|(n, t)| (n.clone(), t.clone())).collect()
+            }
+        };
+        // Every lock at once (each tenant's users, groups, directory, in that order; no other path holds
+        // two), so the removals are one transaction and no writer slips in between.
+        let mut held = Vec::with_capacity(tenants.len());
+        for (name, t) in &tenants {
+            held.push((
+                name.as_str(),
+                lock(&t.users)?,
+                lock(&t.groups)?,
+                t.directory.write().map_err(|_| poisoned())?,
+            ));
+        }
+        let mut records = Vec::new();
+        let mut plans = Vec::with_capacity(held.len());
+        for (name, users, groups, dir) in &held {
+            let user_changes = removals(users);
+            let group_changes = removals(groups);
+            let dir_changes = dir.clear_changes();
+            records.extend(change_records(name, &**users, &user_changes));
+            records.extend(change_records(name, &**groups, &group_changes));
+            records.extend(dir.records(name, &dir_changes));
+            plans.push((user_changes, group_changes, dir_changes));
+        }
+        let removed = records.len();
+        let ticket = match &self.shared.log {
+            Some(writer) if !records.is_empty() => Some(writer.submit(records)?),
+            _ => None,
+        };
+        for ((_, users, groups, dir), (user_changes, group_changes, dir_changes)) in held.iter_mut().zip(plans) {
+            commit_removals(users, user_changes);
+            commit_removals(groups, group_changes);
+            for change in dir_changes {
+                dir.apply(change)
+                    .map_err(|e| StoreError::Unavailable(format!("a directory change failed: {e}")))?;
+            }
+        }
+        drop(held);
+        if let Some(ticket) = ticket {
+            ticket.wait()?;
+        }
+        tracing::info!(tenant = tenant.unwrap_or("(all)"), removed, "store cleared");
+        Ok(removed)
+    }
+
     /// Whether this store writes to disk.
     pub fn is_durable(&self) -> bool {
         self.shared.log.is_some()
@@ -606,6 +712,29 @@ impl Store {
         }
         let mut tenants = self.shared.tenants.write().unwrap_or_else(|e| e.into_inner());
         tenants.entry(tenant.to_owned()).or_default().clone()
+    }
+}
+
+/// A removal of every mapping in a kind's table.
+fn removals<M: StoredKind>(state: &KindState<M>) -> Vec<Change<M>> {
+    state.table.rows().map(|(k, _)| Change::Remove(k.clone())).collect()
+}
+
+/// The log records of `changes`, numbered after the kind's latest token.
+fn change_records<M: StoredKind>(tenant: &str, state: &KindState<M>, changes: &[Change<M>]) -> Vec<log::Record> {
+    let first = state.feed.latest() + 1;
+    changes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| log::Record::of(tenant, M::CODE, first + i as u64, c))
+        .collect()
+}
+
+/// Records `changes` in the kind's feed and applies them to its table.
+fn commit_removals<M: StoredKind>(state: &mut KindState<M>, changes: Vec<Change<M>>) {
+    state.feed.record_all(changes.iter().cloned());
+    for change in changes {
+        change.apply_to(&mut state.table);
     }
 }
 

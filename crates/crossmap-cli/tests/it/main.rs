@@ -1,5 +1,6 @@
 //! End-to-end tests of the `crossmap` binary.
 
+mod admin;
 mod cli;
 mod directory;
 mod fuzz;

@@ -1,6 +1,6 @@
 //! A running emulator on 127.0.0.1:0 and a client for it.
 
-use crossmap_server::{App, AppState, Auth, router};
+use crossmap_server::{AdminOptions, App, AppState, Auth, ServeOptions, router, serve};
 use crossmap_store::Store;
 use reqwest::{Client, RequestBuilder, Response};
 use serde_json::Value;
@@ -57,6 +57,31 @@ impl Emulator {
             http: Client::new(),
             task,
         }
+    }
+
+    /// An emulator over `store` with the admin plane set up by `admin`, run by `crossmap_server::serve`
+    /// (which alone can drop a connection for a fault).
+    pub(crate) async fn with_admin(store: Store, admin: AdminOptions) -> Emulator {
+        let auth = Auth::new(b"test-key".to_vec(), apps());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = router(AppState::new(store, auth.clone()).with_admin(admin));
+        let task = tokio::spawn(async move {
+            serve(listener, app, ServeOptions::default(), std::future::pending())
+                .await
+                .unwrap();
+        });
+        Emulator {
+            base: format!("http://{addr}"),
+            auth,
+            http: Client::new(),
+            task,
+        }
+    }
+
+    /// The URL of an admin resource, `/_crossmap/{path}`.
+    pub(crate) fn admin(&self, path: &str) -> String {
+        format!("{}/_crossmap/{path}", self.base)
     }
 
     /// An in-memory emulator.

@@ -40,6 +40,47 @@ fn state_and_feed_survive_a_reopen() {
 }
 
 #[test]
+fn a_clear_is_logged_feeds_removals_and_leaves_other_tenants() {
+    use crossmap_model::{Guid, directory::User};
+    use crossmap_store::UserFilter;
+    let dir = tempfile::tempdir().unwrap();
+    let ann = User {
+        id: Guid::from_u128(1).into(),
+        user_principal_name: "ann@contoso.com".to_owned().into(),
+        ..User::default()
+    };
+    {
+        let store = Store::open(dir.path()).unwrap();
+        apply_groups(&store, "t1", json!([group(1), group(2)]), Mode::Atomic).unwrap();
+        apply_groups(&store, "t2", json!([group(3)]), Mode::Atomic).unwrap();
+        store.create_user("t1", ann.clone()).unwrap();
+        assert_eq!(store.clear(Some("t1")).unwrap(), 3, "two mappings and a user");
+        assert_eq!(store.clear(Some("nobody")).unwrap(), 0);
+        // Mirrors see the mappings go.
+        let feed = store.changes_since::<Group>("t1", 2, 100).unwrap();
+        assert_eq!(feed.changes.len(), 2);
+        assert!(
+            feed.changes
+                .iter()
+                .all(|c| matches!(c, crossmap_delta::Change::Remove(_)))
+        );
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.count::<Group>("t1").unwrap(), 0);
+    assert_eq!(store.count_users("t1", &UserFilter::default()).unwrap(), 0);
+    assert_eq!(store.count::<Group>("t2").unwrap(), 1);
+    assert_eq!(store.latest_token::<Group>("t1").unwrap(), 4, "the feed counts on");
+    // The directory's sequences go on too: the same user can come back.
+    store.create_user("t1", ann).unwrap();
+    apply_groups(&store, "t1", json!([group(1)]), Mode::Atomic).unwrap();
+    assert_eq!(store.clear(None).unwrap(), 3);
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    assert!(store.tenants().iter().all(|t| store.count::<Group>(t).unwrap() == 0));
+    assert_eq!(store.count_users("t1", &UserFilter::default()).unwrap(), 0);
+}
+
+#[test]
 fn a_data_directory_from_a_newer_version_is_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
     drop(Store::open(dir.path()).unwrap());
