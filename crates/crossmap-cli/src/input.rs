@@ -7,7 +7,7 @@
 //! the first data row; with or without a header row, which is skipped only when every cell is a known
 //! column name.
 
-use crossmap_delta::{MappingTable, MemoryTable, Rules, one_to_one, validate_owned};
+use crossmap_delta::{MappingTable, MemoryTable, Rules, one_to_one_in, validate_owned};
 use crossmap_model::{
     DeltaItem, Guid, Identity, KeyError, MappingKey, Patch, SharePointGroupIdentityMapping as Group,
     SharePointIdentityMappingGroupMigrationData, SharePointIdentityMappingGroupType as GroupType,
@@ -625,7 +625,7 @@ impl<'a, M: Rules> Builder<'a, M> {
             ..
         } = self;
         warnings.extend(mine);
-        for shared in one_to_one::<M>(table.iter().map(|(_, m)| m)) {
+        for shared in one_to_one_in(&table) {
             let mut w = format!(
                 "{} sources map to the same target {}:",
                 shared.sources.len(),

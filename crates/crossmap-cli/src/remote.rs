@@ -5,7 +5,7 @@ use crossmap_cli::input::{self, Desired, ReadOptions};
 use crossmap_client::{
     ApplyOptions, Client, ClientCredentials, Cloud, ItemResult, LocalState, Progress, Report, StaticToken,
 };
-use crossmap_delta::{MappingTable, MemoryTable, PlanItems, plan_iter, plan_merge_iter};
+use crossmap_delta::{MappingTable, MemoryTable, PlanItems, PlanQueue, plan_iter, plan_merge_iter};
 use crossmap_model::{
     DeltaItem, GroupKey, MappingKey, SharePointGroupIdentityMapping as Group, SharePointUserIdentityMapping as User,
     UserKey,
@@ -434,10 +434,13 @@ struct Pushed {
 /// A slice being sent: its keys (for messages) and its `apply_all`.
 type InFlight<M> = (Vec<String>, tokio::task::JoinHandle<Report<M>>);
 
+/// Sends one kind's plan. The record it leaves is what the service held before (its list, or the record
+/// when it has none) with what it acknowledged applied: the plan's tables become the record as the push
+/// goes, so memory holds about one table of the kind, not three.
 async fn push_kind<M: crossmap_delta::Rules>(
     client: &Client,
     state: &LocalState,
-    planned: &Planned<M>,
+    planned: Planned<M>,
     label: &'static str,
     options: &ApplyOptions,
 ) -> Result<Pushed> {
@@ -453,11 +456,17 @@ async fn push_kind<M: crossmap_delta::Rules>(
     // Items done and failed in all slices, for one progress line over the whole kind.
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
-    let mut record = state.load::<M>()?;
-    let mut items = planned.items();
+    let Planned {
+        current: mut record,
+        desired,
+        replace,
+        ..
+    } = planned;
+    let mut queue = PlanQueue::new(&record, desired, replace);
     let mut previous: Option<InFlight<M>> = None;
     loop {
-        let slice: Vec<DeltaItem<M>> = items.by_ref().take(SLICE).collect();
+        // Keys are planned once each, so the slice in flight never touches a key this one plans.
+        let slice: Vec<DeltaItem<M>> = std::iter::from_fn(|| queue.next_item(&record)).take(SLICE).collect();
         if slice.is_empty() {
             break;
         }
@@ -609,10 +618,8 @@ pub(crate) async fn push_command(
         }
     });
     let start = Instant::now();
-    let pushed_users = push_kind(&client, &state, &users, "users", &options).await?;
-    drop(users);
-    let pushed_groups = push_kind(&client, &state, &groups, "groups", &options).await?;
-    drop(groups);
+    let pushed_users = push_kind(&client, &state, users, "users", &options).await?;
+    let pushed_groups = push_kind(&client, &state, groups, "groups", &options).await?;
     let (u, g) = (pushed_users.applied, pushed_groups.applied);
     let mut failures = pushed_users.failures;
     failures.extend(pushed_groups.failures);

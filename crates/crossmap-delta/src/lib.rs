@@ -47,9 +47,9 @@ pub use apply::{
 };
 pub use error::{ItemError, RequestError};
 pub use feed::{ChangeFeed, FeedError, replay};
-pub use lint::{SharedTarget, one_to_one};
+pub use lint::{SharedTarget, one_to_one, one_to_one_in};
 pub use parse::{ParsedRequest, parse_request};
-pub use plan::{Chunk, PlanItems, chunk, chunk_by, plan, plan_iter, plan_merge, plan_merge_iter};
+pub use plan::{Chunk, PlanItems, PlanQueue, chunk, chunk_by, plan, plan_iter, plan_merge, plan_merge_iter};
 pub use rules::{Format, Rules};
 pub use table::{MappingTable, MemoryTable, Row, canonical, same_contents};
 pub use validate::{Op, validate_item, validate_owned};

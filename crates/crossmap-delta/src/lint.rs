@@ -1,7 +1,9 @@
 //! The optional one-to-one lint: mapping is one-to-one, so two sources should not share a target.
 
 use crate::rules::Rules;
+use crate::table::MappingTable;
 use std::collections::BTreeMap;
+use std::hash::BuildHasher;
 
 /// Two or more sources mapped to the same target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,4 +43,80 @@ pub fn one_to_one<M: Rules>(
         })
         .filter(|s| s.sources.len() > 1)
         .collect()
+}
+
+/// [`one_to_one`] over a table, in a fraction of the memory: a first pass counts the targets by hash, and
+/// only the mappings whose target's hash was seen twice are grouped (by their exact target) in a second.
+/// For a file of a million mappings that is a table of hashes instead of a million targets and keys.
+///
+/// ```
+/// use crossmap_delta::{MemoryTable, one_to_one_in};
+/// use crossmap_model::SharePointGroupIdentityMapping as Group;
+/// let a: Group = serde_json::from_str(r#"{"sourceOrganizationId": "11111111-1111-1111-1111-111111111111", "sourceGroupIdentity": {"id": "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa"}, "targetGroupIdentity": {"id": "cccccccc-cccc-cccc-cccc-cccccccccccc"}}"#).unwrap();
+/// let b: Group = serde_json::from_str(r#"{"sourceOrganizationId": "11111111-1111-1111-1111-111111111111", "sourceGroupIdentity": {"id": "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb"}, "targetGroupIdentity": {"id": "CCCCCCCC-cccc-cccc-cccc-cccccccccccc"}}"#).unwrap();
+/// let table = MemoryTable::from_mappings([a, b]).unwrap();
+/// assert_eq!(one_to_one_in(&table)[0].sources.len(), 2);
+/// ```
+pub fn one_to_one_in<M: Rules>(table: &impl MappingTable<M>) -> Vec<SharedTarget<M::Key>> {
+    let hasher = rustc_hash::FxBuildHasher;
+    let mut seen: rustc_hash::FxHashMap<u64, bool> = rustc_hash::FxHashMap::default();
+    for (_, m) in table.iter() {
+        if let Some(target) = m.target_key() {
+            // `true` once a second mapping has a target of the same hash.
+            seen.entry(hasher.hash_one(&target))
+                .and_modify(|twice| *twice = true)
+                .or_insert(false);
+        }
+    }
+    seen.retain(|_, twice| *twice);
+    if seen.is_empty() {
+        return Vec::new();
+    }
+    one_to_one::<M>(table.iter().map(|(_, m)| m).filter(|m| {
+        m.target_key()
+            .is_some_and(|target| seen.contains_key(&hasher.hash_one(&target)))
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemoryTable;
+    use crossmap_model::SharePointUserIdentityMapping as User;
+
+    fn user(source: &str, target: &str) -> User {
+        serde_json::from_value(serde_json::json!({
+            "sourceOrganizationId": "11111111-1111-1111-1111-111111111111",
+            "sourceUserIdentity": {"userPrincipalName": source},
+            "targetUserIdentity": {"userPrincipalName": target}}))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_table_lint_finds_what_the_list_lint_finds() {
+        let users: Vec<User> = (0..500)
+            .map(|n| user(&format!("s{n}@contoso.com"), &format!("t{}@fabrikam.com", n % 480)))
+            .chain([user("x@contoso.com", "T7@Fabrikam.com")])
+            .collect();
+        let table = MemoryTable::from_mappings(users.clone()).unwrap();
+        let shared = one_to_one_in(&table);
+        assert_eq!(shared, one_to_one::<User>(&users));
+        assert_eq!(shared.len(), 20);
+        assert_eq!(
+            shared
+                .iter()
+                .find(|s| s.target == "t7@fabrikam.com")
+                .unwrap()
+                .sources
+                .len(),
+            3
+        );
+    }
+
+    #[test]
+    fn a_one_to_one_table_has_nothing_to_say() {
+        let table =
+            MemoryTable::from_mappings((0..100).map(|n| user(&format!("s{n}@a.com"), &format!("t{n}@b.com")))).unwrap();
+        assert!(one_to_one_in(&table).is_empty());
+    }
 }

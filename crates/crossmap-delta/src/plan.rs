@@ -1,7 +1,7 @@
 //! Planning (the smallest list of items from one state to another) and chunking into requests.
 
 use crate::rules::Rules;
-use crate::table::MappingTable;
+use crate::table::{MappingTable, MemoryTable, Row};
 use crossmap_model::{DeltaItem, IdentityMapping, MAX_DELTA_ITEMS};
 use std::collections::HashMap;
 
@@ -145,29 +145,111 @@ impl<'a, M: Rules, C: MappingTable<M>, D: MappingTable<M>> PlanItems<'a, M, C, D
 
     /// The item for `key`, or `None` when its rows differ only in what a request cannot state.
     fn item(&self, key: &M::Key, wanted: bool) -> Option<DeltaItem<M>> {
-        if !wanted {
-            let have = self.current.row(key)?;
-            return Some(DeltaItem::deleted(have.decode::<M>().key_only()));
+        let want = if wanted { Some(self.desired.row(key)?) } else { None };
+        item(self.current.row(key), want, self.complete)
+    }
+}
+
+/// The item that turns the row `have` into the row `want` (`None`: removed), or `None` when there is
+/// nothing a request can state to do so.
+fn item<M: Rules>(have: Option<&Row>, want: Option<&Row>, complete: bool) -> Option<DeltaItem<M>> {
+    let Some(want) = want else {
+        return Some(DeltaItem::deleted(have?.decode::<M>().key_only()));
+    };
+    let Some(have) = have else {
+        return Some(DeltaItem::Upsert(requestable(want.decode())));
+    };
+    let (have, want): (M, M) = (requestable(have.decode()), requestable(want.decode()));
+    let target = if complete {
+        want.clone()
+    } else {
+        let mut merged = have.clone();
+        merged.merge(want.clone());
+        merged
+    };
+    let changed = requestable(have.diff(&target));
+    if changed == M::default() {
+        return None;
+    }
+    let mut patch = want.key_only();
+    patch.merge(changed);
+    Some(DeltaItem::Upsert(patch))
+}
+
+/// A plan that owns its desired rows and gives each up as its item is built, reading `current` anew at
+/// every step: so `current` may change between steps (a push records what the service acknowledged
+/// into it), and memory shrinks as the plan is sent. The items, and their order, are [`plan_iter`]'s (or
+/// [`plan_merge_iter`]'s) as long as a step only changes keys already handed out.
+///
+/// ```
+/// use crossmap_delta::{MappingTable, MemoryTable, PlanQueue, plan};
+/// use crossmap_model::{IdentityMapping, SharePointUserIdentityMapping as User};
+/// let user: User = serde_json::from_str(r#"{"sourceOrganizationId": "11111111-1111-1111-1111-111111111111",
+///   "sourceUserIdentity": {"userPrincipalName": "ann@contoso.com"},
+///   "targetUserIdentity": {"userPrincipalName": "ann@fabrikam.com"}}"#).unwrap();
+/// let desired = MemoryTable::from_mappings([user]).unwrap();
+/// let mut current = MemoryTable::new();
+/// let expected = plan(&current, &desired);
+/// let mut queue = PlanQueue::new(&current, desired, true);
+/// let item = queue.next_item(&current).unwrap();
+/// assert_eq!(vec![item.clone()], expected);
+/// current.put(item.entity().source_key().unwrap().unwrap(), item.entity()); // as the service applied it
+/// assert!(queue.next_item(&current).is_none());
+/// ```
+pub struct PlanQueue<M: Rules> {
+    complete: bool,
+    /// Sorted by key: the desired row, or `None` for a removal.
+    keys: std::vec::IntoIter<(M::Key, Option<Row>)>,
+}
+
+impl<M: Rules> std::fmt::Debug for PlanQueue<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlanQueue")
+            .field("complete", &self.complete)
+            .field("keys_left", &self.keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: Rules> PlanQueue<M> {
+    /// The plan from `current` to `desired`: the complete one ([`plan`]) when `complete`, else the merge
+    /// ([`plan_merge`]). Rows `desired` holds unchanged are dropped at once.
+    pub fn new(current: &impl MappingTable<M>, desired: MemoryTable<M>, complete: bool) -> Self {
+        let mut keys: Vec<(M::Key, Option<Row>)> = Vec::new();
+        if complete {
+            keys.extend(
+                current
+                    .rows()
+                    .filter(|(key, _)| desired.row(key).is_none())
+                    .map(|(key, _)| (key.clone(), None)),
+            );
         }
-        let want = self.desired.row(key)?;
-        let Some(have) = self.current.row(key) else {
-            return Some(DeltaItem::Upsert(requestable(want.decode())));
-        };
-        let (have, want): (M, M) = (requestable(have.decode()), requestable(want.decode()));
-        let target = if self.complete {
-            want.clone()
-        } else {
-            let mut merged = have.clone();
-            merged.merge(want.clone());
-            merged
-        };
-        let changed = requestable(have.diff(&target));
-        if changed == M::default() {
-            return None;
+        keys.extend(
+            desired
+                .into_rows()
+                .filter(|(key, want)| current.row(key) != Some(want))
+                .map(|(key, want)| (key, Some(want))),
+        );
+        keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        PlanQueue {
+            complete,
+            keys: keys.into_iter(),
         }
-        let mut patch = want.key_only();
-        patch.merge(changed);
-        Some(DeltaItem::Upsert(patch))
+    }
+
+    /// The next item, planned against `current` as it is now; `None` when the plan is done.
+    pub fn next_item(&mut self, current: &impl MappingTable<M>) -> Option<DeltaItem<M>> {
+        loop {
+            let (key, want) = self.keys.next()?;
+            if let Some(item) = item(current.row(&key), want.as_ref(), self.complete) {
+                return Some(item);
+            }
+        }
+    }
+
+    /// How many keys are left to look at (an upper bound on the items left).
+    pub fn keys_left(&self) -> usize {
+        self.keys.len()
     }
 }
 

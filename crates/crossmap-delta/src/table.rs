@@ -106,6 +106,11 @@ impl<M: IdentityMapping> MemoryTable<M> {
         Self::default()
     }
 
+    /// Every row, by value, in no particular order: the table given up.
+    pub fn into_rows(self) -> impl Iterator<Item = (M::Key, Row)> {
+        self.rows.into_iter()
+    }
+
     /// An empty table with room for `n` mappings.
     pub fn with_capacity(n: usize) -> Self {
         MemoryTable {

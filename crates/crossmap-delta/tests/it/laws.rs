@@ -2,7 +2,7 @@
 //! Each test is named `law_*` after the law it checks; `cargo xtask proptest --cases N` runs them hard.
 
 use crossmap_delta::{
-    Change, ChangeFeed, FeedError, MappingTable, MemoryTable, Mode, RequestError, chunk, plan, plan_merge,
+    Change, ChangeFeed, FeedError, MappingTable, MemoryTable, Mode, PlanQueue, RequestError, chunk, plan, plan_merge,
     prepare_items, replay, same_contents,
 };
 use crossmap_model::{
@@ -212,6 +212,25 @@ fn plans_are_accepted<M: Gen>(s: MemoryTable<M>, t: MemoryTable<M>) -> Result<()
     Ok(())
 }
 
+/// A plan built step by step from a [`PlanQueue`], with each item applied to `current` before the next is
+/// built (as a push records what the service acknowledged), is the plan made all at once.
+fn queued_plan<M: Gen>(s: MemoryTable<M>, t: MemoryTable<M>) -> Result<(), TestCaseError> {
+    for complete in [true, false] {
+        let whole = if complete { plan(&s, &t) } else { plan_merge(&s, &t) };
+        let mut current = s.clone();
+        let mut queue = PlanQueue::new(&current, t.clone(), complete);
+        let mut got = Vec::new();
+        while let Some(item) = queue.next_item(&current) {
+            let after = applied(&current, std::slice::from_ref(&item), Mode::Atomic);
+            prop_assert!(after.is_some(), "a queued item was refused: {:?}", item);
+            current = after.unwrap();
+            got.push(item);
+        }
+        prop_assert_eq!(&got, &whole, "complete: {}", complete);
+    }
+    Ok(())
+}
+
 macro_rules! laws_for {
     ($kind:ident, $M:ty) => {
         mod $kind {
@@ -254,6 +273,11 @@ macro_rules! laws_for {
                 #[test]
                 fn law_every_plan_is_accepted_whatever_the_service_echoed((_, s) in echoed_state::<$M>(10), t in state::<$M>(10)) {
                     plans_are_accepted(s, t)?;
+                }
+
+                #[test]
+                fn law_a_plan_built_as_it_is_sent_is_the_plan((_, s) in echoed_state::<$M>(10), t in state::<$M>(10)) {
+                    queued_plan(s, t)?;
                 }
 
                 #[test]
