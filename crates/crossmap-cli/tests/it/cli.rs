@@ -259,3 +259,56 @@ fn an_interrupted_push_sends_only_what_is_missing_when_run_again() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// A push larger than a slice (5,000 planned items are built and sent at a time, two slices in flight)
+/// lands exactly what pushes smaller than a slice land, with --replace too, and converges.
+#[test]
+fn a_push_of_many_slices_lands_what_small_pushes_land() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, base) = serve(&dir.path().join("data"));
+    let row = |n: u32, target: &str| format!("User,{ORG},u{n}@contoso.com,u{n}@{target},,Member\n");
+    let whole: String = (0..12_003).map(|n| row(n, "fabrikam.com")).collect();
+    let file = dir.path().join("whole.csv");
+    std::fs::write(&file, &whole).unwrap();
+    let push = |tenant: &str, file: &Path, extra: &[&str]| {
+        let out = crossmap(&base, tenant, &dir.path().join(format!("state-{tenant}")))
+            .args(["push", "--yes"])
+            .args(extra)
+            .arg(file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        stdout(&out)
+    };
+    let export = |tenant: &str| {
+        let out = crossmap(&base, tenant, &dir.path().join(format!("state-{tenant}")))
+            .arg("export")
+            .output()
+            .unwrap();
+        let mut lines: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+        lines.sort();
+        lines
+    };
+    assert!(push("big", &file, &[]).contains("applied 12003"));
+    for (i, part) in whole.lines().collect::<Vec<_>>().chunks(4_000).enumerate() {
+        let small = dir.path().join(format!("part{i}.csv"));
+        std::fs::write(&small, part.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+        push("small", &small, &[]);
+    }
+    assert_eq!(export("big"), export("small"));
+    assert_eq!(export("big").len(), 12_003);
+
+    // Every third mapping changes target and the last 2,003 go: updates and removals across slices.
+    let next: String = (0..10_000)
+        .map(|n| row(n, if n % 3 == 0 { "northwind.com" } else { "fabrikam.com" }))
+        .collect();
+    std::fs::write(&file, &next).unwrap();
+    let out = push("big", &file, &["--replace", "--max-removals", "all"]);
+    assert!(out.contains("0 to create, 3334 to update, 2003 to remove"), "{out}");
+    assert!(out.contains("applied 5337"), "{out}");
+    assert!(push("big", &file, &["--replace"]).contains("nothing to send"));
+    let exported = export("big");
+    assert_eq!(exported.len(), 10_000);
+    assert_eq!(exported.iter().filter(|l| l.contains("@northwind.com")).count(), 3334);
+    server.kill().unwrap();
+}
