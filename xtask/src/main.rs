@@ -4,7 +4,8 @@
 //! - `layers`: fail when a crate depends on something its layer forbids (see `docs/architecture.md`);
 //! - `proptest [--cases N]`: run the workspace's property tests (tests named `law_*`) with N cases;
 //! - `ci`: everything CI runs: fmt, clippy, codegen --check, layers, the whole test suite;
-//! - `bench server`: the release emulator against bare axum yardsticks on loopback (docs/performance.md);
+//! - `bench server [--baseline BIN]`: the release emulator against bare axum yardsticks on loopback
+//!   (docs/performance.md); with an older `crossmap` binary, both emulators measured alternately in one run;
 //! - `bench client`: `apply_all` of 100,000 mappings against the emulator, and the Python SDK doing the same;
 //! - `bench cli [--baseline BIN]`: `crossmap push` of a 100,000-row CSV: wall time and peak memory; with
 //!   an older `crossmap` binary, both measured alternately in one run.
@@ -36,7 +37,8 @@ fn main() -> Result<()> {
         ["proptest"] => proptest(&sh, 20_000),
         ["proptest", "--cases", n] => proptest(&sh, n.parse().context("--cases takes a whole number")?),
         ["ci"] => ci(&sh),
-        ["bench", "server"] => bench::server(&sh, &project_root()),
+        ["bench", "server"] => bench::server(&sh, &project_root(), None),
+        ["bench", "server", "--baseline", bin] => bench::server(&sh, &project_root(), Some(Path::new(bin))),
         ["bench", "client"] => bench::client(&sh, &project_root()),
         ["bench", "cli"] => bench::cli(&sh, &project_root(), None),
         ["bench", "cli", "--baseline", bin] => bench::cli(&sh, &project_root(), Some(Path::new(bin))),
@@ -51,7 +53,7 @@ fn main() -> Result<()> {
         ["fuzz", targets @ ..] => fuzz::run(&sh, &project_root(), 60, targets),
         _ => {
             eprintln!(
-                "usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci | bench server | bench client | bench cli [--baseline BIN] | bench match | bench match-cli | fuzz [--seconds N] [TARGET...]>"
+                "usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci | bench server [--baseline BIN] | bench client | bench cli [--baseline BIN] | bench match | bench match-cli | fuzz [--seconds N] [TARGET...]>"
             );
             bail!("unknown task {args:?}")
         }
