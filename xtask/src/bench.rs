@@ -96,6 +96,44 @@ fn patch_load(
     Ok((f("items_per_s")?, f("p50_ms")?, f("p99_ms")?))
 }
 
+/// The release build's directory: under `CARGO_TARGET_DIR` when set, else the workspace's `target/`.
+fn release_dir(root: &Path) -> PathBuf {
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    };
+    target.join("release")
+}
+
+/// Runs `measure` on this tree's binary and, given a baseline binary (an older `crossmap`, built from
+/// another commit), on that too: alternately, two rounds each, so that their ratio means something on a
+/// shared machine. Each result is labelled `this tree` or `baseline`; `measure` gets the round, the
+/// binary's place in it and the binary.
+fn alternately<R>(
+    this: &Path,
+    baseline: Option<&Path>,
+    mut measure: impl FnMut(usize, usize, &Path) -> Result<R>,
+) -> Result<Vec<(&'static str, R)>> {
+    let mut runs: Vec<(&'static str, &Path)> = vec![("this tree", this)];
+    if let Some(b) = baseline {
+        runs.push(("baseline", b));
+    }
+    let rounds = if baseline.is_some() { 2 } else { 1 };
+    let mut results = Vec::new();
+    for round in 0..rounds {
+        for (i, (label, binary)) in runs.iter().enumerate() {
+            results.push((*label, measure(round, i, binary)?));
+        }
+    }
+    Ok(results)
+}
+
+/// The mean of `f` over the results labelled `label`.
+fn mean<R>(results: &[(&str, R)], label: &str, f: impl Fn(&R) -> f64) -> f64 {
+    let v: Vec<f64> = results.iter().filter(|r| r.0 == label).map(|r| f(&r.1)).collect();
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
 fn rss_mib(pid: u32) -> Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kb: f64 = status
@@ -107,7 +145,19 @@ fn rss_mib(pid: u32) -> Result<f64> {
     Ok(kb / 1024.0)
 }
 
-pub(crate) fn server(sh: &Shell, root: &Path) -> Result<()> {
+/// What one emulator binary does in `bench server`.
+struct Figures {
+    /// Durable delta PATCH: (items/s, p50 ms, p99 ms).
+    patch: (f64, f64, f64),
+    /// GET by alternate key: (requests/s, p50 ms, p99 ms).
+    get: (f64, f64, f64),
+    /// RSS holding 1,000,000 group mappings, MiB.
+    rss: f64,
+}
+
+/// `bench server [--baseline BIN]`: the release emulator against its yardsticks; with a baseline binary,
+/// both emulators measured alternately in the same run (the yardsticks once).
+pub(crate) fn server(sh: &Shell, root: &Path, baseline: Option<&Path>) -> Result<()> {
     cmd!(
         sh,
         "cargo build --release -p crossmap-cli -p crossmap-server --bins --examples"
@@ -117,42 +167,27 @@ pub(crate) fn server(sh: &Shell, root: &Path) -> Result<()> {
         println!("bench: installing oha (cargo install oha --locked)");
         cmd!(sh, "cargo install oha --locked").run()?;
     }
-    let release = root.join("target/release");
+    let release = release_dir(root);
     let crossmap = release.join("crossmap");
     let patch_exe = release.join("examples/patch_load");
     let yardstick = release.join("examples/yardstick");
-    let dir: PathBuf = std::env::temp_dir().join(format!("crossmap-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let dir_s = dir.to_str().context("a UTF-8 temp dir")?.to_owned();
-
-    // The emulator, durable, on its embedded default.
-    let port = 18481;
-    let addr = format!("127.0.0.1:{port}");
-    let emulator = spawn_pinned(
-        &crossmap,
-        &[
-            "serve",
-            "--addr",
-            &addr,
-            "--data-dir",
-            &dir_s,
-            "--app",
-            "bench:secret:manage",
-        ],
-        port,
-    )?;
-    let token = cmd!(sh, "{crossmap} token --data-dir {dir_s} --tenant bench")
-        .quiet()
-        .read()?;
-    let groups = format!("http://{addr}/beta/solutions/sharePoint/migrations/crossOrganizationGroupMappings");
-    let patch = patch_load(sh, &patch_exe, &groups, &token, SECONDS, None)?;
-    let key_url = format!("{groups}(sourceGroupObjectId='00000000-0000-4000-8000-000000000000')");
-    let get = oha(sh, &key_url, &token)?;
-    // Memory with 1,000,000 mappings: fill up to 20,000 requests of 50 new keys.
-    patch_load(sh, &patch_exe, &groups, &token, "600", Some("20000"))?;
-    let rss = rss_mib(emulator.0.id())?;
-    drop(emulator);
-    let _ = std::fs::remove_dir_all(&dir);
+    let results = alternately(&crossmap, baseline, |_, _, emulator| {
+        emulator_figures(sh, emulator, &patch_exe)
+    })?;
+    let figures = |label: &str| Figures {
+        patch: (
+            mean(&results, label, |f| f.patch.0),
+            mean(&results, label, |f| f.patch.1),
+            mean(&results, label, |f| f.patch.2),
+        ),
+        get: (
+            mean(&results, label, |f| f.get.0),
+            mean(&results, label, |f| f.get.1),
+            mean(&results, label, |f| f.get.2),
+        ),
+        rss: mean(&results, label, |f| f.rss),
+    };
+    let Figures { patch, get, rss } = figures("this tree");
 
     // The yardsticks.
     let bare_get = {
@@ -189,7 +224,77 @@ pub(crate) fn server(sh: &Shell, root: &Path) -> Result<()> {
         patch.1, patch.2, bare_patch.1, bare_patch.2
     );
     println!("| emulator RSS with 1,000,000 group mappings | {rss:.0} MiB | | |");
+    if baseline.is_some() {
+        let before = figures("baseline");
+        println!("\n| emulator (means of 2 runs each, alternately) | this tree | baseline | this / baseline |");
+        println!("|---|---|---|---|");
+        println!(
+            "| GET by alternate key, requests/s (/ bare GET) | {:.0} ({:.2}) | {:.0} ({:.2}) | {:.3} |",
+            get.0,
+            get.0 / bare_get.0,
+            before.get.0,
+            before.get.0 / bare_get.0,
+            get.0 / before.get.0
+        );
+        println!(
+            "| GET p50 / p99, ms | {:.2} / {:.2} | {:.2} / {:.2} | |",
+            get.1, get.2, before.get.1, before.get.2
+        );
+        println!(
+            "| durable PATCH of 50 items, items/s (/ bare PATCH) | {:.0} ({:.2}) | {:.0} ({:.2}) | {:.3} |",
+            patch.0,
+            patch.0 / bare_patch.0,
+            before.patch.0,
+            before.patch.0 / bare_patch.0,
+            patch.0 / before.patch.0
+        );
+        println!(
+            "| PATCH p50 / p99, ms | {:.2} / {:.2} | {:.2} / {:.2} | |",
+            patch.1, patch.2, before.patch.1, before.patch.2
+        );
+        println!(
+            "| RSS with 1,000,000 group mappings, MiB | {rss:.0} | {:.0} | {:.3} |",
+            before.rss,
+            rss / before.rss
+        );
+    }
     Ok(())
+}
+
+/// One emulator binary, durable, on its embedded default: delta PATCH throughput, GET by key, then RSS
+/// once filled to 1,000,000 group mappings.
+fn emulator_figures(sh: &Shell, crossmap: &Path, patch_exe: &Path) -> Result<Figures> {
+    let dir: PathBuf = std::env::temp_dir().join(format!("crossmap-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_s = dir.to_str().context("a UTF-8 temp dir")?.to_owned();
+    let port = 18481;
+    let addr = format!("127.0.0.1:{port}");
+    let emulator = spawn_pinned(
+        crossmap,
+        &[
+            "serve",
+            "--addr",
+            &addr,
+            "--data-dir",
+            &dir_s,
+            "--app",
+            "bench:secret:manage",
+        ],
+        port,
+    )?;
+    let token = cmd!(sh, "{crossmap} token --data-dir {dir_s} --tenant bench")
+        .quiet()
+        .read()?;
+    let groups = format!("http://{addr}/beta/solutions/sharePoint/migrations/crossOrganizationGroupMappings");
+    let patch = patch_load(sh, patch_exe, &groups, &token, SECONDS, None)?;
+    let key_url = format!("{groups}(sourceGroupObjectId='00000000-0000-4000-8000-000000000000')");
+    let get = oha(sh, &key_url, &token)?;
+    // Memory with 1,000,000 mappings: fill up to 20,000 requests of 50 new keys.
+    patch_load(sh, patch_exe, &groups, &token, "600", Some("20000"))?;
+    let rss = rss_mib(emulator.0.id())?;
+    drop(emulator);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(Figures { patch, get, rss })
 }
 
 /// `cargo xtask bench client`: `apply_all` of 100,000 user mappings against the local release emulator,
@@ -212,7 +317,7 @@ pub(crate) fn client(sh: &Shell, root: &Path) -> Result<()> {
         let pip = venv.join("bin/pip");
         cmd!(sh, "{pip} install -q msgraph-beta-sdk==1.66.0").run()?;
     }
-    let release = root.join("target/release");
+    let release = release_dir(root);
     let crossmap = release.join("crossmap");
     let push = release.join("examples/push");
     let script = root.join("xtask/bench/python_sdk_push.py");
@@ -284,7 +389,7 @@ pub(crate) fn client(sh: &Shell, root: &Path) -> Result<()> {
 /// run, alternately, so that their ratio means something on a shared machine.
 pub(crate) fn cli(sh: &Shell, root: &Path, baseline: Option<&Path>, rows: u64) -> Result<()> {
     cmd!(sh, "cargo build --release -p crossmap-cli --bins").run()?;
-    let crossmap = root.join("target/release/crossmap");
+    let crossmap = release_dir(root).join("crossmap");
     let dir = std::env::temp_dir().join(format!("crossmap-bench-cli-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
@@ -302,20 +407,11 @@ pub(crate) fn cli(sh: &Shell, root: &Path, baseline: Option<&Path>, rows: u64) -
         ));
     }
     std::fs::write(&csv, text)?;
-    let mut runs: Vec<(&str, &Path)> = vec![("this tree", &crossmap)];
-    if let Some(b) = baseline {
-        runs.push(("baseline", b));
-    }
-    let rounds = if baseline.is_some() { 2 } else { 1 };
-    let mut results: Vec<(&str, f64, f64)> = Vec::new();
-    for round in 0..rounds {
-        for (i, (label, pusher)) in runs.iter().enumerate() {
-            // Each push gets a fresh emulator (this tree's) and data directory: only the pusher differs.
-            let data = dir.join(format!("data-{round}-{i}"));
-            let (seconds, peak) = push_once(&crossmap, pusher, &csv, &data, &dir.join(format!("state-{round}-{i}")))?;
-            results.push((label, seconds, peak));
-        }
-    }
+    let results = alternately(&crossmap, baseline, |round, i, pusher| {
+        // Each push gets a fresh emulator (this tree's) and data directory: only the pusher differs.
+        let data = dir.join(format!("data-{round}-{i}"));
+        push_once(&crossmap, pusher, &csv, &data, &dir.join(format!("state-{round}-{i}")))
+    })?;
     let _ = std::fs::remove_dir_all(&dir);
     println!(
         "\n| crossmap push of {rows} rows ({} users, {} groups) | wall time | peak RSS |",
@@ -323,20 +419,16 @@ pub(crate) fn cli(sh: &Shell, root: &Path, baseline: Option<&Path>, rows: u64) -
         rows / 2
     );
     println!("|---|---|---|");
-    for (label, seconds, peak) in &results {
+    for (label, (seconds, peak)) in &results {
         println!(
             "| {label} (emulator on core {SERVER_CORE}, push on core {LOAD_CORE}) | {seconds:.2} s | {peak:.0} MiB |"
         );
     }
     if baseline.is_some() {
-        let mean = |l: &str, f: fn(&(&str, f64, f64)) -> f64| {
-            let v: Vec<f64> = results.iter().filter(|r| r.0 == l).map(f).collect();
-            v.iter().sum::<f64>() / v.len() as f64
-        };
         println!(
             "| ratio this tree / baseline (means) | {:.2} | {:.2} |",
-            mean("this tree", |r| r.1) / mean("baseline", |r| r.1),
-            mean("this tree", |r| r.2) / mean("baseline", |r| r.2)
+            mean(&results, "this tree", |r| r.0) / mean(&results, "baseline", |r| r.0),
+            mean(&results, "this tree", |r| r.1) / mean(&results, "baseline", |r| r.1)
         );
     }
     Ok(())
@@ -394,7 +486,7 @@ pub(crate) fn matching(sh: &Shell) -> Result<()> {
 pub(crate) fn match_cli(sh: &Shell, root: &Path) -> Result<()> {
     const USERS: u32 = 100_000;
     cmd!(sh, "cargo build --release -p crossmap-cli --bins").run()?;
-    let crossmap = root.join("target/release/crossmap");
+    let crossmap = release_dir(root).join("crossmap");
     let dir = std::env::temp_dir().join(format!("crossmap-bench-match-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;

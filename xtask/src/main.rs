@@ -6,7 +6,8 @@
 //! - `ci`: everything CI runs: fmt, clippy, codegen --check, layers, the whole test suite, the browser tests;
 //! - `browser`: the emulator's web console in headless Chromium (Playwright), and the Python example of
 //!   docs/emulator.md, against a freshly started debug emulator;
-//! - `bench server`: the release emulator against bare axum yardsticks on loopback (docs/performance.md);
+//! - `bench server [--baseline BIN]`: the release emulator against bare axum yardsticks on loopback
+//!   (docs/performance.md); with an older `crossmap` binary, both emulators measured alternately in one run;
 //! - `bench client`: `apply_all` of 100,000 mappings against the emulator, and the Python SDK doing the same;
 //! - `bench cli [--baseline BIN] [--rows N]`: `crossmap push` of a 100,000-row (or N-row) CSV: wall time and peak memory; with
 //!   an older `crossmap` binary, both measured alternately in one run.
@@ -40,7 +41,8 @@ fn main() -> Result<()> {
         ["proptest", "--cases", n] => proptest(&sh, n.parse().context("--cases takes a whole number")?),
         ["ci"] => ci(&sh),
         ["browser"] => browser::run(&sh, &project_root()),
-        ["bench", "server"] => bench::server(&sh, &project_root()),
+        ["bench", "server"] => bench::server(&sh, &project_root(), None),
+        ["bench", "server", "--baseline", bin] => bench::server(&sh, &project_root(), Some(Path::new(bin))),
         ["bench", "client"] => bench::client(&sh, &project_root()),
         ["bench", "cli", rest @ ..] => {
             let (mut baseline, mut rows) = (None, 100_000);
@@ -65,7 +67,7 @@ fn main() -> Result<()> {
         ["fuzz", targets @ ..] => fuzz::run(&sh, &project_root(), 60, targets),
         _ => {
             eprintln!(
-                "usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci | browser | bench server | bench client | bench cli [--baseline BIN] [--rows N] | bench match | bench match-cli | fuzz [--seconds N] [TARGET...]>"
+                "usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci | browser | bench server [--baseline BIN] | bench client | bench cli [--baseline BIN] [--rows N] | bench match | bench match-cli | fuzz [--seconds N] [TARGET...]>"
             );
             bail!("unknown task {args:?}")
         }

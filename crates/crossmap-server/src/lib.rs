@@ -120,7 +120,7 @@ pub fn router(state: AppState) -> Router {
 /// What the journal reads from a request before it is handled.
 struct Seen {
     time: SystemTime,
-    user_agent: Option<HeaderValue>,
+    user_agent: Option<String>,
     retry_attempt: Option<u64>,
 }
 
@@ -144,7 +144,11 @@ async fn diagnostics(State(state): State<AppState>, mut request: Request, next: 
     let journal = state.admin().journal().filter(|_| !path.starts_with(admin::PREFIX));
     let seen = journal.map(|_| Seen {
         time: now,
-        user_agent: request.headers().get(header::USER_AGENT).cloned(),
+        // Copied: a header value can share (and keep alive) the connection's whole read buffer.
+        user_agent: request
+            .headers()
+            .get(header::USER_AGENT)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
         retry_attempt: request
             .headers()
             .get("retry-attempt")

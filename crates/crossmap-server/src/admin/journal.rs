@@ -5,7 +5,7 @@
 //! response as extensions.
 
 use crate::error::ApiError;
-use axum::http::{HeaderValue, Method};
+use axum::http::Method;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -41,8 +41,7 @@ pub(crate) struct Entry {
     pub(crate) caller: Option<Caller>,
     pub(crate) client_request_id: Option<String>,
     pub(crate) request_id: String,
-    /// Kept as the header value (a reference-counted slice of the request), turned into text only when read.
-    pub(crate) user_agent: Option<HeaderValue>,
+    pub(crate) user_agent: Option<String>,
     pub(crate) retry_attempt: Option<u64>,
     pub(crate) items: Option<usize>,
     pub(crate) fault: Option<String>,
@@ -221,7 +220,7 @@ pub(crate) struct EntryJson<'e> {
     app_id: Option<&'e str>,
     client_request_id: Option<&'e str>,
     request_id: &'e str,
-    user_agent: Option<String>,
+    user_agent: Option<&'e str>,
     retry_attempt: Option<u64>,
     items: Option<usize>,
     fault: Option<&'e str>,
@@ -241,10 +240,7 @@ impl<'e> From<&'e Entry> for EntryJson<'e> {
             app_id: e.caller.as_ref().map(|c| c.app_id.as_str()),
             client_request_id: e.client_request_id.as_deref(),
             request_id: &e.request_id,
-            user_agent: e
-                .user_agent
-                .as_ref()
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            user_agent: e.user_agent.as_deref(),
             retry_attempt: e.retry_attempt,
             items: e.items,
             fault: e.fault.as_deref(),
