@@ -17,6 +17,7 @@ use crossmap_model::{
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
 /// The user types the CSV accepts, without regard to case: the API's names and admins' spellings.
@@ -123,27 +124,85 @@ fn group_type(s: &str) -> Option<GroupType> {
 }
 
 /// Reads a file by its extension: `.jsonl` / `.ndjson` as JSON Lines, anything else as the CSV.
+///
+/// A UTF-8 file (the usual case) is read as a stream, never held whole: a million rows are 120 MB of
+/// text. Any other encoding is decoded whole first, as [`read_bytes`] does.
 pub fn read(path: &Path, options: &ReadOptions) -> Result<Desired, InputError> {
-    let bytes = std::fs::read(path).map_err(|source| InputError::Io {
+    let io = |source| InputError::Io {
         path: path.to_owned(),
         source,
-    })?;
+    };
     let jsonl = options.jsonl || matches!(path.extension().and_then(|e| e.to_str()), Some("jsonl" | "ndjson"));
     let options = ReadOptions {
         jsonl,
         ..options.clone()
     };
-    Ok(read_bytes(&path.display().to_string(), &bytes, &options)?)
+    let name = path.display().to_string();
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    // The head tells the encoding (a byte-order mark) and holds the first data row (the delimiter).
+    let mut head = Vec::with_capacity(HEAD);
+    (&mut file).take(HEAD as u64).read_to_end(&mut head).map_err(io)?;
+    let bom = match encoding_rs::Encoding::for_bom(&head) {
+        None => 0,
+        Some((encoding, bom)) if encoding == encoding_rs::UTF_8 => bom,
+        // Past the end: never streamed.
+        Some(_) => usize::MAX,
+    };
+    let head_text = match head.get(bom..).map(std::str::from_utf8) {
+        Some(Ok(text)) => Some(text),
+        // The head may end inside a character; anything else is not UTF-8.
+        Some(Err(e)) if e.error_len().is_none() => {
+            Some(std::str::from_utf8(&head[bom..bom + e.valid_up_to()]).unwrap_or_default())
+        }
+        // UTF-16, or not UTF-8.
+        _ => None,
+    };
+    if let Some(head_text) = head_text {
+        let delimiter = options.delimiter.unwrap_or_else(|| detect_delimiter(head_text));
+        let stream = std::io::Cursor::new(&head[bom..]).chain(&mut file);
+        let read = if options.jsonl {
+            read_jsonl_from(&name, stream, options.keep_lines)
+        } else {
+            read_csv_from(&name, stream, delimiter, options.keep_lines)
+        };
+        match read {
+            Ok(desired) => return Ok(finish_read(&name, desired, None, &options)?),
+            Err(Unread::Problems(p)) => return Err(p.into()),
+            Err(Unread::Io(e)) => return Err(io(e)),
+            // Not UTF-8 after all: read it whole, as Windows-1252 with a warning.
+            Err(Unread::NotUtf8) => {}
+        }
+    }
+    Ok(read_bytes(&name, &std::fs::read(path).map_err(io)?, &options)?)
 }
 
-/// Reads the bytes of a file named `name` (for messages): decodes them, then reads the CSV or JSON Lines.
-pub fn read_bytes(name: &str, bytes: &[u8], options: &ReadOptions) -> Result<Desired, Problems> {
-    let (text, note) = decode(bytes);
-    let mut desired = if options.jsonl {
-        read_jsonl(name, &text)
-    } else {
-        read_csv(name, &text, options.delimiter)
-    }?;
+/// How much of a file is read first, to find its encoding and its delimiter.
+const HEAD: usize = 64 * 1024;
+
+/// Why a stream was not read.
+enum Unread {
+    /// The stream was read, and some of it is wrong.
+    Problems(Problems),
+    /// The stream is not UTF-8: read it again, decoded.
+    NotUtf8,
+    /// The stream could not be read.
+    Io(std::io::Error),
+}
+
+impl From<Problems> for Unread {
+    fn from(p: Problems) -> Self {
+        Unread::Problems(p)
+    }
+}
+
+/// What every read ends with: lines kept or dropped, the encoding's note first, warnings as errors when
+/// strict.
+fn finish_read(
+    name: &str,
+    mut desired: Desired,
+    note: Option<String>,
+    options: &ReadOptions,
+) -> Result<Desired, Problems> {
     if !options.keep_lines {
         desired.user_lines = HashMap::new();
         desired.group_lines = HashMap::new();
@@ -155,6 +214,17 @@ pub fn read_bytes(name: &str, bytes: &[u8], options: &ReadOptions) -> Result<Des
         return Err(Problems(desired.warnings));
     }
     Ok(desired)
+}
+
+/// Reads the bytes of a file named `name` (for messages): decodes them, then reads the CSV or JSON Lines.
+pub fn read_bytes(name: &str, bytes: &[u8], options: &ReadOptions) -> Result<Desired, Problems> {
+    let (text, note) = decode(bytes);
+    let desired = if options.jsonl {
+        read_jsonl(name, &text)
+    } else {
+        read_csv(name, &text, options.delimiter)
+    }?;
+    finish_read(name, desired, note, options)
 }
 
 /// The text of a file, and a note when its encoding had to be guessed. UTF-8 and UTF-16 are known by
@@ -304,45 +374,136 @@ fn upn_problem(what: &str, value: &str, e: KeyError) -> String {
     }
 }
 
-/// One row: what it maps, and where.
 /// One kind's table, built as the rows are read: each row is checked and stored at once, so that a file
 /// is never held as a list of parsed mappings (a million of them take gigabytes; their table does not).
 struct Builder<'a, M: Rules> {
     name: &'a str,
     /// Only JSON Lines can hold properties the API does not declare; the CSV's columns are all known.
     check_unknown: bool,
+    /// Whether [`Builder::finish`] gives every key's line (else an empty map).
+    keep_lines: bool,
     table: MemoryTable<M>,
-    first_line: HashMap<M::Key, u64>,
+    lines: Lines<M::Key>,
     warnings: Vec<String>,
+}
+
+/// The line of each key, in a fraction of a key-to-line map's memory: by the key's hash, with the rare
+/// key whose hash an earlier key already has kept apart under its own name, so every answer is exact.
+struct Lines<K> {
+    by_hash: rustc_hash::FxHashMap<u64, u64>,
+    apart: HashMap<K, u64>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Lines<K> {
+    fn new() -> Self {
+        Lines {
+            by_hash: rustc_hash::FxHashMap::default(),
+            apart: HashMap::new(),
+        }
+    }
+
+    fn hash(key: &K) -> u64 {
+        use std::hash::BuildHasher;
+        rustc_hash::FxBuildHasher.hash_one(key)
+    }
+
+    /// Records the line of a key not recorded before.
+    fn insert(&mut self, key: &K, line: u64) {
+        match self.by_hash.entry(Self::hash(key)) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(line);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.apart.insert(key.clone(), line);
+            }
+        }
+    }
+
+    /// The line of a recorded key.
+    fn get(&self, key: &K) -> Option<u64> {
+        self.apart
+            .get(key)
+            .or_else(|| self.by_hash.get(&Self::hash(key)))
+            .copied()
+    }
 }
 
 /// Reads the admins' six-column CSV, with `delimiter` or the one [`detect_delimiter`] finds.
 pub fn read_csv(name: &str, text: &str, delimiter: Option<u8>) -> Result<Desired, Problems> {
-    let mut problems = Vec::new();
-    let mut users = Builder::<User>::new(name, false);
-    let mut groups = Builder::<Group>::new(name, false);
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let delimiter = delimiter.unwrap_or_else(|| detect_delimiter(text));
+    match read_csv_from(name, text.as_bytes(), delimiter, true) {
+        Ok(desired) => Ok(desired),
+        Err(Unread::Problems(p)) => Err(p),
+        // A &str is UTF-8, and reading from memory cannot fail.
+        Err(Unread::NotUtf8 | Unread::Io(_)) => Err(Problems(vec![format!("{name}: could not be read")])),
+    }
+}
+
+/// Where the newlines of a stream are, for the line of a byte offset: kept only from the last record
+/// asked about to as far as the reader has read ahead.
+struct Newlines<R> {
+    inner: R,
+    read: u64,
+    at: std::rc::Rc<std::cell::RefCell<std::collections::VecDeque<u64>>>,
+}
+
+impl<R: Read> Read for Newlines<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut at = self.at.borrow_mut();
+        at.extend(
+            buf[..n]
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .map(|(i, _)| self.read + i as u64),
+        );
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+/// [`read_csv`] from a stream of UTF-8 (no byte-order mark), with a known delimiter.
+fn read_csv_from(name: &str, stream: impl Read, delimiter: u8, keep_lines: bool) -> Result<Desired, Unread> {
+    let mut problems = Vec::new();
+    let mut users = Builder::<User>::new(name, false, keep_lines);
+    let mut groups = Builder::<Group>::new(name, false, keep_lines);
+    let newlines = std::rc::Rc::new(std::cell::RefCell::new(std::collections::VecDeque::new()));
     // Line numbers from byte offsets (the csv crate counts lines one short after a CRLF), counted from the
     // previous record on: records come in file order. A record after a CRLF starts at its LF: count it too.
-    let mut counted = (0usize, 1u64); // (bytes scanned, newlines seen + 1)
+    let mut line = 1u64;
     let mut line_at = |byte: u64| {
-        let end = (byte as usize + 1).min(text.len()).max(counted.0);
-        counted.1 += text.as_bytes()[counted.0..end].iter().filter(|b| **b == b'\n').count() as u64;
-        counted.0 = end;
-        counted.1
+        let mut at = newlines.borrow_mut();
+        while at.front().is_some_and(|n| *n <= byte) {
+            at.pop_front();
+            line += 1;
+        }
+        line
     };
-    let delimiter = delimiter.unwrap_or_else(|| detect_delimiter(text));
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .trim(csv::Trim::All)
         .delimiter(delimiter)
-        .from_reader(text.as_bytes());
+        .from_reader(Newlines {
+            inner: stream,
+            read: 0,
+            at: newlines.clone(),
+        });
     let mut first_row = true;
     for (index, record) in reader.records().enumerate() {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
+                match e.kind() {
+                    csv::ErrorKind::Utf8 { .. } => return Err(Unread::NotUtf8),
+                    csv::ErrorKind::Io(_) => match e.into_kind() {
+                        csv::ErrorKind::Io(e) => return Err(Unread::Io(e)),
+                        _ => unreachable!("the kind was just matched"),
+                    },
+                    _ => {}
+                }
                 let line = e.position().map_or(0, |p| line_at(p.byte()));
                 problems.push(format!("{name}:{line}: not CSV: {e}"));
                 continue;
@@ -498,17 +659,34 @@ pub fn read_csv(name: &str, text: &str, delimiter: Option<u8>) -> Result<Desired
             );
         }
     }
-    finish(name, users, groups, problems)
+    Ok(finish(name, users, groups, problems)?)
 }
 
 /// Reads JSON Lines: one wire mapping per line, users and groups told apart by their source identity.
 /// Annotations and server-owned properties (`id`, `deleted`) are ignored; properties the API does not
 /// declare are ignored with a warning (they are never sent).
 pub fn read_jsonl(name: &str, text: &str) -> Result<Desired, Problems> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    match read_jsonl_from(name, text.as_bytes(), true) {
+        Ok(desired) => Ok(desired),
+        Err(Unread::Problems(p)) => Err(p),
+        // A &str is UTF-8, and reading from memory cannot fail.
+        Err(Unread::NotUtf8 | Unread::Io(_)) => Err(Problems(vec![format!("{name}: could not be read")])),
+    }
+}
+
+/// [`read_jsonl`] from a stream of UTF-8 (no byte-order mark).
+fn read_jsonl_from(name: &str, stream: impl Read, keep_lines: bool) -> Result<Desired, Unread> {
     let mut problems = Vec::new();
-    let mut users = Builder::<User>::new(name, true);
-    let mut groups = Builder::<Group>::new(name, true);
-    for (i, line) in text.lines().enumerate() {
+    let mut users = Builder::<User>::new(name, true, keep_lines);
+    let mut groups = Builder::<Group>::new(name, true, keep_lines);
+    for (i, line) in std::io::BufReader::new(stream).lines().enumerate() {
+        let line = match line {
+            Ok(line) => line,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => return Err(Unread::NotUtf8),
+            Err(e) => return Err(Unread::Io(e)),
+        };
+        let line = line.as_str();
         let n = i as u64 + 1;
         if line.trim().is_empty() {
             continue;
@@ -534,7 +712,7 @@ pub fn read_jsonl(name: &str, text: &str) -> Result<Desired, Problems> {
             problems.push(format!("{name}:{n}: {e}"));
         }
     }
-    finish(name, users, groups, problems)
+    Ok(finish(name, users, groups, problems)?)
 }
 
 /// Puts rows into tables: duplicates are errors naming both lines; shared targets are warnings.
@@ -564,12 +742,13 @@ fn finish(
 }
 
 impl<'a, M: Rules> Builder<'a, M> {
-    fn new(name: &'a str, check_unknown: bool) -> Self {
+    fn new(name: &'a str, check_unknown: bool, keep_lines: bool) -> Self {
         Builder {
             name,
             check_unknown,
+            keep_lines,
             table: MemoryTable::new(),
-            first_line: HashMap::new(),
+            lines: Lines::new(),
             warnings: Vec::new(),
         }
     }
@@ -605,11 +784,12 @@ impl<'a, M: Rules> Builder<'a, M> {
         match crossmap_delta::canonical(0, known) {
             Err(e) => problems.push(format!("{name}:{line}: {}: {}", e.property, e.message)),
             Ok((key, mapping)) => {
-                if let Some(first) = self.first_line.get(&key) {
+                if self.table.row(&key).is_some() {
+                    let first = self.lines.get(&key).unwrap_or(0);
                     problems.push(format!("{name}:{line}: {key} is mapped again (first on line {first})"));
                     return;
                 }
-                self.first_line.insert(key.clone(), line);
+                self.lines.insert(&key, line);
                 self.table.put(key, &mapping);
             }
         }
@@ -619,8 +799,9 @@ impl<'a, M: Rules> Builder<'a, M> {
     fn finish(self, warnings: &mut Vec<String>) -> (MemoryTable<M>, HashMap<M::Key, u64>) {
         let Builder {
             name,
+            keep_lines,
             table,
-            first_line,
+            lines,
             warnings: mine,
             ..
         } = self;
@@ -632,11 +813,19 @@ impl<'a, M: Rules> Builder<'a, M> {
                 shared.target
             );
             for s in &shared.sources {
-                let _ = write!(w, " {s} (line {})", first_line.get(s).copied().unwrap_or(0));
+                let _ = write!(w, " {s} (line {})", lines.get(s).unwrap_or(0));
             }
             warnings.push(format!("{name}: {w}"));
         }
-        (table, first_line)
+        let lines = if keep_lines {
+            table
+                .rows()
+                .filter_map(|(k, _)| Some((k.clone(), lines.get(k)?)))
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        (table, lines)
     }
 }
 
@@ -976,5 +1165,112 @@ mod tests {
         );
         let (_, u) = d.users.iter().next().unwrap();
         assert!(u.additional_properties.is_empty());
+    }
+
+    /// `read` (streamed from the file) and `read_bytes` (the file in memory) agree on everything.
+    fn same_as_in_memory(file_name: &str, bytes: &[u8], options: &ReadOptions) -> Result<Desired, Vec<String>> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(file_name);
+        std::fs::write(&path, bytes).unwrap();
+        let name = path.display().to_string();
+        let streamed = read(&path, options).map_err(|e| match e {
+            InputError::Problems(p) => p.0,
+            InputError::Io { .. } => panic!("{e}"),
+        });
+        let by_extension = ReadOptions {
+            jsonl: file_name.ends_with(".jsonl"),
+            ..options.clone()
+        };
+        let whole = read_bytes(&name, bytes, &by_extension).map_err(|p| p.0);
+        match (&streamed, &whole) {
+            (Ok(a), Ok(b)) => {
+                assert!(crossmap_delta::same_contents(&a.users, &b.users));
+                assert!(crossmap_delta::same_contents(&a.groups, &b.groups));
+                assert_eq!(a.warnings, b.warnings);
+                assert_eq!(a.user_lines, b.user_lines);
+                assert_eq!(a.group_lines, b.group_lines);
+            }
+            (Err(a), Err(b)) => assert_eq!(a, b),
+            _ => panic!(
+                "streamed {:?} but in memory {:?}",
+                streamed.as_ref().err(),
+                whole.as_ref().err()
+            ),
+        }
+        streamed.map_err(|p| p.into_iter().map(|l| l.replace(&name, "map")).collect())
+    }
+
+    fn many_rows(n: u32, newline: &str) -> String {
+        (0..n)
+            .map(|i| format!("User,{ORG},u{i}@contoso.com,u{i}@fabrikam.com,,Member{newline}"))
+            .collect()
+    }
+
+    #[test]
+    fn a_streamed_file_reads_as_the_same_file_in_memory() {
+        let keep = ReadOptions {
+            keep_lines: true,
+            ..ReadOptions::default()
+        };
+        // Longer than the head that is read first, with CRLF, a BOM and a header: every line number holds.
+        let mut text = "\u{feff}Type,SourceTenantCompanyID,Source,Target,Email,UserType\r\n".to_owned();
+        text.push_str(&many_rows(3_000, "\r\n"));
+        let d = same_as_in_memory("big.csv", text.as_bytes(), &keep).unwrap();
+        assert_eq!(d.users.len(), 3_000);
+        assert_eq!(d.user_lines[&UserKey::parse("u2999@contoso.com").unwrap()], 3_001);
+        // Problems far from the head name their lines: a bad row, a duplicate, and a quote left open.
+        text.push_str(&format!("User,{ORG},not a upn,x@fabrikam.com,,Member\r\n"));
+        text.push_str(&format!("User,{ORG},u5@contoso.com,x@fabrikam.com,,Member\r\n"));
+        let problems = same_as_in_memory("bad.csv", text.as_bytes(), &keep).unwrap_err();
+        assert!(problems[0].starts_with("map:3002:3:"), "{problems:?}");
+        assert!(
+            problems[1].starts_with("map:3003:") && problems[1].contains("first on line 7"),
+            "{problems:?}"
+        );
+        // Semicolons, found in the head; JSON Lines; UTF-16 (decoded whole).
+        same_as_in_memory("semi.csv", many_rows(10, "\n").replace(',', ";").as_bytes(), &keep).unwrap();
+        let jsonl: String = (0..2_000)
+            .map(|i| format!("{{\"sourceOrganizationId\":\"{ORG}\",\"sourceUserIdentity\":{{\"userPrincipalName\":\"u{i}@contoso.com\"}},\"targetUserIdentity\":{{\"userPrincipalName\":\"u{i}@fabrikam.com\"}},\"x\":1}}\r\n"))
+            .collect();
+        let d = same_as_in_memory("map.jsonl", jsonl.as_bytes(), &keep).unwrap();
+        assert_eq!((d.users.len(), d.warnings.len()), (2_000, 2_000));
+        let utf16: Vec<u8> = [0xff, 0xfe]
+            .into_iter()
+            .chain(many_rows(10, "\n").encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        assert_eq!(same_as_in_memory("wide.csv", &utf16, &keep).unwrap().users.len(), 10);
+    }
+
+    #[test]
+    fn a_byte_that_is_not_utf8_past_the_head_rereads_the_file_as_windows_1252() {
+        let mut bytes = many_rows(3_000, "\n").into_bytes();
+        bytes.extend(
+            format!("Group,{ORG},aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa,bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb,")
+                .as_bytes(),
+        );
+        bytes.extend(b"Caf\xe9,Security\n");
+        let d = same_as_in_memory("late.csv", &bytes, &ReadOptions::default()).unwrap();
+        assert_eq!(d.users.len(), 3_000);
+        assert!(
+            d.warnings[0].contains("Windows-1252") && d.warnings[0].contains("line 3001"),
+            "{:?}",
+            d.warnings
+        );
+        let (_, g) = d.groups.iter().next().unwrap();
+        assert_eq!(
+            g.target_group_identity.value().unwrap().display_name.value().unwrap(),
+            "Café"
+        );
+    }
+
+    #[test]
+    fn lines_by_hash_stay_exact_when_two_keys_share_a_hash() {
+        let mut lines = Lines::<String>::new();
+        lines.insert(&"a".to_owned(), 1);
+        // Force what a hash collision does: a second key whose hash is taken.
+        let b = "b".to_owned();
+        lines.apart.insert(b.clone(), 2);
+        lines.by_hash.insert(Lines::hash(&b), 1);
+        assert_eq!((lines.get(&"a".to_owned()), lines.get(&b)), (Some(1), Some(2)));
     }
 }
