@@ -230,6 +230,11 @@ struct ServeArgs {
     /// a stored id with other contents is replaced; stored objects the file does not name are kept.
     #[arg(long = "directory", value_name = "TENANT=FILE", value_parser = parse_directory)]
     directories: Vec<(String, std::path::PathBuf)>,
+    /// Emulate Graph's throttling: a quota of LIMIT resource units per WINDOW (seconds or minutes, e.g.
+    /// 1200/60s or 1200/1m) for each app in each tenant; reads cost 1, list pages and writes 2. Past 80%
+    /// used, answers carry RateLimit-*; beyond the quota, 429 with Retry-After. Off by default.
+    #[arg(long, value_name = "LIMIT/WINDOW")]
+    throttle: Option<crossmap_server::ThrottleConfig>,
 }
 
 fn parse_directory(s: &str) -> Result<(String, std::path::PathBuf), String> {
@@ -406,7 +411,17 @@ fn serve(args: ServeArgs) -> Result<()> {
                 format!("data in {}", args.data_dir.display())
             }
         );
-        let app = crossmap_server::router(crossmap_server::AppState::new(store, auth));
+        if let Some(q) = args.throttle {
+            println!(
+                "throttling: {} units per {} s per app and tenant (read {}, list {}, write {})",
+                q.limit,
+                q.window.as_secs_f64(),
+                q.costs.read,
+                q.costs.list,
+                q.costs.write
+            );
+        }
+        let app = crossmap_server::router(crossmap_server::AppState::new(store, auth).with_throttle(args.throttle));
         axum_serve(listener, app).await
     })
 }

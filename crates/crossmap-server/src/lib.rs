@@ -31,6 +31,7 @@ mod directory;
 mod error;
 mod graph;
 mod serve;
+mod throttle;
 
 pub use auth::{
     AUDIENCE, Access, App, Auth, AuthError, CLOCK_SKEW, Claims, DIRECTORY_READ_ALL, DIRECTORY_READ_WRITE_ALL,
@@ -41,6 +42,7 @@ pub use directory::{SeedError, SeedReport, seed_directory};
 pub use error::{ApiError, INVALID_TOKEN, RequestInfo};
 pub use graph::Query;
 pub use serve::{ServeOptions, serve};
+pub use throttle::{Costs, ThrottleConfig, ThrottleConfigError};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -65,14 +67,26 @@ pub struct AppState {
 struct Inner {
     store: Store,
     auth: Auth,
+    throttle: throttle::Throttle,
 }
 
 impl AppState {
     /// State over `store`, with tokens from `auth`.
     pub fn new(store: Store, auth: Auth) -> AppState {
         AppState {
-            inner: Arc::new(Inner { store, auth }),
+            inner: Arc::new(Inner {
+                store,
+                auth,
+                throttle: throttle::Throttle::default(),
+            }),
         }
+    }
+
+    /// With Graph's throttling emulated under `quota` (`None`, the default: no throttling); see
+    /// `docs/emulator.md`, "Throttling". `PUT /_crossmap/throttle` changes it while serving.
+    pub fn with_throttle(self, quota: Option<ThrottleConfig>) -> AppState {
+        self.inner.throttle.set(quota);
+        self
     }
 
     /// The store.
@@ -83,6 +97,10 @@ impl AppState {
     /// The token issuer.
     pub fn auth(&self) -> &Auth {
         &self.inner.auth
+    }
+
+    pub(crate) fn throttle(&self) -> &throttle::Throttle {
+        &self.inner.throttle
     }
 }
 
@@ -172,6 +190,9 @@ const MIGRATIONS: &str = "/beta/solutions/sharePoint/migrations/";
 
 async fn route(state: &AppState, request: Request) -> Result<Response, ApiError> {
     let path = request.uri().path().to_owned();
+    if path == throttle::PATH {
+        return throttle::handle(state, request).await;
+    }
     if path == "/beta/$metadata" {
         return match *request.method() {
             Method::GET | Method::HEAD => Ok((
@@ -199,11 +220,23 @@ async fn route(state: &AppState, request: Request) -> Result<Response, ApiError>
     if prefix.is_some() {
         let claims = authenticate(state, request.headers())?;
         let rest = path[MIGRATIONS.len()..].to_owned();
-        return graph::handle(state, claims, request, &rest).await;
+        let class = throttle::Class::of_migrations(request.method(), &rest);
+        let ticket = match state.throttle().admit(&claims, &request, class) {
+            Ok(ticket) => ticket,
+            Err(throttled) => return Ok(*throttled),
+        };
+        return ticket.finish(graph::handle(state, claims, request, &rest).await);
     }
     if let Some((version, set, tail)) = directory::split(&path) {
         let claims = authenticate(state, request.headers())?;
-        return directory::handle(state, claims, request, version, set, tail).await;
+        let ticket = match state
+            .throttle()
+            .admit(&claims, &request, throttle::Class::of(request.method(), tail))
+        {
+            Ok(ticket) => ticket,
+            Err(throttled) => return Ok(*throttled),
+        };
+        return ticket.finish(directory::handle(state, claims, request, version, set, tail).await);
     }
     Err(ApiError::not_found(format!("no resource at {path}")))
 }

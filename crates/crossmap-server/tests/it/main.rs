@@ -1,6 +1,6 @@
 //! Integration tests of the emulator over real HTTP on loopback: the documented examples, auth, tenant
 //! isolation, limits and errors, paging, the entity-set calls, the delta feed, persistence, concurrent
-//! writers checked for linearizability, strictness on the wire, `serve`'s timeouts and shutdown; and the
+//! writers checked for linearizability, strictness on the wire, `serve`'s timeouts and shutdown; the throttling quota; and the
 //! query options fuzz target's committed inputs.
 
 mod api;
@@ -9,4 +9,5 @@ mod fuzz;
 mod races;
 mod serving;
 mod support;
+mod throttle;
 mod wire;
