@@ -33,13 +33,15 @@ mod bulk;
 mod client;
 mod directory;
 mod error;
+mod pacing;
 mod retry;
 mod state;
 
 pub use auth::{ClientCredentials, MICROSOFT_AUTHORITY, StaticToken, TokenProvider};
 pub use bulk::{ApplyOptions, Cancel, ItemResult, Progress, Report};
-pub use client::{Client, ClientBuilder, Cloud, Counters, DeltaPage};
+pub use client::{Client, ClientBuilder, Cloud, Counters, DeltaPage, TrafficDecoration};
 pub use directory::DirectoryQuery;
 pub use error::{ClientError, GraphFailure};
+pub use pacing::UNIT_COST;
 pub use retry::RetryPolicy;
 pub use state::{LocalState, StateError};
