@@ -6,6 +6,8 @@
 //! - `ci`: everything CI runs: fmt, clippy, codegen --check, layers, the whole test suite;
 //! - `bench server`: the release emulator against bare axum yardsticks on loopback (docs/performance.md);
 //! - `bench client`: `apply_all` of 100,000 mappings against the emulator, and the Python SDK doing the same;
+//! - `bench throttled`: 40,000 mappings into the emulator under a quota: crossmap's pacing against a fixed
+//!   client and the Python SDK, with the 429s and early requests the emulator counted;
 //! - `bench cli [--baseline BIN]`: `crossmap push` of a 100,000-row CSV: wall time and peak memory; with
 //!   an older `crossmap` binary, both measured alternately in one run.
 //! - `bench match`: `crossmap-match` on 1,000,000 × 1,000,000 users: time per phase and peak memory;
@@ -38,6 +40,7 @@ fn main() -> Result<()> {
         ["ci"] => ci(&sh),
         ["bench", "server"] => bench::server(&sh, &project_root()),
         ["bench", "client"] => bench::client(&sh, &project_root()),
+        ["bench", "throttled"] => bench::throttled(&sh, &project_root()),
         ["bench", "cli"] => bench::cli(&sh, &project_root(), None),
         ["bench", "cli", "--baseline", bin] => bench::cli(&sh, &project_root(), Some(Path::new(bin))),
         ["bench", "match"] => bench::matching(&sh),
@@ -51,7 +54,7 @@ fn main() -> Result<()> {
         ["fuzz", targets @ ..] => fuzz::run(&sh, &project_root(), 60, targets),
         _ => {
             eprintln!(
-                "usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci | bench server | bench client | bench cli [--baseline BIN] | bench match | bench match-cli | fuzz [--seconds N] [TARGET...]>"
+                "usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci | bench server | bench client | bench throttled | bench cli [--baseline BIN] | bench match | bench match-cli | fuzz [--seconds N] [TARGET...]>"
             );
             bail!("unknown task {args:?}")
         }
