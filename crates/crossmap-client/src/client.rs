@@ -213,8 +213,8 @@ impl ClientBuilder {
     }
 
     /// Whether the pacing controller adapts to the service (default: yes): a `Retry-After` holds the
-    /// whole client, `RateLimit-*` spaces requests, the concurrency limit follows AIMD (see
-    /// `docs/client.md`). Off, the concurrency is fixed and a `Retry-After` holds only its own request.
+    /// whole client, `RateLimit-*` spaces requests, the concurrency limit follows AIMD (the crate docs,
+    /// "Pacing"). Off, the concurrency is fixed and a `Retry-After` holds only its own request.
     pub fn adaptive(mut self, on: bool) -> Self {
         self.adaptive = on;
         self
@@ -394,6 +394,9 @@ impl Client {
         let mut retries = 0u32;
         let counters = &self.inner.counters;
         for attempt in 1.. {
+            // Held back first, so that a long wait never leaves the request with a stale token.
+            let (permit, waited) = self.inner.pacer.acquire().await;
+            counters.add_wait(waited);
             let token = self.inner.tokens.token().await?;
             let mut request = self
                 .inner
@@ -410,8 +413,6 @@ impl Client {
             if let Some(body) = &body {
                 request = request.header("content-type", "application/json").body(body.clone());
             }
-            let (permit, waited) = self.inner.pacer.acquire().await;
-            counters.add_wait(waited);
             // The retry policy's clock starts with the first attempt sent, not with the wait for it.
             let started = *first_sent.get_or_insert_with(Instant::now);
             counters.requests.fetch_add(1, Ordering::Relaxed);
