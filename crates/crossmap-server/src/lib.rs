@@ -14,7 +14,9 @@
 //! `$top`, `$filter`, `$count` and `@odata.nextLink`; get, create, delete; seeded with [`seed_directory`]),
 //! `GET /beta/$metadata` and a small identity platform, `POST /{tenant}/oauth2/v2.0/token` for the
 //! client-credentials grant. Every call needs a bearer token from it; its `tid` is the tenant whose data
-//! the call reaches. Every error is in Graph's shape. Writes go through `crossmap-delta`, so they mean
+//! the call reaches. [`AppState::with_throttle`] (off by default) meters each app per tenant against a
+//! [`ThrottleConfig`] quota as SharePoint does: `RateLimit-*` past 80%, then `429` with `Retry-After`,
+//! configured and counted at `GET` / `PUT /_crossmap/throttle`. Every error is in Graph's shape. Writes go through `crossmap-delta`, so they mean
 //! exactly what `docs/delta-semantics.md` says, and through `crossmap-store`, so they are durable before
 //! they are answered.
 //!
