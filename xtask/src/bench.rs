@@ -306,17 +306,7 @@ pub(crate) fn client(sh: &Shell, root: &Path) -> Result<()> {
         "cargo build --release -p crossmap-cli -p crossmap-client --bins --examples"
     )
     .run()?;
-    let venv = root.join("target/bench-venv");
-    let python = venv.join("bin/python");
-    if !python.exists() {
-        println!(
-            "bench: making the Python environment (msgraph-beta-sdk 1.66.0) in {}",
-            venv.display()
-        );
-        cmd!(sh, "python3 -m venv {venv}").run()?;
-        let pip = venv.join("bin/pip");
-        cmd!(sh, "{pip} install -q msgraph-beta-sdk==1.66.0").run()?;
-    }
+    let python = python_sdk(sh, root)?;
     let release = release_dir(root);
     let crossmap = release.join("crossmap");
     let push = release.join("examples/push");
@@ -379,6 +369,147 @@ pub(crate) fn client(sh: &Shell, root: &Path) -> Result<()> {
         python["items_per_s"]
     );
     println!("| ratio | {:.1}x faster | |", p / r);
+    Ok(())
+}
+
+/// The Python environment with Microsoft's beta SDK (msgraph-beta-sdk 1.66.0), made on first use; its
+/// interpreter.
+fn python_sdk(sh: &Shell, root: &Path) -> Result<PathBuf> {
+    let venv = root.join("target/bench-venv");
+    let python = venv.join("bin/python");
+    if !python.exists() {
+        println!(
+            "bench: making the Python environment (msgraph-beta-sdk 1.66.0) in {}",
+            venv.display()
+        );
+        cmd!(sh, "python3 -m venv {venv}").run()?;
+        let pip = venv.join("bin/pip");
+        cmd!(sh, "{pip} install -q msgraph-beta-sdk==1.66.0").run()?;
+    }
+    Ok(python)
+}
+
+/// `cargo xtask bench throttled`: 40,000 user mappings (800 delta requests of 50) into the release
+/// emulator under `--throttle 400/10s` (writes cost 2: the quota's bound is (1,600 - 400) / 40 = 30 s),
+/// by crossmap's client with its pacing controller, by the same client with adaptation off (fixed
+/// concurrency 4, each request waiting only its own `Retry-After`), and by Microsoft's Python beta SDK's
+/// request adapter with Kiota's default retry handler, 4 requests in flight; each into its own tenant,
+/// so each starts with a full bucket. The emulator counts each one's `429`s and the requests that came
+/// before a `Retry-After` had passed (`GET /_crossmap/throttle`).
+pub(crate) fn throttled(sh: &Shell, root: &Path) -> Result<()> {
+    const COUNT: u64 = 40_000;
+    const QUOTA: &str = "400/10s";
+    let (limit, window, cost) = (400.0, 10.0, 2.0);
+    let bound = ((COUNT / 50) as f64 * cost - limit) / (limit / window);
+    cmd!(
+        sh,
+        "cargo build --release -p crossmap-cli -p crossmap-client --bins --examples"
+    )
+    .run()?;
+    let python = python_sdk(sh, root)?;
+    let release = release_dir(root);
+    let crossmap = release.join("crossmap");
+    let push = release.join("examples/push");
+    let script = root.join("xtask/bench/python_sdk_push.py");
+    let dir = std::env::temp_dir().join(format!("crossmap-bench-throttled-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_s = dir.to_str().context("a UTF-8 temp dir")?.to_owned();
+    let port = 18981;
+    let authority = format!("http://127.0.0.1:{port}");
+    let base = format!("{authority}/beta");
+    let _emulator = spawn_pinned(
+        &crossmap,
+        &[
+            "serve",
+            "--addr",
+            &authority[7..],
+            "--data-dir",
+            &dir_s,
+            "--app",
+            "bench:secret:manage",
+            "--throttle",
+            QUOTA,
+        ],
+        port,
+    )?;
+    let count = COUNT.to_string();
+    let mut rows = Vec::new();
+    for (label, tenant) in [
+        (
+            "crossmap-client, pacing controller (concurrency up to 4)",
+            "tenant-adaptive",
+        ),
+        ("crossmap-client, adaptation off (fixed concurrency 4)", "tenant-fixed"),
+        (
+            "msgraph-beta-sdk request adapter, Kiota retry handler, 4 in flight",
+            "tenant-python",
+        ),
+    ] {
+        println!("bench: {label} ...");
+        let out: Value = match tenant {
+            "tenant-python" => {
+                let out = cmd!(
+                    sh,
+                    "taskset -c {LOAD_CORE} {python} {script} {base} {authority} {tenant} bench secret {count} 4"
+                )
+                .env("NO_COUNT", "1")
+                .quiet()
+                .read()?;
+                serde_json::from_str(out.lines().last().unwrap_or_default())?
+            }
+            _ => {
+                let fixed = (tenant == "tenant-fixed").then_some("--fixed");
+                serde_json::from_str(
+                    &cmd!(
+                        sh,
+                        "taskset -c {LOAD_CORE} {push} {base} {authority} {tenant} bench secret {count} --patient {fixed...}"
+                    )
+                    .quiet()
+                    .ignore_stderr()
+                    .read()?,
+                )?
+            }
+        };
+        let seconds = out["seconds"].as_f64().context("seconds")?;
+        // The emulator's counts for this pusher, then what it stored, read by another app (its own bucket).
+        let quota: Value = serde_json::from_str(&cmd!(sh, "curl -s {authority}/_crossmap/throttle").read()?)?;
+        let stats = quota["stats"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["tenant"] == tenant && s["appId"] == "bench"))
+            .with_context(|| format!("no throttle stats for {tenant}: {quota}"))?
+            .clone();
+        let token = cmd!(
+            sh,
+            "{crossmap} token --data-dir {dir_s} --tenant {tenant} --app-id check --roles read"
+        )
+        .quiet()
+        .read()?;
+        let auth = format!("Authorization: Bearer {token}");
+        let stored: u64 = cmd!(
+            sh,
+            "curl -s -H {auth} {base}/solutions/sharePoint/migrations/crossOrganizationUserMappings/$count"
+        )
+        .read()?
+        .trim()
+        .parse()
+        .context("the stored count")?;
+        rows.push((label, seconds, stats, stored));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    println!(
+        "\n| push of {COUNT} user mappings under --throttle {QUOTA} (bound {bound:.0} s; emulator on core {SERVER_CORE}, pusher on core {LOAD_CORE}) | wall time | ratio to the bound | requests | answered 429 | sent before Retry-After | stored |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for (label, seconds, stats, stored) in &rows {
+        let n = |k: &str| stats[k].as_u64().unwrap_or(0);
+        let (requests, throttled) = (n("requests"), n("throttled"));
+        println!(
+            "| {label} | {seconds:.1} s | {:.2}x | {requests} | {throttled} ({:.1}%) | {} | {stored} |",
+            seconds / bound,
+            100.0 * throttled as f64 / requests.max(1) as f64,
+            n("early"),
+        );
+    }
     Ok(())
 }
 

@@ -9,6 +9,8 @@
 //! - `bench server [--baseline BIN]`: the release emulator against bare axum yardsticks on loopback
 //!   (docs/performance.md); with an older `crossmap` binary, both emulators measured alternately in one run;
 //! - `bench client`: `apply_all` of 100,000 mappings against the emulator, and the Python SDK doing the same;
+//! - `bench throttled`: 40,000 mappings into the emulator under a quota: crossmap's pacing against a fixed
+//!   client and the Python SDK, with the 429s and early requests the emulator counted;
 //! - `bench cli [--baseline BIN] [--rows N]`: `crossmap push` of a 100,000-row (or N-row) CSV: wall time and peak memory; with
 //!   an older `crossmap` binary, both measured alternately in one run.
 //! - `bench match`: `crossmap-match` on 1,000,000 × 1,000,000 users: time per phase and peak memory;
@@ -44,6 +46,7 @@ fn main() -> Result<()> {
         ["bench", "server"] => bench::server(&sh, &project_root(), None),
         ["bench", "server", "--baseline", bin] => bench::server(&sh, &project_root(), Some(Path::new(bin))),
         ["bench", "client"] => bench::client(&sh, &project_root()),
+        ["bench", "throttled"] => bench::throttled(&sh, &project_root()),
         ["bench", "cli", rest @ ..] => {
             let (mut baseline, mut rows) = (None, 100_000);
             let mut rest = rest.iter();
@@ -67,7 +70,7 @@ fn main() -> Result<()> {
         ["fuzz", targets @ ..] => fuzz::run(&sh, &project_root(), 60, targets),
         _ => {
             eprintln!(
-                "usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci | browser | bench server [--baseline BIN] | bench client | bench cli [--baseline BIN] [--rows N] | bench match | bench match-cli | fuzz [--seconds N] [TARGET...]>"
+                "usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci | browser | bench server [--baseline BIN] | bench client | bench throttled | bench cli [--baseline BIN] [--rows N] | bench match | bench match-cli | fuzz [--seconds N] [TARGET...]>"
             );
             bail!("unknown task {args:?}")
         }

@@ -250,6 +250,11 @@ struct ServeArgs {
     /// ({"seed": 42, "rules": [...]}; docs/emulator.md).
     #[arg(long, value_name = "FILE")]
     faults: Option<std::path::PathBuf>,
+    /// Emulate Graph's throttling: a quota of LIMIT resource units per WINDOW (seconds or minutes, e.g.
+    /// 1200/60s or 1200/1m) for each app in each tenant; reads cost 1, list pages and writes 2. Past 80%
+    /// used, answers carry RateLimit-*; beyond the quota, 429 with Retry-After. Off by default.
+    #[arg(long, value_name = "LIMIT/WINDOW")]
+    throttle: Option<crossmap_server::ThrottleConfig>,
 }
 
 fn parse_directory(s: &str) -> Result<(String, std::path::PathBuf), String> {
@@ -442,7 +447,21 @@ fn serve(args: ServeArgs) -> Result<()> {
                 format!("data in {}", args.data_dir.display())
             }
         );
-        let app = crossmap_server::router(crossmap_server::AppState::new(store, auth).with_admin(admin));
+        if let Some(q) = args.throttle {
+            println!(
+                "throttling: {} units per {} s per app and tenant (read {}, list {}, write {})",
+                q.limit,
+                q.window.as_secs_f64(),
+                q.costs.read,
+                q.costs.list,
+                q.costs.write
+            );
+        }
+        let app = crossmap_server::router(
+            crossmap_server::AppState::new(store, auth)
+                .with_admin(admin)
+                .with_throttle(args.throttle),
+        );
         axum_serve(listener, app).await
     })
 }

@@ -395,8 +395,11 @@ fn progress(total: u64, label: &'static str) -> Arc<dyn Fn(Progress) + Send + Sy
         Arc::new(move |p: Progress| {
             bar.set_position(p.done);
             bar.set_message(format!(
-                "failed {} throttled {} retries {}",
-                p.failed, p.throttles, p.retries
+                "failed {} throttled {} retries {} waited {:.0} s",
+                p.failed,
+                p.throttles,
+                p.retries,
+                p.waited.as_secs_f64()
             ));
             if p.done == p.total {
                 bar.finish();
@@ -411,8 +414,13 @@ fn progress(total: u64, label: &'static str) -> Arc<dyn Fn(Progress) + Send + Sy
                 *last = Instant::now();
                 let rate = p.done as f64 / start.elapsed().as_secs_f64().max(0.001);
                 eprintln!(
-                    "{label}: {}/{} items ({rate:.0}/s), {} failed, {} throttled, {} retries",
-                    p.done, p.total, p.failed, p.throttles, p.retries
+                    "{label}: {}/{} items ({rate:.0}/s), {} failed, {} throttled, {} retries, {:.0} s waited",
+                    p.done,
+                    p.total,
+                    p.failed,
+                    p.throttles,
+                    p.retries,
+                    p.waited.as_secs_f64()
                 );
             }
         })

@@ -7,6 +7,7 @@ use crossmap_model::{DeltaItem, DeltaRequest, MAX_DELTA_ITEMS};
 use futures_util::StreamExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 /// Where `apply_all` is, sent to the progress callback after every chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +22,9 @@ pub struct Progress {
     pub retries: u64,
     /// 429 answers so far (the client's, since it was built).
     pub throttles: u64,
+    /// Time requests spent waiting so far, summed over requests (the client's, since it was built; see
+    /// [`crate::Counters::waited_us`]).
+    pub waited: Duration,
 }
 
 /// Stops `apply_all` from sending more chunks; chunks in flight finish.
@@ -79,11 +83,17 @@ pub enum ItemResult<M> {
     NotSent,
 }
 
-/// The end of an `apply_all`: one result per item, in the order given.
+/// The end of an `apply_all`: one result per item, in the order given, and what throttling cost.
 #[derive(Debug)]
 pub struct Report<M> {
     /// One result per item.
     pub items: Vec<ItemResult<M>>,
+    /// Requests answered `429` during the run (by the client's counters: calls it made meanwhile for
+    /// something else count too).
+    pub throttled: u64,
+    /// Time the run's requests spent waiting rather than in flight, summed over requests: held back by
+    /// the pacing controller or backing off before a retry (by the client's counters, like `throttled`).
+    pub waited: Duration,
 }
 
 impl<M> Report<M> {
@@ -125,6 +135,10 @@ impl Client {
     /// does (rule 12 of `docs/delta-semantics.md`).
     pub async fn apply_all<M: Rules>(&self, items: Vec<DeltaItem<M>>, options: &ApplyOptions) -> Report<M> {
         let total = items.len() as u64;
+        let (throttled_before, waited_before) = (
+            self.counters().throttles.load(Ordering::Relaxed),
+            self.counters().waited(),
+        );
         let mut results: Vec<ItemResult<M>> = (0..items.len()).map(|_| ItemResult::NotSent).collect();
         let indexed: Vec<(usize, DeltaItem<M>)> = items.into_iter().enumerate().collect();
         let chunks = chunk_by(indexed, MAX_DELTA_ITEMS, |(_, item)| {
@@ -174,6 +188,7 @@ impl Client {
                                 failed: failed.load(Ordering::Relaxed),
                                 retries: c.retries.load(Ordering::Relaxed),
                                 throttles: c.throttles.load(Ordering::Relaxed),
+                                waited: c.waited(),
                             });
                         }
                     }
@@ -186,7 +201,11 @@ impl Client {
         for (i, r) in outcomes.into_iter().flatten() {
             results[i] = r;
         }
-        Report { items: results }
+        Report {
+            items: results,
+            throttled: self.counters().throttles.load(Ordering::Relaxed) - throttled_before,
+            waited: self.counters().waited().saturating_sub(waited_before),
+        }
     }
 
     /// Makes the service hold `desired`: plans against `current` with the engine and applies only the

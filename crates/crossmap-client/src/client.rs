@@ -2,7 +2,8 @@
 
 use crate::auth::TokenProvider;
 use crate::error::{ClientError, GraphFailure};
-use crate::retry::{RetryPolicy, parse_retry_after};
+use crate::pacing::{Pacer, Signal};
+use crate::retry::RetryPolicy;
 use crossmap_delta::{RequestError, Rules, check_envelope, validate_item};
 use crossmap_model::{CollectionResponse, DeltaItem, DeltaRequest, EntityResponse, ErrorResponse, MappingKey};
 use futures_util::Stream;
@@ -57,6 +58,95 @@ pub struct Counters {
     pub retries: AtomicU64,
     /// 429 answers.
     pub throttles: AtomicU64,
+    /// Microseconds requests spent waiting rather than in flight, summed over requests: held back by the
+    /// pacing controller (a `Retry-After`, `RateLimit-*` spacing, the concurrency limit) or backing off
+    /// before a retry.
+    pub waited_us: AtomicU64,
+}
+
+impl Counters {
+    /// [`Counters::waited_us`] as a duration.
+    pub fn waited(&self) -> Duration {
+        Duration::from_micros(self.waited_us.load(Ordering::Relaxed))
+    }
+
+    fn add_wait(&self, wait: Duration) {
+        let us = u64::try_from(wait.as_micros()).unwrap_or(u64::MAX);
+        self.waited_us.fetch_add(us, Ordering::Relaxed);
+    }
+}
+
+/// SharePoint's traffic decoration: the `User-Agent` by which it knows an app's traffic, and favours it
+/// when it throttles (`ISV|Company|App/Version` for software vendors, `NONISV|Company|App/Version` for an
+/// organisation's own tools).
+///
+/// ```
+/// use crossmap_client::TrafficDecoration;
+/// assert_eq!(TrafficDecoration::isv("Contoso", "Mover", "2.1").to_string(), "ISV|Contoso|Mover/2.1");
+/// assert_eq!(TrafficDecoration::non_isv("Fabrikam", "Merge", "1").to_string(), "NONISV|Fabrikam|Merge/1");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrafficDecoration {
+    isv: bool,
+    company: String,
+    app: String,
+    version: String,
+}
+
+impl TrafficDecoration {
+    /// An independent software vendor's app.
+    pub fn isv(company: impl Into<String>, app: impl Into<String>, version: impl Into<String>) -> Self {
+        TrafficDecoration {
+            isv: true,
+            company: company.into(),
+            app: app.into(),
+            version: version.into(),
+        }
+    }
+
+    /// An organisation's own tool.
+    pub fn non_isv(company: impl Into<String>, app: impl Into<String>, version: impl Into<String>) -> Self {
+        TrafficDecoration {
+            isv: false,
+            ..TrafficDecoration::isv(company, app, version)
+        }
+    }
+
+    /// Refuses parts that would break the format: empty, or holding `|`, `/` (in the company or app) or
+    /// anything but printable ASCII.
+    fn check(&self) -> Result<(), ClientError> {
+        for (what, part, slash) in [
+            ("company", &self.company, false),
+            ("app", &self.app, false),
+            ("version", &self.version, true),
+        ] {
+            let bad = part.is_empty()
+                || part.contains('|')
+                || (!slash && part.contains('/'))
+                || !part.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+            if bad {
+                return Err(ClientError::Build(format!(
+                    "the traffic decoration's {what} {part:?} must be printable ASCII, not empty, without '|'{}",
+                    if slash { "" } else { " or '/'" }
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for TrafficDecoration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = if self.isv { "ISV" } else { "NONISV" };
+        write!(f, "{kind}|{}|{}/{}", self.company, self.app, self.version)
+    }
+}
+
+/// What the `User-Agent` is.
+#[derive(Debug, Clone)]
+enum Agent {
+    Raw(String),
+    Decorated(TrafficDecoration),
 }
 
 /// Builds a [`Client`].
@@ -66,7 +156,8 @@ pub struct ClientBuilder {
     retry: RetryPolicy,
     concurrency: usize,
     timeout: Duration,
-    user_agent: String,
+    agent: Agent,
+    adaptive: bool,
 }
 
 impl ClientBuilder {
@@ -95,7 +186,8 @@ impl ClientBuilder {
         self
     }
 
-    /// How many requests `apply_all` keeps in flight (default 4).
+    /// The most requests in flight (default 4): what `apply_all` keeps going, and the ceiling of the
+    /// adaptive limit.
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
         self
@@ -107,9 +199,24 @@ impl ClientBuilder {
         self
     }
 
-    /// The `User-Agent` header.
+    /// The `User-Agent` header, as is (see [`ClientBuilder::traffic_decoration`] for SharePoint's form).
     pub fn user_agent(mut self, agent: impl Into<String>) -> Self {
-        self.user_agent = agent.into();
+        self.agent = Agent::Raw(agent.into());
+        self
+    }
+
+    /// The `User-Agent` in SharePoint's decorated form (default: `NONISV|crossmap|crossmap/{version}`);
+    /// [`ClientBuilder::build`] refuses a decoration that breaks the form.
+    pub fn traffic_decoration(mut self, decoration: TrafficDecoration) -> Self {
+        self.agent = Agent::Decorated(decoration);
+        self
+    }
+
+    /// Whether the pacing controller adapts to the service (default: yes): a `Retry-After` holds the
+    /// whole client, `RateLimit-*` spaces requests, the concurrency limit follows AIMD (the crate docs,
+    /// "Pacing"). Off, the concurrency is fixed and a `Retry-After` holds only its own request.
+    pub fn adaptive(mut self, on: bool) -> Self {
+        self.adaptive = on;
         self
     }
 
@@ -119,8 +226,15 @@ impl ClientBuilder {
         let tokens = self
             .tokens
             .ok_or_else(|| ClientError::Build("a token provider is required".into()))?;
+        let agent = match self.agent {
+            Agent::Raw(agent) => agent,
+            Agent::Decorated(d) => {
+                d.check()?;
+                d.to_string()
+            }
+        };
         let http = reqwest::Client::builder()
-            .user_agent(self.user_agent)
+            .user_agent(agent)
             .timeout(self.timeout)
             .build()
             .map_err(|e| ClientError::Build(e.to_string()))?;
@@ -131,6 +245,7 @@ impl ClientBuilder {
                 tokens,
                 retry: self.retry,
                 concurrency: self.concurrency,
+                pacer: Pacer::new(self.concurrency, self.adaptive),
                 counters: Counters::default(),
             }),
         })
@@ -181,6 +296,7 @@ struct Inner {
     tokens: Arc<dyn TokenProvider>,
     retry: RetryPolicy,
     concurrency: usize,
+    pacer: Pacer,
     counters: Counters,
 }
 
@@ -220,7 +336,12 @@ impl Client {
             retry: RetryPolicy::default(),
             concurrency: 4,
             timeout: Duration::from_secs(60),
-            user_agent: format!("crossmap/{}", env!("CARGO_PKG_VERSION")),
+            agent: Agent::Decorated(TrafficDecoration::non_isv(
+                "crossmap",
+                "crossmap",
+                env!("CARGO_PKG_VERSION"),
+            )),
+            adaptive: true,
         }
     }
 
@@ -238,6 +359,12 @@ impl Client {
         self.inner.concurrency
     }
 
+    /// The pacing controller's limit on requests in flight now (the builder's concurrency when not
+    /// adaptive).
+    pub fn concurrency_limit(&self) -> usize {
+        self.inner.pacer.limit()
+    }
+
     fn url(&self, path: &str) -> String {
         if path.starts_with("http://") || path.starts_with("https://") {
             path.to_owned()
@@ -246,7 +373,8 @@ impl Client {
         }
     }
 
-    /// Sends one request, retrying as the policy says; the same `client-request-id` on every attempt.
+    /// Sends one request, retrying as the policy says; the same `client-request-id` on every attempt, and
+    /// `Retry-Attempt: N` on the N-th retry. Every attempt goes through the pacing controller.
     pub(crate) async fn send(&self, method: Method, url: &str, body: Option<Vec<u8>>) -> Result<Answer, ClientError> {
         self.send_with(method, url, body, &[]).await
     }
@@ -260,11 +388,15 @@ impl Client {
         headers: &[(&str, &str)],
     ) -> Result<Answer, ClientError> {
         let id = client_request_id();
-        let started = Instant::now();
+        let mut first_sent = None;
         let mut previous = Duration::ZERO;
         let mut refreshed = false;
+        let mut retries = 0u32;
         let counters = &self.inner.counters;
         for attempt in 1.. {
+            // Held back first, so that a long wait never leaves the request with a stale token.
+            let (permit, waited) = self.inner.pacer.acquire().await;
+            counters.add_wait(waited);
             let token = self.inner.tokens.token().await?;
             let mut request = self
                 .inner
@@ -272,21 +404,24 @@ impl Client {
                 .request(method.clone(), url)
                 .bearer_auth(token)
                 .header("client-request-id", &id);
+            if retries > 0 {
+                request = request.header("Retry-Attempt", retries);
+            }
             for (name, value) in headers {
                 request = request.header(*name, *value);
             }
             if let Some(body) = &body {
                 request = request.header("content-type", "application/json").body(body.clone());
             }
+            // The retry policy's clock starts with the first attempt sent, not with the wait for it.
+            let started = *first_sent.get_or_insert_with(Instant::now);
             counters.requests.fetch_add(1, Ordering::Relaxed);
             let error: ClientError = match request.send().await {
                 Ok(response) => {
                     let status = response.status();
-                    let retry_after = response
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(parse_retry_after);
+                    let signal = Signal::read(status.as_u16(), response.headers());
+                    permit.observe(&signal);
+                    let retry_after = signal.retry_after;
                     let request_id = response
                         .headers()
                         .get("request-id")
@@ -315,6 +450,7 @@ impl Client {
                     source: e.without_url(),
                 },
             };
+            drop(permit);
             if error.status() == Some(401) && !refreshed {
                 // An expired or revoked token: get a new one once.
                 self.inner.tokens.invalidate();
@@ -337,7 +473,9 @@ impl Client {
             };
             tracing::debug!(attempt, ?delay, error = %error, "retrying");
             counters.retries.fetch_add(1, Ordering::Relaxed);
+            retries += 1;
             previous = delay;
+            counters.add_wait(delay);
             tokio::time::sleep(delay).await;
         }
         unreachable!("the loop returns")

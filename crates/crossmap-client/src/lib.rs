@@ -9,6 +9,32 @@
 //! [`LocalState`] of what was last acknowledged. Every request is validated with
 //! the engine first: one the server would refuse is never sent.
 //!
+//! # Pacing
+//!
+//! Graph throttles: SharePoint gives each app a quota of resource units per tenant, warns with
+//! `RateLimit-*` headers once 80% is used and answers `429` with `Retry-After` beyond it, still charging
+//! the refused request. Every request a [`Client`] sends goes through one pacing controller:
+//!
+//! - a `Retry-After` (whole or fractional seconds, or an HTTP date) holds the whole client: after a `429`
+//!   or `503` no request of it starts before the time is up, not only the one retried;
+//! - `RateLimit-Remaining` R and `RateLimit-Reset` T set a budget of `q + (R - reserve) / T` units a
+//!   second, spent in requests of [`UNIT_COST`] units spaced evenly: what remains above a reserve of four
+//!   requests is spread over the reset time, on top of `q`, the rate at which the quota was *seen* to
+//!   come back (measured between answers at least a second apart: the rise in R plus what was spent
+//!   meanwhile; smoothed, halved by a `429`). A quota restored all at once measures as `q = 0` and the
+//!   rule is "R over T"; one refilled continuously, as the emulator's token bucket is, measures as its
+//!   refill rate, which is the fastest any client can go;
+//! - the number of requests in flight follows AIMD (TCP's congestion avoidance, RFC 5681, as Netflix's
+//!   `concurrency-limits` applies it): +1 per limit's worth of clean answers while the limit is in use,
+//!   halved on a `429` or `503` once per episode, between 1 and [`ClientBuilder::concurrency`];
+//! - retries carry `Retry-Attempt: N`, and the `User-Agent` is SharePoint's traffic decoration
+//!   ([`ClientBuilder::traffic_decoration`], default `NONISV|crossmap|crossmap/{version}`).
+//!
+//! [`Report::throttled`] and [`Report::waited`] (and [`Progress`]) say what throttling cost a run.
+//! [`ClientBuilder::adaptive`]`(false)` turns the controller off: fixed concurrency, each request waiting
+//! only its own `Retry-After`, as Microsoft's SDKs do. `cargo xtask bench throttled` measures both
+//! against the emulator's quota (`docs/performance.md`).
+//!
 //! Tokens come from a [`TokenProvider`]: a [`StaticToken`], [`ClientCredentials`] (cached, renewed before
 //! expiry, one refresh at a time), or your own. Point it at the emulator with
 //! [`ClientBuilder::base_url`] and [`ClientCredentials::with_authority`].
@@ -33,13 +59,15 @@ mod bulk;
 mod client;
 mod directory;
 mod error;
+mod pacing;
 mod retry;
 mod state;
 
 pub use auth::{ClientCredentials, MICROSOFT_AUTHORITY, StaticToken, TokenProvider};
 pub use bulk::{ApplyOptions, Cancel, ItemResult, Progress, Report};
-pub use client::{Client, ClientBuilder, Cloud, Counters, DeltaPage};
+pub use client::{Client, ClientBuilder, Cloud, Counters, DeltaPage, TrafficDecoration};
 pub use directory::DirectoryQuery;
 pub use error::{ClientError, GraphFailure};
+pub use pacing::UNIT_COST;
 pub use retry::RetryPolicy;
 pub use state::{LocalState, StateError};

@@ -15,7 +15,9 @@
 //! `GET /beta/$metadata`, an admin plane under `/_crossmap/` for test harnesses (health, reset, a request
 //! journal, seeded faults; [`AdminOptions`], [`FaultConfig`]) and a small identity platform, `POST /{tenant}/oauth2/v2.0/token` for the
 //! client-credentials grant. Every call needs a bearer token from it; its `tid` is the tenant whose data
-//! the call reaches. Every error is in Graph's shape. Writes go through `crossmap-delta`, so they mean
+//! the call reaches. [`AppState::with_throttle`] (off by default) meters each app per tenant against a
+//! [`ThrottleConfig`] quota as SharePoint does: `RateLimit-*` past 80%, then `429` with `Retry-After`,
+//! configured and counted at `GET` / `PUT /_crossmap/throttle`. Every error is in Graph's shape. Writes go through `crossmap-delta`, so they mean
 //! exactly what `docs/delta-semantics.md` says, and through `crossmap-store`, so they are durable before
 //! they are answered.
 //!
@@ -34,6 +36,7 @@ mod directory;
 mod error;
 mod graph;
 mod serve;
+mod throttle;
 
 pub use admin::{AdminOptions, FaultConfig, FaultConfigError, FaultMatch, FaultRule};
 pub use auth::{
@@ -45,6 +48,7 @@ pub use directory::{SeedError, SeedReport, seed_directory};
 pub use error::{ApiError, INVALID_TOKEN, RequestInfo};
 pub use graph::Query;
 pub use serve::{ServeOptions, serve};
+pub use throttle::{Costs, ThrottleConfig, ThrottleConfigError};
 
 use admin::journal::{Caller, DeltaItems, Entry, FaultApplied};
 use axum::body::Body;
@@ -72,6 +76,7 @@ struct Inner {
     store: Store,
     auth: Auth,
     admin: Arc<admin::Admin>,
+    throttle: Arc<throttle::Throttle>,
 }
 
 impl AppState {
@@ -82,8 +87,16 @@ impl AppState {
                 store,
                 auth,
                 admin: Arc::new(admin::Admin::new(AdminOptions::default())),
+                throttle: Arc::default(),
             }),
         }
+    }
+
+    /// With Graph's throttling emulated under `quota` (`None`, the default: no throttling); see
+    /// `docs/emulator.md`, "Throttling". `PUT /_crossmap/throttle` changes it while serving.
+    pub fn with_throttle(self, quota: Option<ThrottleConfig>) -> AppState {
+        self.inner.throttle.set(quota);
+        self
     }
 
     /// The same state with the admin plane set up as `options` says.
@@ -105,6 +118,10 @@ impl AppState {
     /// The token issuer.
     pub fn auth(&self) -> &Auth {
         &self.inner.auth
+    }
+
+    pub(crate) fn throttle(&self) -> &throttle::Throttle {
+        &self.inner.throttle
     }
 }
 
@@ -313,12 +330,24 @@ async fn route(state: &AppState, request: Request, caller: &mut Option<Caller>) 
         let claims = authenticate(state, request.headers())?;
         *caller = journaled(state, &claims);
         let rest = path[MIGRATIONS.len()..].to_owned();
-        return graph::handle(state, claims, request, &rest).await;
+        let class = throttle::Class::of_migrations(request.method(), &rest);
+        let ticket = match state.throttle().admit(&claims, &request, class) {
+            Ok(ticket) => ticket,
+            Err(throttled) => return Ok(*throttled),
+        };
+        return ticket.finish(graph::handle(state, claims, request, &rest).await);
     }
     if let Some((version, set, tail)) = directory::split(&path) {
         let claims = authenticate(state, request.headers())?;
         *caller = journaled(state, &claims);
-        return directory::handle(state, claims, request, version, set, tail).await;
+        let ticket = match state
+            .throttle()
+            .admit(&claims, &request, throttle::Class::of(request.method(), tail))
+        {
+            Ok(ticket) => ticket,
+            Err(throttled) => return Ok(*throttled),
+        };
+        return ticket.finish(directory::handle(state, claims, request, version, set, tail).await);
     }
     Err(ApiError::not_found(format!("no resource at {path}")))
 }

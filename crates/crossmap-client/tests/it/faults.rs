@@ -294,3 +294,157 @@ async fn apply_all_stops_when_the_service_stays_unavailable() {
     assert!(matches!(report.items[0], ItemResult::Failed(_)));
     assert_eq!(count.load(Ordering::SeqCst), 4, "one chunk's attempts only");
 }
+
+/// A script that notes when each request arrived (by the monotonic and the wall clock) and what it said.
+type Arrivals = Arc<std::sync::Mutex<Vec<(Instant, std::time::SystemTime, String)>>>;
+
+fn noting(arrivals: &Arrivals, reply: impl Fn(u32) -> Reply + Send + Sync + 'static) -> Script {
+    let arrivals = arrivals.clone();
+    Arc::new(move |i, request| {
+        arrivals.lock().unwrap().push((
+            Instant::now(),
+            std::time::SystemTime::now(),
+            request.to_ascii_lowercase(),
+        ));
+        reply(i)
+    })
+}
+
+#[tokio::test]
+async fn a_fractional_retry_after_holds_every_request_of_the_client_not_only_the_retried_one() {
+    let arrivals = Arrivals::default();
+    let script = noting(&arrivals, |i| match i {
+        0 => Reply::Http(
+            429,
+            Some(("retry-after", "0.6".into())),
+            error_body("activityLimitReached"),
+        ),
+        _ => Reply::Http(200, None, ENTITY.into()),
+    });
+    let (base, _) = fake(script).await;
+    // No retries: the first call fails at once with the 429, and the second is another request.
+    let c = client(&base, RetryPolicy::none(), Duration::from_secs(5));
+    let e = c.get::<Group>(&key(), None).await.unwrap_err();
+    assert_eq!(e.retry_after(), Some(Duration::from_millis(600)));
+    let told = Instant::now();
+    assert!(c.get::<Group>(&key(), None).await.unwrap().is_some());
+    let arrivals = arrivals.lock().unwrap();
+    let second = arrivals[1].0;
+    assert!(
+        second >= told + Duration::from_millis(590),
+        "the next request came {:?} after the 429",
+        second - told
+    );
+    assert!(
+        c.counters().waited() >= Duration::from_millis(590),
+        "{:?}",
+        c.counters().waited()
+    );
+}
+
+#[tokio::test]
+async fn a_retry_after_date_is_honoured_and_retries_say_their_attempt_and_the_traffic_decoration() {
+    let arrivals = Arrivals::default();
+    // A date one second on, to the second: a wait of up to a second.
+    let until = std::time::SystemTime::now() + Duration::from_secs(1);
+    let date = httpdate::fmt_http_date(until);
+    let not_before = httpdate::parse_http_date(&date).unwrap();
+    let script = noting(&arrivals, move |i| match i {
+        0 | 1 => Reply::Http(
+            429,
+            Some(("retry-after", date.clone())),
+            error_body("activityLimitReached"),
+        ),
+        _ => Reply::Http(200, None, ENTITY.into()),
+    });
+    let (base, _) = fake(script).await;
+    let c = client(&base, fast_policy(), Duration::from_secs(5));
+    assert!(c.get::<Group>(&key(), None).await.unwrap().is_some());
+    let arrivals = arrivals.lock().unwrap();
+    assert_eq!(arrivals.len(), 3);
+    assert!(arrivals[2].1 >= not_before, "the retry came before the date");
+    let header = |n: usize, name: &str| {
+        arrivals[n]
+            .2
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::trim).map(str::to_owned))
+    };
+    assert_eq!(header(0, "retry-attempt"), None);
+    assert_eq!(header(1, "retry-attempt").as_deref(), Some("1"));
+    assert_eq!(header(2, "retry-attempt").as_deref(), Some("2"));
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(
+        header(0, "user-agent"),
+        Some(format!("nonisv|crossmap|crossmap/{version}"))
+    );
+}
+
+#[tokio::test]
+async fn rate_limit_headers_spread_the_remaining_requests_over_the_reset_time() {
+    let arrivals = Arrivals::default();
+    // 16 units left, 8 of them over the reserve, back in 1 s: 4 requests of 2 units, 250 ms apart.
+    let script = noting(&arrivals, |_| {
+        Reply::Http(
+            200,
+            Some(("ratelimit-remaining", "16\r\nratelimit-reset: 1".into())),
+            ENTITY.into(),
+        )
+    });
+    let (base, _) = fake(script).await;
+    let c = client(&base, fast_policy(), Duration::from_secs(5));
+    assert!(c.get::<Group>(&key(), None).await.unwrap().is_some());
+    let k = key();
+    let calls = (0..3).map(|_| c.get::<Group>(&k, None));
+    for r in futures_util::future::join_all(calls).await {
+        assert!(r.unwrap().is_some());
+    }
+    for pair in arrivals.lock().unwrap().windows(2) {
+        let gap = pair[1].0 - pair[0].0;
+        assert!(gap >= Duration::from_millis(240), "{gap:?} between two starts");
+    }
+    // Without adaptation the same calls go out at once.
+    let arrivals = Arrivals::default();
+    let script = noting(&arrivals, |_| {
+        Reply::Http(
+            200,
+            Some(("ratelimit-remaining", "16\r\nratelimit-reset: 1".into())),
+            ENTITY.into(),
+        )
+    });
+    let (base, _) = fake(script).await;
+    let c = Client::builder()
+        .base_url(&base)
+        .token_provider(StaticToken::new("t"))
+        .adaptive(false)
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    let k = key();
+    let calls = (0..4).map(|_| c.get::<Group>(&k, None));
+    for r in futures_util::future::join_all(calls).await {
+        assert!(r.unwrap().is_some());
+    }
+    assert!(start.elapsed() < Duration::from_millis(240), "{:?}", start.elapsed());
+}
+
+#[test]
+fn a_traffic_decoration_that_breaks_the_form_is_refused() {
+    use crossmap_client::TrafficDecoration;
+    let build = |d: TrafficDecoration| {
+        Client::builder()
+            .base_url("http://127.0.0.1:1/beta")
+            .token_provider(StaticToken::new("t"))
+            .traffic_decoration(d)
+            .build()
+    };
+    assert!(build(TrafficDecoration::isv("Contoso", "Mover", "2.1")).is_ok());
+    for bad in [
+        TrafficDecoration::isv("Con|toso", "Mover", "2.1"),
+        TrafficDecoration::non_isv("Contoso", "Mo/ver", "2.1"),
+        TrafficDecoration::non_isv("", "Mover", "2.1"),
+        TrafficDecoration::isv("Contoso", "Mover", "2.1\n"),
+    ] {
+        let e = build(bad.clone()).unwrap_err();
+        assert!(matches!(e, ClientError::Build(_)), "{bad}: {e}");
+    }
+}

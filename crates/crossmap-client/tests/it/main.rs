@@ -4,3 +4,4 @@
 mod echo;
 mod emulator;
 mod faults;
+mod throttle;

@@ -108,6 +108,9 @@ pub(crate) async fn handle(state: &AppState, request: Request, rest: &str) -> Re
         return crate::console::handle(request.method(), rest);
     }
     check_token(admin.token.as_deref(), request.headers())?;
+    if rest == "throttle" {
+        return crate::throttle::handle(state, request).await;
+    }
     let method = request.method().clone();
     let query = request.uri().query().map(str::to_owned);
     let query = query.as_deref();
