@@ -89,10 +89,12 @@ impl LocalState {
         std::fs::create_dir_all(&self.dir).map_err(io)?;
         let temp = path.with_extension("jsonl.tmp");
         let mut out = std::io::BufWriter::new(std::fs::File::create(&temp).map_err(io)?);
-        let mut rows: Vec<_> = table.iter().collect();
+        // Sorted by key, each row decoded only as it is written: a record of a million mappings decoded
+        // at once would take gigabytes.
+        let mut rows: Vec<_> = table.rows().collect();
         rows.sort_by(|a, b| a.0.cmp(b.0));
-        for (_, mapping) in rows {
-            serde_json::to_writer(&mut out, &mapping).map_err(|e| io(e.into()))?;
+        for (_, row) in rows {
+            serde_json::to_writer(&mut out, &row.decode::<M>()).map_err(|e| io(e.into()))?;
             out.write_all(b"\n").map_err(io)?;
         }
         let file = out.into_inner().map_err(|e| io(e.into_error()))?;
