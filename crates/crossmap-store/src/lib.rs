@@ -705,7 +705,12 @@ impl log::Replay for Opening {
         let corrupt = |record: &log::Record, e: String| StoreError::Corrupt(format!("{}: {e}", record.describe()));
         match self.positions.get(&(record.tenant.clone(), record.kind)) {
             Some(p) if (1..=p.latest).contains(&record.token) => {}
-            _ => return Err(corrupt(&record, "its token is outside its checkpoint's position".into())),
+            _ => {
+                return Err(corrupt(
+                    &record,
+                    "its token is outside its checkpoint's position".into(),
+                ));
+            }
         }
         let tenant = self.tenant(&record.tenant);
         match record.kind {

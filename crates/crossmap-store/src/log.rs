@@ -7,8 +7,8 @@ use crate::StoreError;
 use crossmap_delta::Change;
 use crossmap_model::{IdentityMapping, MappingKey};
 use rusqlite::{Connection, ErrorCode, params};
-use std::path::Path;
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -207,11 +207,7 @@ impl std::fmt::Debug for Writer {
 impl Writer {
     /// Opens the database, checks its schema version (upgrading an older one), hands the checkpoint and
     /// every log record after it to `replay`, and starts the writer thread.
-    pub(crate) fn open(
-        path: &Path,
-        auto: Option<AutoCompact>,
-        replay: &mut impl Replay,
-    ) -> Result<Writer, StoreError> {
+    pub(crate) fn open(path: &Path, auto: Option<AutoCompact>, replay: &mut impl Replay) -> Result<Writer, StoreError> {
         let mut conn = Connection::open(path).map_err(database_error)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(database_error)?;
@@ -484,7 +480,10 @@ fn compact(conn: &mut Connection) -> rusqlite::Result<Compaction> {
     {
         let mut stmt = tx.prepare("SELECT tenant, kind, latest, horizon FROM position")?;
         let rows = stmt.query_map([], |r| {
-            Ok(((r.get(0)?, r.get(1)?), (r.get::<_, i64>(2)? as u64, r.get::<_, i64>(3)? as u64)))
+            Ok((
+                (r.get(0)?, r.get(1)?),
+                (r.get::<_, i64>(2)? as u64, r.get::<_, i64>(3)? as u64),
+            ))
         })?;
         for row in rows {
             let (k, v) = row?;

@@ -203,7 +203,10 @@ mod tests {
         assert_eq!(s.len(), 1);
         let (all, more) = s.changes_since(0, 10).unwrap();
         assert!(!more);
-        assert_eq!(keys(&all), [(3, key(1).as_str().to_owned()), (4, key(2).as_str().to_owned())]);
+        assert_eq!(
+            keys(&all),
+            [(3, key(1).as_str().to_owned()), (4, key(2).as_str().to_owned())]
+        );
         assert!(matches!(&all[0].1, Change::Upsert(_, r) if *r == row(3)));
         assert!(matches!(&all[1].1, Change::Remove(_)));
         let (first, more) = s.changes_since(0, 1).unwrap();
@@ -222,7 +225,10 @@ mod tests {
         s.record(4, Change::Upsert(key(3), row(3)));
         s.record(5, Change::Remove(key(3)));
         s.checkpointed(4, 3);
-        assert!(matches!(s.changes_since(2, 10), Err(FeedError::Resync { token: 2, horizon: 3 })));
+        assert!(matches!(
+            s.changes_since(2, 10),
+            Err(FeedError::Resync { token: 2, horizon: 3 })
+        ));
         // Key 1 keeps its token; the removal at 5 came after the checkpoint and stays.
         let (all, _) = s.changes_since(s.horizon, 10).unwrap();
         assert_eq!(keys(&all), [(5, key(3).as_str().to_owned())]);
@@ -236,7 +242,11 @@ mod tests {
         for t in 1..=10_000u64 {
             s.record(t, Change::Upsert(key((t % 10) as u32), row(t as u32)));
         }
-        assert!(s.feed_len() <= 2 * 10 + 1024 + 1, "{} entries for 10 keys", s.feed_len());
+        assert!(
+            s.feed_len() <= 2 * 10 + 1024 + 1,
+            "{} entries for 10 keys",
+            s.feed_len()
+        );
         let (all, _) = s.changes_since(0, 100).unwrap();
         assert_eq!(all.len(), 10);
     }
