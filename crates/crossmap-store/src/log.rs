@@ -427,6 +427,8 @@ impl WriterThread {
         }
         self.checkpoint_rows = report.checkpoint_rows;
         self.log_records = 0;
+        // Batches committed while this compaction waited in the queue may have raised the flag again.
+        self.due.store(false, Ordering::Release);
         report.bytes_before = bytes_before;
         report.bytes_after = disk_size(&self.path);
         report.elapsed = start.elapsed();

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `crossmap` binary.
 
 mod cli;
+mod compaction;
 mod directory;
 mod fuzz;
 mod matching;
