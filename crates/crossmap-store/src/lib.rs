@@ -1,7 +1,7 @@
 //! Durable, tenant-partitioned storage of identity mappings: the delta engine's tables, made to survive.
 //!
-//! The current state lives in memory as the engine's [`MemoryTable`]s of compact rows, one per tenant and
-//! kind, beside its [`ChangeFeed`]. Durability is an append-only log of changes in SQLite (WAL journal,
+//! The current state lives in memory, one [`KindState`] per tenant and kind: the engine's compact rows,
+//! each with the token of its latest change, which makes the change feed without a second copy. Durability is an append-only log of changes in SQLite (WAL journal,
 //! `synchronous=FULL`): inserting rows at increasing keys is sequential B-tree appends, far cheaper than
 //! updating random rows in place. One writer thread commits every request waiting at that moment in one
 //! transaction (group commit: one fsync for many requests). A request is answered only once its changes
@@ -9,6 +9,10 @@
 //! one transaction, so a request is all-or-nothing on disk too. On open the log is replayed, each record
 //! checked against its CRC32C and its place in its tenant's sequence of changes: a damaged or missing
 //! record stops the open with [`StoreError::Corrupt`] naming it, rather than be served.
+//!
+//! [`Store::compact`] (and the store itself, past [`AutoCompact`]'s threshold) folds the log into a
+//! checkpoint of the current rows in one transaction, so the data directory and the time to open follow
+//! the state, not its history.
 //!
 //! ```
 //! use crossmap_delta::{Mode, parse_request};

@@ -220,3 +220,68 @@ fn compact_folds_the_log_offline_and_the_state_reopens() {
     let said = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
     assert!(said.contains("holds no emulator data"), "{said}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delta_token_from_before_a_compacted_removal_gets_resync_required() {
+    let dir = tempfile::tempdir().unwrap();
+    // Compact after every write.
+    let (mut child, base, _) = start(&[
+        "--app".into(),
+        "w:secret:manage".into(),
+        "--data-dir".into(),
+        dir.path().into(),
+        "--compact-after".into(),
+        "1".into(),
+    ]);
+    let http = reqwest::Client::new();
+    let token = token_for(&http, &base, TENANT, "w").await;
+    let url = format!("{base}{COLLECTION}");
+    let patch = |items: Value| {
+        http.patch(&url)
+            .bearer_auth(&token)
+            .json(&json!({"@context": "#$delta", "value": items}))
+            .send()
+    };
+    let group = |n: u64| json!({"sourceOrganizationId": TENANT, "sourceGroupIdentity": {"id": key(n)}, "targetGroupIdentity": {"id": key(n)}});
+    assert_eq!(patch(json!([group(1), group(2)])).await.unwrap().status(), 200);
+    let full: Value = http
+        .get(format!("{url}/delta()"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let delta_link = full["@odata.deltaLink"].as_str().expect("a delta link").to_owned();
+    // An update keeps the mirror's token served; a removal that compaction drops does not.
+    assert_eq!(patch(json!([{"sourceOrganizationId": TENANT, "sourceGroupIdentity": {"id": key(1)}, "targetGroupIdentity": {"id": key(9)}}])).await.unwrap().status(), 200);
+    let r = http.get(&delta_link).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        patch(json!([{"@removed": {}, "sourceGroupIdentity": {"id": key(2)}}]))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let r = http.get(&delta_link).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 410);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "resyncRequired", "{body}");
+    // A full read starts the mirror over, and its new link is served.
+    let full: Value = http
+        .get(format!("{url}/delta()"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(full["value"].as_array().unwrap().len(), 1);
+    let link = full["@odata.deltaLink"].as_str().unwrap();
+    assert_eq!(http.get(link).bearer_auth(&token).send().await.unwrap().status(), 200);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
