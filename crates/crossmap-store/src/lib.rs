@@ -1,8 +1,8 @@
 //! Durable, tenant-partitioned storage of identity mappings: the delta engine's tables, made to survive.
 //!
 //! The current state lives in memory, one [`KindState`] per tenant and kind: the engine's compact rows,
-//! each with the token of its latest change, which makes the change feed without a second copy. Durability is an append-only log of changes in SQLite (WAL journal,
-//! `synchronous=FULL`): inserting rows at increasing keys is sequential B-tree appends, far cheaper than
+//! each with the token of its latest change, which makes the change feed without a second copy.
+//! Durability is an append-only log of changes in SQLite (WAL journal, `synchronous=FULL`): inserting rows at increasing keys is sequential B-tree appends, far cheaper than
 //! updating random rows in place. One writer thread commits every request waiting at that moment in one
 //! transaction (group commit: one fsync for many requests). A request is answered only once its changes
 //! are durable, so a killed process loses nothing it acknowledged; each request's changes are written in
