@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use xshell::{Shell, cmd};
 
 /// Kills a child process when dropped.
-struct Running(Child);
+pub(crate) struct Running(pub(crate) Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -96,7 +96,14 @@ fn patch_load(
     Ok((f("items_per_s")?, f("p50_ms")?, f("p99_ms")?))
 }
 
-fn rss_mib(pid: u32) -> Result<f64> {
+/// Where cargo puts release builds: `$CARGO_TARGET_DIR/release`, else the workspace's `target/release`.
+pub(crate) fn release_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), PathBuf::from)
+        .join("release")
+}
+
+pub(crate) fn rss_mib(pid: u32) -> Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kb: f64 = status
         .lines()
@@ -107,17 +114,24 @@ fn rss_mib(pid: u32) -> Result<f64> {
     Ok(kb / 1024.0)
 }
 
-pub(crate) fn server(sh: &Shell, root: &Path) -> Result<()> {
+/// `memory_only`: just the resident memory with 1,000,000 group mappings (no oha, no yardsticks).
+pub(crate) fn server(sh: &Shell, root: &Path, memory_only: bool) -> Result<()> {
     cmd!(
         sh,
         "cargo build --release -p crossmap-cli -p crossmap-server --bins --examples"
     )
     .run()?;
+    if memory_only {
+        let release = release_dir(root);
+        let (rss, fill) = memory_with_a_million(sh, &release.join("crossmap"), &release.join("examples/patch_load"))?;
+        println!("\n| emulator RSS with 1,000,000 group mappings (filled in {fill:.0} s) | {rss:.0} MiB |");
+        return Ok(());
+    }
     if cmd!(sh, "oha --version").quiet().ignore_stdout().run().is_err() {
         println!("bench: installing oha (cargo install oha --locked)");
         cmd!(sh, "cargo install oha --locked").run()?;
     }
-    let release = root.join("target/release");
+    let release = release_dir(root);
     let crossmap = release.join("crossmap");
     let patch_exe = release.join("examples/patch_load");
     let yardstick = release.join("examples/yardstick");
@@ -148,7 +162,7 @@ pub(crate) fn server(sh: &Shell, root: &Path) -> Result<()> {
     let patch = patch_load(sh, &patch_exe, &groups, &token, SECONDS, None)?;
     let key_url = format!("{groups}(sourceGroupObjectId='00000000-0000-4000-8000-000000000000')");
     let get = oha(sh, &key_url, &token)?;
-    // Memory with 1,000,000 mappings: fill up to 20,000 requests of 50 new keys.
+    // Memory with 1,000,000 mappings: fill up to 20,000 requests of 50 new keys (some are in already).
     patch_load(sh, &patch_exe, &groups, &token, "600", Some("20000"))?;
     let rss = rss_mib(emulator.0.id())?;
     drop(emulator);
@@ -192,6 +206,40 @@ pub(crate) fn server(sh: &Shell, root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The durable emulator filled with 1,000,000 group mappings (20,000 requests of 50 new keys):
+/// (its resident memory in MiB, seconds to fill).
+fn memory_with_a_million(sh: &Shell, crossmap: &Path, patch_exe: &Path) -> Result<(f64, f64)> {
+    let dir: PathBuf = std::env::temp_dir().join(format!("crossmap-bench-memory-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_s = dir.to_str().context("a UTF-8 temp dir")?.to_owned();
+    let port = 18484;
+    let addr = format!("127.0.0.1:{port}");
+    let emulator = spawn_pinned(
+        crossmap,
+        &[
+            "serve",
+            "--addr",
+            &addr,
+            "--data-dir",
+            &dir_s,
+            "--app",
+            "bench:secret:manage",
+        ],
+        port,
+    )?;
+    let token = cmd!(sh, "{crossmap} token --data-dir {dir_s} --tenant bench")
+        .quiet()
+        .read()?;
+    let groups = format!("http://{addr}/beta/solutions/sharePoint/migrations/crossOrganizationGroupMappings");
+    let start = Instant::now();
+    patch_load(sh, patch_exe, &groups, &token, "900", Some("20000"))?;
+    let fill = start.elapsed().as_secs_f64();
+    let rss = rss_mib(emulator.0.id())?;
+    drop(emulator);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok((rss, fill))
+}
+
 /// `cargo xtask bench client`: `apply_all` of 100,000 user mappings against the local release emulator,
 /// and in the same run the same push through Microsoft's Python beta SDK's request adapter.
 pub(crate) fn client(sh: &Shell, root: &Path) -> Result<()> {
@@ -212,7 +260,7 @@ pub(crate) fn client(sh: &Shell, root: &Path) -> Result<()> {
         let pip = venv.join("bin/pip");
         cmd!(sh, "{pip} install -q msgraph-beta-sdk==1.66.0").run()?;
     }
-    let release = root.join("target/release");
+    let release = release_dir(root);
     let crossmap = release.join("crossmap");
     let push = release.join("examples/push");
     let script = root.join("xtask/bench/python_sdk_push.py");
@@ -284,7 +332,7 @@ pub(crate) fn client(sh: &Shell, root: &Path) -> Result<()> {
 /// ratio means something on a shared machine.
 pub(crate) fn cli(sh: &Shell, root: &Path, baseline: Option<&Path>) -> Result<()> {
     cmd!(sh, "cargo build --release -p crossmap-cli --bins").run()?;
-    let crossmap = root.join("target/release/crossmap");
+    let crossmap = release_dir(root).join("crossmap");
     let dir = std::env::temp_dir().join(format!("crossmap-bench-cli-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
@@ -390,7 +438,7 @@ pub(crate) fn matching(sh: &Shell) -> Result<()> {
 pub(crate) fn match_cli(sh: &Shell, root: &Path) -> Result<()> {
     const USERS: u32 = 100_000;
     cmd!(sh, "cargo build --release -p crossmap-cli --bins").run()?;
-    let crossmap = root.join("target/release/crossmap");
+    let crossmap = release_dir(root).join("crossmap");
     let dir = std::env::temp_dir().join(format!("crossmap-bench-match-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;

@@ -3,8 +3,14 @@
 //! - `codegen [--check]`: regenerate the model from `schema/`, or fail naming every stale file;
 //! - `layers`: fail when a crate depends on something its layer forbids (see `docs/architecture.md`);
 //! - `proptest [--cases N]`: run the workspace's property tests (tests named `law_*`) with N cases;
-//! - `ci`: everything CI runs: fmt, clippy, codegen --check, layers, the whole test suite;
-//! - `bench server`: the release emulator against bare axum yardsticks on loopback (docs/performance.md);
+//! - `ci`: everything CI runs: fmt, clippy, codegen --check, layers, the whole test suite (which runs the
+//!   crash loop's short version, 3 rounds);
+//! - `crashloop [--rounds N]`: the crash loop of `crossmap serve` SIGKILLed while compacting under writes,
+//!   N rounds (default 20);
+//! - `bench server [--memory]`: the release emulator against bare axum yardsticks on loopback
+//!   (docs/performance.md); `--memory`: only its resident memory with 1,000,000 group mappings;
+//! - `bench store`: the data directory's size and the emulator's start after 10,000,000 changes, before and
+//!   after compaction, against a fresh load;
 //! - `bench client`: `apply_all` of 100,000 mappings against the emulator, and the Python SDK doing the same;
 //! - `bench cli [--baseline BIN]`: `crossmap push` of a 100,000-row CSV: wall time and peak memory; with
 //!   an older `crossmap` binary, both measured alternately in one run.
@@ -16,6 +22,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
+mod bench_store;
 mod fuzz;
 mod layers;
 
@@ -36,7 +43,11 @@ fn main() -> Result<()> {
         ["proptest"] => proptest(&sh, 20_000),
         ["proptest", "--cases", n] => proptest(&sh, n.parse().context("--cases takes a whole number")?),
         ["ci"] => ci(&sh),
-        ["bench", "server"] => bench::server(&sh, &project_root()),
+        ["crashloop"] => crashloop(&sh, 20),
+        ["crashloop", "--rounds", n] => crashloop(&sh, n.parse().context("--rounds takes a whole number")?),
+        ["bench", "server"] => bench::server(&sh, &project_root(), false),
+        ["bench", "server", "--memory"] => bench::server(&sh, &project_root(), true),
+        ["bench", "store"] => bench_store::store(&sh, &project_root()),
         ["bench", "client"] => bench::client(&sh, &project_root()),
         ["bench", "cli"] => bench::cli(&sh, &project_root(), None),
         ["bench", "cli", "--baseline", bin] => bench::cli(&sh, &project_root(), Some(Path::new(bin))),
@@ -51,7 +62,7 @@ fn main() -> Result<()> {
         ["fuzz", targets @ ..] => fuzz::run(&sh, &project_root(), 60, targets),
         _ => {
             eprintln!(
-                "usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci | bench server | bench client | bench cli [--baseline BIN] | bench match | bench match-cli | fuzz [--seconds N] [TARGET...]>"
+                "usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci | crashloop [--rounds N] | bench server [--memory] | bench store | bench client | bench cli [--baseline BIN] | bench match | bench match-cli | fuzz [--seconds N] [TARGET...]>"
             );
             bail!("unknown task {args:?}")
         }
@@ -84,6 +95,19 @@ fn proptest(sh: &Shell, cases: u32) -> Result<()> {
     let _env = sh.push_env("PROPTEST_CASES", &cases);
     println!("proptest: running the property tests (law_*) with {cases} cases each");
     cmd!(sh, "cargo test --workspace --release -- law_").run()?;
+    Ok(())
+}
+
+/// The crash loop (`crossmap-cli`'s `compaction::sigkills…` test) with `rounds` rounds.
+fn crashloop(sh: &Shell, rounds: u32) -> Result<()> {
+    let rounds = rounds.to_string();
+    let _env = sh.push_env("CROSSMAP_CRASHLOOP_ROUNDS", &rounds);
+    println!("crashloop: {rounds} rounds of SIGKILL during compaction under write load");
+    cmd!(
+        sh,
+        "cargo test -p crossmap-cli --test it compaction::sigkills -- --nocapture"
+    )
+    .run()?;
     Ok(())
 }
 

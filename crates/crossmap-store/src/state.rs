@@ -10,6 +10,9 @@
 use crossmap_delta::{Change, FeedError, MappingTable, Rules};
 use rustc_hash::FxHashMap;
 
+/// Changes with their tokens, oldest first, and whether more follow.
+pub(crate) type FeedSlice<M> = (Vec<(u64, Change<M>)>, bool);
+
 /// A key's row (none: removed since the last checkpoint) and the token of its latest change.
 #[derive(Debug)]
 struct Slot {
@@ -92,7 +95,7 @@ impl<M: Rules> KindState<M> {
     }
 
     /// Up to `limit` changes after `token`, each with its token, oldest first, and whether more follow.
-    pub(crate) fn changes_since(&self, token: u64, limit: usize) -> Result<(Vec<(u64, Change<M>)>, bool), FeedError> {
+    pub(crate) fn changes_since(&self, token: u64, limit: usize) -> Result<FeedSlice<M>, FeedError> {
         if token < self.horizon {
             return Err(FeedError::Resync {
                 token,
@@ -184,9 +187,10 @@ mod tests {
     }
 
     fn row(n: u32) -> Row {
-        let mut g = Group::default();
-        g.source_organization_id = crossmap_model::Guid::from_u128(u128::from(n)).into();
-        Row::encode(&g)
+        Row::encode(&Group {
+            source_organization_id: crossmap_model::Guid::from_u128(u128::from(n)).into(),
+            ..Group::default()
+        })
     }
 
     fn keys(changes: &[(u64, Change<Group>)]) -> Vec<(u64, String)> {

@@ -72,6 +72,7 @@ async fn stored(http: &reqwest::Client, base: &str, token: &str) -> HashMap<Stri
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::print_stderr)] // the seed, shown with a failure so that it can be replayed
 async fn sigkills_during_compaction_under_writes_lose_no_acknowledged_write() {
     let rounds: u32 = std::env::var("CROSSMAP_CRASHLOOP_ROUNDS").map_or(3, |r| r.parse().expect("a number of rounds"));
     let seed: u64 =
