@@ -82,11 +82,13 @@ fn start(sh: &Shell, crossmap: &Path, dir: &Path) -> Result<(f64, f64)> {
 }
 
 pub(crate) fn store(sh: &Shell, root: &Path) -> Result<()> {
+    // The same build as `bench server`'s (so one serves both), then the history writer.
     cmd!(
         sh,
-        "cargo build --release -p crossmap-cli -p crossmap-store --bin crossmap --example history"
+        "cargo build --release -p crossmap-cli -p crossmap-server --bins --examples"
     )
     .run()?;
+    cmd!(sh, "cargo build --release -p crossmap-store --example history").run()?;
     let release = release_dir(root);
     let crossmap = release.join("crossmap");
     let exe = release.join("examples/history");
