@@ -238,8 +238,9 @@ struct ServeArgs {
     /// a stored id with other contents is replaced; stored objects the file does not name are kept.
     #[arg(long = "directory", value_name = "TENANT=FILE", value_parser = parse_directory)]
     directories: Vec<(String, std::path::PathBuf)>,
-    /// Compact the log by itself once it holds this many records and at least as many as the checkpoint
-    /// has rows (so the data directory stays within about twice the state); 0: only `crossmap compact`.
+    /// Compact the log by itself once it holds this many records and at least half as many as the
+    /// checkpoint has rows (so the data directory stays within about twice the state); 0: only `crossmap
+    /// compact`.
     #[arg(long, value_name = "RECORDS", default_value_t = 100_000)]
     compact_after: u64,
 }

@@ -123,8 +123,9 @@ pub(crate) trait Replay {
     fn record(&mut self, record: Record) -> Result<(), StoreError>;
 }
 
-/// When the store compacts by itself: once the log holds `min_records` records and at least as many as
-/// the checkpoint has rows (so the data directory stays within about twice the state).
+/// When the store compacts by itself: once the log holds `min_records` records and at least half as many
+/// as the checkpoint has rows (so the data directory stays within about twice a fresh load of the state,
+/// and the work of compacting is linear in the writes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AutoCompact {
     /// The fewest log records that make a compaction worth its pause.
@@ -408,7 +409,7 @@ impl WriterThread {
 
     fn check_due(&self) {
         if let Some(auto) = self.auto
-            && self.log_records >= auto.min_records.max(self.checkpoint_rows).max(1)
+            && self.log_records >= auto.min_records.max(self.checkpoint_rows / 2).max(1)
         {
             self.due.store(true, Ordering::Release);
         }
