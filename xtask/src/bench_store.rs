@@ -96,31 +96,14 @@ pub(crate) fn store(sh: &Shell, root: &Path) -> Result<()> {
     let _ = std::fs::remove_dir_all(&base);
     let (fresh, long, auto) = (base.join("fresh"), base.join("history"), base.join("auto"));
 
-    println!("bench store: a fresh load of {MAPPINGS} group mappings");
-    let fresh_write = history(sh, &exe, &fresh, "1", false)?;
-    let fresh_size = size_mib(&fresh)?;
-    let fresh_start = start(sh, &crossmap, &fresh)?;
-
-    println!("bench store: {MAPPINGS} mappings x {VERSIONS} versions, automatic compaction off");
-    let long_write = history(sh, &exe, &long, VERSIONS, false)?;
-    let before_size = size_mib(&long)?;
-    let before_start = start(sh, &crossmap, &long)?;
-    let began = Instant::now();
-    cmd!(sh, "{crossmap} compact --data-dir {long}").run()?;
-    let compact = began.elapsed().as_secs_f64();
-    let after_size = size_mib(&long)?;
-    let after_start = start(sh, &crossmap, &long)?;
-
-    println!("bench store: {MAPPINGS} mappings x {VERSIONS} versions, automatic compaction on (its default)");
-    let auto_write = history(sh, &exe, &auto, VERSIONS, true)?;
-    let auto_size = size_mib(&auto)?;
-    let auto_start = start(sh, &crossmap, &auto)?;
-    let _ = std::fs::remove_dir_all(&base);
-
+    // Each row is printed as soon as it is measured: the whole run takes many minutes.
+    println!("bench store: a fresh load of {MAPPINGS} group mappings, then {VERSIONS} versions of each");
     println!(
         "\n| {MAPPINGS} group mappings | written in | data directory | x fresh | start (accepts connections) | RSS at start |"
     );
     println!("|---|---|---|---|---|---|");
+    let fresh_write = history(sh, &exe, &fresh, "1", false)?;
+    let fresh_size = size_mib(&fresh)?;
     let row = |what: &str, write: String, size: f64, start: (f64, f64)| {
         println!(
             "| {what} | {write} | {size:.0} MiB | {:.2} | {:.2} s | {:.0} MiB |",
@@ -133,25 +116,31 @@ pub(crate) fn store(sh: &Shell, root: &Path) -> Result<()> {
         "fresh load (1 version each)",
         format!("{fresh_write:.1} s"),
         fresh_size,
-        fresh_start,
+        start(sh, &crossmap, &fresh)?,
     );
+    let long_write = history(sh, &exe, &long, VERSIONS, false)?;
     row(
-        &format!("{VERSIONS} versions each, before compaction"),
+        &format!("{VERSIONS} versions each, automatic compaction off"),
         format!("{long_write:.1} s"),
-        before_size,
-        before_start,
+        size_mib(&long)?,
+        start(sh, &crossmap, &long)?,
     );
+    let began = Instant::now();
+    cmd!(sh, "{crossmap} compact --data-dir {long}").quiet().run()?;
+    let compact = began.elapsed().as_secs_f64();
     row(
         "the same, after `crossmap compact`",
         format!("compacted in {compact:.1} s"),
-        after_size,
-        after_start,
+        size_mib(&long)?,
+        start(sh, &crossmap, &long)?,
     );
+    let auto_write = history(sh, &exe, &auto, VERSIONS, true)?;
     row(
-        &format!("{VERSIONS} versions each, compacting automatically"),
+        &format!("{VERSIONS} versions each, compacting automatically (default threshold)"),
         format!("{auto_write:.1} s"),
-        auto_size,
-        auto_start,
+        size_mib(&auto)?,
+        start(sh, &crossmap, &auto)?,
     );
+    let _ = std::fs::remove_dir_all(&base);
     Ok(())
 }

@@ -684,14 +684,18 @@ fn decode_row<T: crossmap_model::compact::Compact>(bytes: &[u8]) -> Result<T, St
 #[derive(Default)]
 struct Opening {
     tenants: HashMap<String, Arc<Tenant>>,
-    positions: HashMap<(String, i64), log::Position>,
+    positions: HashMap<String, HashMap<i64, log::Position>>,
     rows: usize,
     records: usize,
 }
 
 impl Opening {
     fn tenant(&mut self, name: &str) -> Arc<Tenant> {
-        self.tenants.entry(name.to_owned()).or_default().clone()
+        // Looked up before inserting: a restore asks once per row, and most rows find their tenant.
+        match self.tenants.get(name) {
+            Some(t) => t.clone(),
+            None => self.tenants.entry(name.to_owned()).or_default().clone(),
+        }
     }
 }
 
@@ -701,13 +705,20 @@ fn unknown_kind(record: &log::Record) -> StoreError {
 
 impl log::Replay for Opening {
     fn position(&mut self, tenant: &str, kind: i64, position: log::Position) -> Result<(), StoreError> {
-        self.positions.insert((tenant.to_owned(), kind), position);
+        self.positions
+            .entry(tenant.to_owned())
+            .or_default()
+            .insert(kind, position);
         Ok(())
     }
 
     fn checkpoint_row(&mut self, mut record: log::Record) -> Result<(), StoreError> {
         let corrupt = |record: &log::Record, e: String| StoreError::Corrupt(format!("{}: {e}", record.describe()));
-        match self.positions.get(&(record.tenant.clone(), record.kind)) {
+        match self
+            .positions
+            .get(record.tenant.as_str())
+            .and_then(|k| k.get(&record.kind))
+        {
             Some(p) if (1..=p.latest).contains(&record.token) => {}
             _ => {
                 return Err(corrupt(
@@ -732,7 +743,11 @@ impl log::Replay for Opening {
     }
 
     fn checkpoint_done(&mut self) -> Result<(), StoreError> {
-        for ((name, kind), p) in std::mem::take(&mut self.positions) {
+        let positions = std::mem::take(&mut self.positions);
+        for (name, kind, p) in positions
+            .into_iter()
+            .flat_map(|(name, kinds)| kinds.into_iter().map(move |(kind, p)| (name.clone(), kind, p)))
+        {
             let tenant = self.tenant(&name);
             match kind {
                 1 => lock(&tenant.users)?.restored(p.latest, p.horizon),
