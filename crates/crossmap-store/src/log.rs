@@ -208,7 +208,11 @@ impl std::fmt::Debug for Writer {
 impl Writer {
     /// Opens the database, checks its schema version (upgrading an older one), hands the checkpoint and
     /// every log record after it to `replay`, and starts the writer thread.
-    pub(crate) fn open(path: &Path, auto: Option<AutoCompact>, replay: &mut impl Replay) -> Result<Writer, StoreError> {
+    pub(crate) fn open(
+        path: &Path,
+        auto: Option<AutoCompact>,
+        replay: &mut (impl Replay + Send),
+    ) -> Result<Writer, StoreError> {
         let mut conn = Connection::open(path).map_err(database_error)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(database_error)?;
@@ -269,7 +273,7 @@ impl Writer {
             )
             .map_err(database_error)?;
         }
-        let (checkpoint_rows, log_records) = read_all(&conn, replay)?;
+        let (checkpoint_rows, log_records) = read_all_pipelined(&conn, replay)?;
         let (tx, rx) = mpsc::channel::<Job>();
         let failed = Arc::new(Mutex::new(None));
         let due = Arc::new(AtomicBool::new(false));
@@ -558,6 +562,82 @@ fn write(conn: &mut Connection, batches: &[Batch]) -> rusqlite::Result<()> {
         }
     }
     tx.commit()
+}
+
+/// What `read_all` hands on, queued for the thread that replays it.
+enum Item {
+    Position(String, i64, Position),
+    CheckpointRow(Record),
+    CheckpointDone,
+    Record(Record),
+}
+
+/// A [`Replay`] that queues everything, in batches, for another thread.
+struct Forward {
+    tx: mpsc::SyncSender<Vec<Item>>,
+    batch: Vec<Item>,
+}
+
+impl Forward {
+    const BATCH: usize = 1024;
+
+    fn push(&mut self, item: Item) -> Result<(), StoreError> {
+        self.batch.push(item);
+        if self.batch.len() >= Self::BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(Self::BATCH));
+        // A closed channel means the replay stopped on an error, which the caller reports.
+        self.tx
+            .send(batch)
+            .map_err(|_| StoreError::Unavailable("the replay stopped".into()))
+    }
+}
+
+impl Replay for Forward {
+    fn position(&mut self, tenant: &str, kind: i64, position: Position) -> Result<(), StoreError> {
+        self.push(Item::Position(tenant.to_owned(), kind, position))
+    }
+    fn checkpoint_row(&mut self, record: Record) -> Result<(), StoreError> {
+        self.push(Item::CheckpointRow(record))
+    }
+    fn checkpoint_done(&mut self) -> Result<(), StoreError> {
+        self.push(Item::CheckpointDone)
+    }
+    fn record(&mut self, record: Record) -> Result<(), StoreError> {
+        self.push(Item::Record(record))
+    }
+}
+
+/// [`read_all`] on this thread while `replay` runs on another, so that reading and checking records
+/// overlaps with decoding and indexing them: the time to open a large checkpoint.
+fn read_all_pipelined(conn: &Connection, replay: &mut (impl Replay + Send)) -> Result<(u64, u64), StoreError> {
+    std::thread::scope(|s| {
+        let (tx, rx) = mpsc::sync_channel::<Vec<Item>>(16);
+        let consumer = s.spawn(move || -> Result<(), StoreError> {
+            for item in rx.into_iter().flatten() {
+                match item {
+                    Item::Position(tenant, kind, p) => replay.position(&tenant, kind, p)?,
+                    Item::CheckpointRow(record) => replay.checkpoint_row(record)?,
+                    Item::CheckpointDone => replay.checkpoint_done()?,
+                    Item::Record(record) => replay.record(record)?,
+                }
+            }
+            Ok(())
+        });
+        let mut forward = Forward {
+            tx,
+            batch: Vec::with_capacity(Forward::BATCH),
+        };
+        let read = read_all(conn, &mut forward).and_then(|counts| forward.flush().map(|()| counts));
+        drop(forward);
+        consumer.join().expect("the replay thread does not panic")?;
+        read
+    })
 }
 
 /// Hands the checkpoint's positions, its rows and then every log record in order to `replay`, each checked
