@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use xshell::{Shell, cmd};
 
 /// Kills a child process when dropped.
-struct Running(Child);
+pub(crate) struct Running(pub(crate) Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -97,7 +97,7 @@ fn patch_load(
 }
 
 /// The release build's directory: under `CARGO_TARGET_DIR` when set, else the workspace's `target/`.
-fn release_dir(root: &Path) -> PathBuf {
+pub(crate) fn release_dir(root: &Path) -> PathBuf {
     let target = match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => root.join(dir),
         None => root.join("target"),
@@ -134,7 +134,7 @@ fn mean<R>(results: &[(&str, R)], label: &str, f: impl Fn(&R) -> f64) -> f64 {
     v.iter().sum::<f64>() / v.len() as f64
 }
 
-fn rss_mib(pid: u32) -> Result<f64> {
+pub(crate) fn rss_mib(pid: u32) -> Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kb: f64 = status
         .lines()
@@ -295,6 +295,54 @@ fn emulator_figures(sh: &Shell, crossmap: &Path, patch_exe: &Path) -> Result<Fig
     drop(emulator);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(Figures { patch, get, rss })
+}
+
+/// `bench server --memory`: only the emulator's resident memory with 1,000,000 group mappings (no oha, no
+/// yardsticks).
+pub(crate) fn server_memory(sh: &Shell, root: &Path) -> Result<()> {
+    cmd!(
+        sh,
+        "cargo build --release -p crossmap-cli -p crossmap-server --bins --examples"
+    )
+    .run()?;
+    let release = release_dir(root);
+    let (rss, fill) = memory_with_a_million(sh, &release.join("crossmap"), &release.join("examples/patch_load"))?;
+    println!("\n| emulator RSS with 1,000,000 group mappings (filled in {fill:.0} s) | {rss:.0} MiB |");
+    Ok(())
+}
+
+/// The durable emulator filled with 1,000,000 group mappings (20,000 requests of 50 new keys):
+/// (its resident memory in MiB, seconds to fill).
+fn memory_with_a_million(sh: &Shell, crossmap: &Path, patch_exe: &Path) -> Result<(f64, f64)> {
+    let dir: PathBuf = std::env::temp_dir().join(format!("crossmap-bench-memory-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_s = dir.to_str().context("a UTF-8 temp dir")?.to_owned();
+    let port = 18484;
+    let addr = format!("127.0.0.1:{port}");
+    let emulator = spawn_pinned(
+        crossmap,
+        &[
+            "serve",
+            "--addr",
+            &addr,
+            "--data-dir",
+            &dir_s,
+            "--app",
+            "bench:secret:manage",
+        ],
+        port,
+    )?;
+    let token = cmd!(sh, "{crossmap} token --data-dir {dir_s} --tenant bench")
+        .quiet()
+        .read()?;
+    let groups = format!("http://{addr}/beta/solutions/sharePoint/migrations/crossOrganizationGroupMappings");
+    let start = Instant::now();
+    patch_load(sh, patch_exe, &groups, &token, "900", Some("20000"))?;
+    let fill = start.elapsed().as_secs_f64();
+    let rss = rss_mib(emulator.0.id())?;
+    drop(emulator);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok((rss, fill))
 }
 
 /// `cargo xtask bench client`: `apply_all` of 100,000 user mappings against the local release emulator,

@@ -3,11 +3,17 @@
 //! - `codegen [--check]`: regenerate the model from `schema/`, or fail naming every stale file;
 //! - `layers`: fail when a crate depends on something its layer forbids (see `docs/architecture.md`);
 //! - `proptest [--cases N]`: run the workspace's property tests (tests named `law_*`) with N cases;
-//! - `ci`: everything CI runs: fmt, clippy, codegen --check, layers, the whole test suite, the browser tests;
+//! - `ci`: everything CI runs: fmt, clippy, codegen --check, layers, the whole test suite (which runs the
+//!   crash loop's short version, 3 rounds), the browser tests;
 //! - `browser`: the emulator's web console in headless Chromium (Playwright), and the Python example of
 //!   docs/emulator.md, against a freshly started debug emulator;
-//! - `bench server [--baseline BIN]`: the release emulator against bare axum yardsticks on loopback
+//! - `crashloop [--rounds N]`: the crash loop of `crossmap serve` SIGKILLed while compacting under writes,
+//!   N rounds (default 20);
+//! - `bench server [--baseline BIN | --memory]`: the release emulator against bare axum yardsticks on loopback
 //!   (docs/performance.md); with an older `crossmap` binary, both emulators measured alternately in one run;
+//!   `--memory`: only its resident memory with 1,000,000 group mappings;
+//! - `bench store`: the data directory's size and the emulator's start after 10,000,000 changes, before and
+//!   after compaction, against a fresh load;
 //! - `bench client`: `apply_all` of 100,000 mappings against the emulator, and the Python SDK doing the same;
 //! - `bench throttled`: 40,000 mappings into the emulator under a quota: crossmap's pacing against a fixed
 //!   client and the Python SDK, with the 429s and early requests the emulator counted;
@@ -21,6 +27,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
+mod bench_store;
 mod browser;
 mod fuzz;
 mod layers;
@@ -43,8 +50,12 @@ fn main() -> Result<()> {
         ["proptest", "--cases", n] => proptest(&sh, n.parse().context("--cases takes a whole number")?),
         ["ci"] => ci(&sh),
         ["browser"] => browser::run(&sh, &project_root()),
+        ["crashloop"] => crashloop(&sh, 20),
+        ["crashloop", "--rounds", n] => crashloop(&sh, n.parse().context("--rounds takes a whole number")?),
         ["bench", "server"] => bench::server(&sh, &project_root(), None),
         ["bench", "server", "--baseline", bin] => bench::server(&sh, &project_root(), Some(Path::new(bin))),
+        ["bench", "server", "--memory"] => bench::server_memory(&sh, &project_root()),
+        ["bench", "store"] => bench_store::store(&sh, &project_root()),
         ["bench", "client"] => bench::client(&sh, &project_root()),
         ["bench", "throttled"] => bench::throttled(&sh, &project_root()),
         ["bench", "cli", rest @ ..] => {
@@ -70,7 +81,7 @@ fn main() -> Result<()> {
         ["fuzz", targets @ ..] => fuzz::run(&sh, &project_root(), 60, targets),
         _ => {
             eprintln!(
-                "usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci | browser | bench server [--baseline BIN] | bench client | bench throttled | bench cli [--baseline BIN] [--rows N] | bench match | bench match-cli | fuzz [--seconds N] [TARGET...]>"
+                "usage: cargo xtask <codegen [--check] | layers | proptest [--cases N] | ci | browser | crashloop [--rounds N] | bench server [--baseline BIN | --memory] | bench store | bench client | bench throttled | bench cli [--baseline BIN] [--rows N] | bench match | bench match-cli | fuzz [--seconds N] [TARGET...]>"
             );
             bail!("unknown task {args:?}")
         }
@@ -103,6 +114,19 @@ fn proptest(sh: &Shell, cases: u32) -> Result<()> {
     let _env = sh.push_env("PROPTEST_CASES", &cases);
     println!("proptest: running the property tests (law_*) with {cases} cases each");
     cmd!(sh, "cargo test --workspace --release -- law_").run()?;
+    Ok(())
+}
+
+/// The crash loop (`crossmap-cli`'s `compaction::sigkills…` test) with `rounds` rounds.
+fn crashloop(sh: &Shell, rounds: u32) -> Result<()> {
+    let rounds = rounds.to_string();
+    let _env = sh.push_env("CROSSMAP_CRASHLOOP_ROUNDS", &rounds);
+    println!("crashloop: {rounds} rounds of SIGKILL during compaction under write load");
+    cmd!(
+        sh,
+        "cargo test -p crossmap-cli --test it compaction::sigkills -- --nocapture"
+    )
+    .run()?;
     Ok(())
 }
 

@@ -273,6 +273,11 @@ impl Directory {
         self.tokens[(code - USER_CODE) as usize]
     }
 
+    /// Sets `code`'s latest token, as a checkpoint recorded it (its rows restored, whatever their count).
+    pub(crate) fn set_latest_token(&mut self, code: i64, token: u64) {
+        self.tokens[(code - USER_CODE) as usize] = token;
+    }
+
     /// Checks a replayed record's place in its sequence.
     pub(crate) fn check_token(&self, code: i64, token: u64) -> Result<(), String> {
         let expected = self.latest_token(code) + 1;

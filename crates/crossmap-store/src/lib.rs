@@ -1,14 +1,18 @@
 //! Durable, tenant-partitioned storage of identity mappings: the delta engine's tables, made to survive.
 //!
-//! The current state lives in memory as the engine's [`MemoryTable`]s of compact rows, one per tenant and
-//! kind, beside its [`ChangeFeed`]. Durability is an append-only log of changes in SQLite (WAL journal,
-//! `synchronous=FULL`): inserting rows at increasing keys is sequential B-tree appends, far cheaper than
+//! The current state lives in memory, one [`KindState`] per tenant and kind: the engine's compact rows,
+//! each with the token of its latest change, which makes the change feed without a second copy.
+//! Durability is an append-only log of changes in SQLite (WAL journal, `synchronous=FULL`): inserting rows at increasing keys is sequential B-tree appends, far cheaper than
 //! updating random rows in place. One writer thread commits every request waiting at that moment in one
 //! transaction (group commit: one fsync for many requests). A request is answered only once its changes
 //! are durable, so a killed process loses nothing it acknowledged; each request's changes are written in
 //! one transaction, so a request is all-or-nothing on disk too. On open the log is replayed, each record
 //! checked against its CRC32C and its place in its tenant's sequence of changes: a damaged or missing
 //! record stops the open with [`StoreError::Corrupt`] naming it, rather than be served.
+//!
+//! [`Store::compact`] (and the store itself, past [`AutoCompact`]'s threshold) folds the log into a
+//! checkpoint of the current rows in one transaction, so the data directory and the time to open follow
+//! the state, not its history.
 //!
 //! ```
 //! use crossmap_delta::{Mode, parse_request};
@@ -30,12 +34,12 @@
 
 mod directory;
 mod log;
+mod state;
 
 pub use directory::{Cursor, DirectoryError, DirectoryPage, DirectorySeed, GroupFilter, SeedOutcome, UserFilter};
 
 use crossmap_delta::{
-    Change, ChangeFeed, FeedError, MappingTable, MemoryTable, Mode, Outcome, ParsedRequest, RequestError, Row, Rules,
-    prepare_parsed,
+    Change, FeedError, MappingTable, Mode, Outcome, ParsedRequest, RequestError, Row, Rules, prepare_parsed,
 };
 use crossmap_model::directory::{Group, Organization, User};
 use crossmap_model::{Guid, MappingKey, SharePointGroupIdentityMapping, SharePointUserIdentityMapping};
@@ -43,7 +47,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-pub use log::SCHEMA_VERSION;
+pub use log::{AutoCompact, Compaction, SCHEMA_VERSION};
+pub use state::KindState;
 
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -121,13 +126,6 @@ impl StoredKind for SharePointGroupIdentityMapping {
     }
 }
 
-/// One kind's mappings in one tenant, and their change feed.
-#[derive(Debug, Default)]
-pub struct KindState<M: Rules> {
-    table: MemoryTable<M>,
-    feed: ChangeFeed<M>,
-}
-
 /// One tenant's mappings and directory.
 #[derive(Debug, Default)]
 pub struct Tenant {
@@ -166,6 +164,29 @@ pub struct FeedPage<M: Rules> {
     pub more: bool,
 }
 
+/// How a durable store is opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreOptions {
+    /// When to compact the log without being asked (none: only on [`Store::compact`]).
+    pub auto_compact: Option<AutoCompact>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            auto_compact: Some(AutoCompact::default()),
+        }
+    }
+}
+
+impl StoreOptions {
+    /// These options with `auto` as the automatic compaction (none: only on request).
+    pub fn auto_compact(self, auto: Option<AutoCompact>) -> StoreOptions {
+        StoreOptions { auto_compact: auto }
+    }
+}
+
 /// The mapping store: cheap to clone and share between threads.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -189,41 +210,85 @@ impl Store {
         }
     }
 
-    /// Opens (creating if needed) the durable store in `dir` and replays its log.
+    /// Opens (creating if needed) the durable store in `dir`, compacting on its own by default, and
+    /// restores its checkpoint and replays its log.
     pub fn open(dir: impl AsRef<Path>) -> Result<Store, StoreError> {
+        Store::open_with(dir, StoreOptions::default())
+    }
+
+    /// Opens (creating if needed) the durable store in `dir` with `options`.
+    pub fn open_with(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Store, StoreError> {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
             path: dir.display().to_string(),
             source,
         })?;
-        let (writer, records) = log::Writer::open(&dir.join("crossmap.sqlite"))?;
-        let mut tenants: HashMap<String, Arc<Tenant>> = HashMap::new();
-        let mut count = 0usize;
-        for record in records {
-            let record = record?;
-            let tenant = tenants.entry(record.tenant.clone()).or_default().clone();
-            match record.kind {
-                1 => replay::<SharePointUserIdentityMapping>(&tenant, record)?,
-                2 => replay::<SharePointGroupIdentityMapping>(&tenant, record)?,
-                directory::USER_CODE | directory::GROUP_CODE | directory::ORGANIZATION_CODE => {
-                    replay_directory(&tenant, record)?
-                }
-                _ => {
-                    return Err(StoreError::Corrupt(format!(
-                        "{} is of no known kind",
-                        record.describe()
-                    )));
-                }
-            }
-            count += 1;
-        }
-        tracing::info!(records = count, dir = %dir.display(), "store opened");
+        let mut opening = Opening::default();
+        let writer = log::Writer::open(&dir.join("crossmap.sqlite"), options.auto_compact, &mut opening)?;
+        tracing::info!(
+            checkpoint_rows = opening.rows,
+            records = opening.records,
+            dir = %dir.display(),
+            "store opened"
+        );
         Ok(Store {
             shared: Arc::new(Shared {
-                tenants: RwLock::new(tenants),
+                tenants: RwLock::new(opening.tenants),
                 log: Some(writer),
             }),
         })
+    }
+
+    /// Folds the log into the checkpoint and empties it: the data directory then holds about the current
+    /// state, and the next open restores that instead of replaying history. Change-feed tokens from
+    /// before a removal it drops get `resyncRequired` afterwards. Writes wait meanwhile; the store also
+    /// does this on its own (see [`AutoCompact`]). An in-memory store has no log: nothing to do.
+    ///
+    /// ```
+    /// use crossmap_delta::{Mode, parse_request};
+    /// use crossmap_model::{GroupKey, MappingKey, SharePointGroupIdentityMapping as Group};
+    /// use crossmap_store::Store;
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let body = r##"{"@context": "#$delta", "value": [{"sourceOrganizationId": "11111111-1111-1111-1111-111111111111",
+    ///   "sourceGroupIdentity": {"id": "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa"}, "targetGroupIdentity": {"id": "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb"}}]}"##;
+    /// let store = Store::open(dir.path()).unwrap();
+    /// store.apply::<Group>("tenant-1", parse_request(body).unwrap(), Mode::Atomic).unwrap();
+    /// let report = store.compact().unwrap();
+    /// assert_eq!((report.records_removed, report.checkpoint_rows), (1, 1));
+    /// drop(store);
+    /// let store = Store::open(dir.path()).unwrap(); // restored from the checkpoint
+    /// let key = GroupKey::parse("aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa").unwrap();
+    /// assert!(store.get::<Group>("tenant-1", &key).unwrap().is_some());
+    /// ```
+    pub fn compact(&self) -> Result<Compaction, StoreError> {
+        let Some(writer) = &self.shared.log else {
+            return Ok(Compaction::default());
+        };
+        let report = writer.compact()?;
+        for (tenant, kind, covered, horizon) in &report.positions {
+            let Some(t) = self.existing(tenant) else { continue };
+            match *kind {
+                SharePointUserIdentityMapping::CODE => {
+                    lock(SharePointUserIdentityMapping::state(&t))?.checkpointed(*covered, *horizon)
+                }
+                SharePointGroupIdentityMapping::CODE => {
+                    lock(SharePointGroupIdentityMapping::state(&t))?.checkpointed(*covered, *horizon)
+                }
+                _ => {} // directories keep no removals in memory
+            }
+        }
+        Ok(report)
+    }
+
+    /// Compacts when the log has grown past the automatic threshold; a write that got there pays for it.
+    fn compact_if_due(&self) {
+        if let Some(writer) = &self.shared.log
+            && writer.take_due()
+            && let Err(e) = self.compact()
+        {
+            tracing::error!(error = %e, "automatic compaction failed");
+        }
     }
 
     /// Validates and applies a delta request for `tenant`; returns once its changes are durable.
@@ -283,15 +348,15 @@ impl Store {
         &self,
         tenant: &str,
         mode: Mode,
-        build: impl FnOnce(&MemoryTable<M>) -> Result<ParsedRequest<M>, E>,
+        build: impl FnOnce(&KindState<M>) -> Result<ParsedRequest<M>, E>,
     ) -> Result<Applied<M>, E> {
         let name = tenant;
         let tenant = self.tenant(tenant);
         let (ticket, outcomes, token) = {
             let mut state = lock(M::state(&tenant))?;
-            let request = build(&state.table)?;
-            let prepared = prepare_parsed(&state.table, request, mode).map_err(StoreError::Refused)?;
-            let first = state.feed.latest() + 1;
+            let request = build(&state)?;
+            let prepared = prepare_parsed(&*state, request, mode).map_err(StoreError::Refused)?;
+            let first = state.latest() + 1;
             let records: Vec<log::Record> = prepared
                 .changes
                 .iter()
@@ -303,14 +368,14 @@ impl Store {
                 Some(writer) if !records.is_empty() => Some(writer.submit(records)?),
                 _ => None,
             };
-            let state = &mut *state;
-            state.feed.record_all(prepared.changes.iter().cloned());
-            let token = state.feed.latest();
-            let outcomes = prepared.commit(&mut state.table);
-            (ticket, outcomes, token)
+            for (i, change) in prepared.changes.into_iter().enumerate() {
+                state.record(first + i as u64, change);
+            }
+            (ticket, prepared.outcomes, state.latest())
         };
         if let Some(ticket) = ticket {
             ticket.wait()?;
+            self.compact_if_due();
         }
         Ok(Applied { outcomes, token })
     }
@@ -319,7 +384,7 @@ impl Store {
     pub fn get<M: StoredKind>(&self, tenant: &str, key: &M::Key) -> Result<Option<M>, StoreError> {
         Ok(self
             .existing(tenant)
-            .map(|t| lock(M::state(&t)).map(|s| s.table.get(key)))
+            .map(|t| lock(M::state(&t)).map(|s| s.get(key)))
             .transpose()?
             .flatten())
     }
@@ -328,7 +393,7 @@ impl Store {
     pub fn count<M: StoredKind>(&self, tenant: &str) -> Result<usize, StoreError> {
         Ok(self
             .existing(tenant)
-            .map(|t| lock(M::state(&t)).map(|s| s.table.len()))
+            .map(|t| lock(M::state(&t)).map(|s| s.len()))
             .transpose()?
             .unwrap_or(0))
     }
@@ -345,7 +410,6 @@ impl Store {
         };
         let state = lock(M::state(&t))?;
         let mut keys: Vec<&M::Key> = state
-            .table
             .rows()
             .map(|(k, _)| k)
             .filter(|k| after.is_none_or(|a| *k > a))
@@ -357,7 +421,7 @@ impl Store {
         }
         keys.sort_unstable();
         let next = if more { keys.last().map(|k| (*k).clone()) } else { None };
-        let mappings = keys.into_iter().filter_map(|k| state.table.get(k)).collect();
+        let mappings = keys.into_iter().filter_map(|k| state.get(k)).collect();
         Ok(Page { mappings, next })
     }
 
@@ -370,17 +434,11 @@ impl Store {
     ) -> Result<FeedPage<M>, StoreError> {
         let t = self.tenant(tenant);
         let state = lock(M::state(&t))?;
-        let mut entries = state.feed.entries_since(token).map_err(StoreError::Feed)?;
-        let mut changes = Vec::new();
-        let mut last = token;
-        for (t, c) in entries.by_ref().take(limit) {
-            changes.push(c.clone());
-            last = t;
-        }
-        let more = entries.next().is_some();
+        let (entries, more) = state.changes_since(token, limit).map_err(StoreError::Feed)?;
+        let last = entries.last().map_or(token, |(t, _)| *t);
         Ok(FeedPage {
-            changes,
-            token: if more { last } else { state.feed.latest() },
+            changes: entries.into_iter().map(|(_, c)| c).collect(),
+            token: if more { last } else { state.latest() },
             more,
         })
     }
@@ -389,7 +447,7 @@ impl Store {
     pub fn latest_token<M: StoredKind>(&self, tenant: &str) -> Result<u64, StoreError> {
         Ok(self
             .existing(tenant)
-            .map(|t| lock(M::state(&t)).map(|s| s.feed.latest()))
+            .map(|t| lock(M::state(&t)).map(|s| s.latest()))
             .transpose()?
             .unwrap_or(0))
     }
@@ -582,6 +640,7 @@ impl Store {
         };
         if let Some(ticket) = ticket {
             ticket.wait()?;
+            self.compact_if_due();
         }
         Ok(out)
     }
@@ -609,7 +668,6 @@ impl Store {
         let needle = search.to_lowercase();
         let state = lock(M::state(&t))?;
         let mut keys: Vec<&M::Key> = state
-            .table
             .rows()
             .map(|(k, _)| k)
             .filter(|k| needle.is_empty() || k.as_str().to_lowercase().contains(&needle))
@@ -620,7 +678,7 @@ impl Store {
             .into_iter()
             .skip(skip)
             .take(top)
-            .filter_map(|k| state.table.get(k))
+            .filter_map(|k| state.get(k))
             .collect();
         Ok((mappings, count))
     }
@@ -717,12 +775,12 @@ impl Store {
 
 /// A removal of every mapping in a kind's table.
 fn removals<M: StoredKind>(state: &KindState<M>) -> Vec<Change<M>> {
-    state.table.rows().map(|(k, _)| Change::Remove(k.clone())).collect()
+    state.rows().map(|(k, _)| Change::Remove(k.clone())).collect()
 }
 
 /// The log records of `changes`, numbered after the kind's latest token.
 fn change_records<M: StoredKind>(tenant: &str, state: &KindState<M>, changes: &[Change<M>]) -> Vec<log::Record> {
-    let first = state.feed.latest() + 1;
+    let first = state.latest() + 1;
     changes
         .iter()
         .enumerate()
@@ -730,11 +788,12 @@ fn change_records<M: StoredKind>(tenant: &str, state: &KindState<M>, changes: &[
         .collect()
 }
 
-/// Records `changes` in the kind's feed and applies them to its table.
+/// Records `changes` in the kind's feed and applies them to its table, under the tokens
+/// [`change_records`] gave them.
 fn commit_removals<M: StoredKind>(state: &mut KindState<M>, changes: Vec<Change<M>>) {
-    state.feed.record_all(changes.iter().cloned());
-    for change in changes {
-        change.apply_to(&mut state.table);
+    let first = state.latest() + 1;
+    for (i, change) in changes.into_iter().enumerate() {
+        state.record(first + i as u64, change);
     }
 }
 
@@ -748,6 +807,117 @@ fn poisoned() -> StoreError {
 
 fn decode_row<T: crossmap_model::compact::Compact>(bytes: &[u8]) -> Result<T, StoreError> {
     T::from_compact(bytes).map_err(|e| StoreError::Corrupt(format!("a directory row in memory: {e}")))
+}
+
+/// The store being rebuilt on open: the checkpoint first, then the log after it.
+#[derive(Default)]
+struct Opening {
+    tenants: HashMap<String, Arc<Tenant>>,
+    positions: HashMap<String, HashMap<i64, log::Position>>,
+    rows: usize,
+    records: usize,
+}
+
+impl Opening {
+    fn tenant(&mut self, name: &str) -> Arc<Tenant> {
+        // Looked up before inserting: a restore asks once per row, and most rows find their tenant.
+        match self.tenants.get(name) {
+            Some(t) => t.clone(),
+            None => self.tenants.entry(name.to_owned()).or_default().clone(),
+        }
+    }
+}
+
+fn unknown_kind(record: &log::Record) -> StoreError {
+    StoreError::Corrupt(format!("{} is of no known kind", record.describe()))
+}
+
+impl log::Replay for Opening {
+    fn position(&mut self, tenant: &str, kind: i64, position: log::Position) -> Result<(), StoreError> {
+        self.positions
+            .entry(tenant.to_owned())
+            .or_default()
+            .insert(kind, position);
+        Ok(())
+    }
+
+    fn checkpoint_row(&mut self, mut record: log::Record) -> Result<(), StoreError> {
+        let corrupt = |record: &log::Record, e: String| StoreError::Corrupt(format!("{}: {e}", record.describe()));
+        match self
+            .positions
+            .get(record.tenant.as_str())
+            .and_then(|k| k.get(&record.kind))
+        {
+            Some(p) if (1..=p.latest).contains(&record.token) => {}
+            _ => {
+                return Err(corrupt(
+                    &record,
+                    "its token is outside its checkpoint's position".into(),
+                ));
+            }
+        }
+        let tenant = self.tenant(&record.tenant);
+        match record.kind {
+            1 => restore::<SharePointUserIdentityMapping>(&tenant, record)?,
+            2 => restore::<SharePointGroupIdentityMapping>(&tenant, record)?,
+            directory::USER_CODE | directory::GROUP_CODE | directory::ORGANIZATION_CODE => {
+                let mut dir = tenant.directory.write().map_err(|_| poisoned())?;
+                let change = directory::Change::from_record(&mut record).map_err(|e| corrupt(&record, e))?;
+                dir.apply(change).map_err(|e| corrupt(&record, e))?;
+            }
+            _ => return Err(unknown_kind(&record)),
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    fn checkpoint_done(&mut self) -> Result<(), StoreError> {
+        let positions = std::mem::take(&mut self.positions);
+        for (name, kind, p) in positions
+            .into_iter()
+            .flat_map(|(name, kinds)| kinds.into_iter().map(move |(kind, p)| (name.clone(), kind, p)))
+        {
+            let tenant = self.tenant(&name);
+            match kind {
+                1 => lock(&tenant.users)?.restored(p.latest, p.horizon),
+                2 => lock(&tenant.groups)?.restored(p.latest, p.horizon),
+                directory::USER_CODE | directory::GROUP_CODE | directory::ORGANIZATION_CODE => tenant
+                    .directory
+                    .write()
+                    .map_err(|_| poisoned())?
+                    .set_latest_token(kind, p.latest),
+                _ => {
+                    return Err(StoreError::Corrupt(format!(
+                        "the checkpoint position of tenant {name:?} is of no known kind ({kind})"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, record: log::Record) -> Result<(), StoreError> {
+        let tenant = self.tenant(&record.tenant);
+        match record.kind {
+            1 => replay::<SharePointUserIdentityMapping>(&tenant, record)?,
+            2 => replay::<SharePointGroupIdentityMapping>(&tenant, record)?,
+            directory::USER_CODE | directory::GROUP_CODE | directory::ORGANIZATION_CODE => {
+                replay_directory(&tenant, record)?
+            }
+            _ => return Err(unknown_kind(&record)),
+        }
+        self.records += 1;
+        Ok(())
+    }
+}
+
+fn restore<M: StoredKind>(tenant: &Tenant, mut record: log::Record) -> Result<(), StoreError> {
+    let corrupt = |record: &log::Record, e: String| StoreError::Corrupt(format!("{}: {e}", record.describe()));
+    let key = M::Key::parse(&record.key).map_err(|e| corrupt(&record, format!("key {:?}: {e}", record.key)))?;
+    let bytes = record.row.take().unwrap_or_default();
+    let row = Row::from_bytes::<M>(bytes.into_boxed_slice()).map_err(|e| corrupt(&record, e.to_string()))?;
+    lock(M::state(tenant))?.restore_row(record.token, key, row);
+    Ok(())
 }
 
 fn replay_directory(tenant: &Tenant, mut record: log::Record) -> Result<(), StoreError> {
@@ -764,7 +934,7 @@ fn replay<M: StoredKind>(tenant: &Tenant, mut record: log::Record) -> Result<(),
         .map_err(|e| StoreError::Corrupt(format!("{}: key {:?}: {e}", record.describe(), record.key)))?;
     let mut state = lock(M::state(tenant))?;
     // Each request's changes take the next tokens of their tenant and kind: a gap is a lost record.
-    let expected = state.feed.latest() + 1;
+    let expected = state.latest() + 1;
     if record.token != expected {
         return Err(StoreError::Corrupt(format!(
             "{} should carry token {expected}: records are missing or out of order",
@@ -779,11 +949,6 @@ fn replay<M: StoredKind>(tenant: &Tenant, mut record: log::Record) -> Result<(),
         ),
         None => Change::Remove(key),
     };
-    let state = &mut *state;
-    state
-        .feed
-        .restore(record.token, change.clone())
-        .map_err(|e| StoreError::Corrupt(format!("{}: {e}", record.describe())))?;
-    change.apply_to(&mut state.table);
+    state.record(record.token, change);
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 mod admin;
 mod cli;
+mod compaction;
 mod directory;
 mod fuzz;
 mod matching;

@@ -129,6 +129,13 @@ pub(crate) async fn handle(state: &AppState, request: Request, rest: &str) -> Re
             Method::POST => reset(state, query).await,
             _ => Err(allow("POST")),
         },
+        "compact" => match method {
+            Method::POST if query.is_some_and(|q| !q.is_empty()) => {
+                Err(ApiError::bad_request("compact takes no parameters"))
+            }
+            Method::POST => compact(state).await,
+            _ => Err(allow("POST")),
+        },
         "requests" => match method {
             Method::GET => {
                 let filter = Filter::parse(query)?;
@@ -228,6 +235,24 @@ async fn reset(state: &AppState, query: Option<&str>) -> Result<Response, ApiErr
         .await
         .map_err(|e| ApiError::internal(&e))??;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /_crossmap/compact`: folds the store's log into its checkpoint now (an in-memory store has
+/// nothing to fold: all zeros).
+async fn compact(state: &AppState) -> Result<Response, ApiError> {
+    let store = state.store().clone();
+    // Writes the checkpoint and waits for its fsync: off the async workers.
+    let done = tokio::task::spawn_blocking(move || store.compact())
+        .await
+        .map_err(|e| ApiError::internal(&e))??;
+    Ok(Json(json!({
+        "recordsRemoved": done.records_removed,
+        "checkpointRows": done.checkpoint_rows,
+        "bytesBefore": done.bytes_before,
+        "bytesAfter": done.bytes_after,
+        "seconds": done.elapsed.as_secs_f64(),
+    }))
+    .into_response())
 }
 
 /// `GET /_crossmap/tenants`: every tenant with a mapping, and how many of each kind.

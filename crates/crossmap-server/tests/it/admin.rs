@@ -122,6 +122,35 @@ async fn reset_clears_one_tenant_or_all_and_survives_a_restart() {
 }
 
 #[tokio::test]
+async fn compact_folds_the_log_and_keeps_every_mapping() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let e = Emulator::with_admin(Store::open(dir.path()).unwrap(), AdminOptions::default()).await;
+        assert_eq!(patch(&e, TENANT, GROUPS, (1..=20).map(group).collect()).await, 200);
+        assert_eq!(patch(&e, TENANT, GROUPS, (1..=10).map(group).collect()).await, 200);
+        let done = json(e.http.post(e.admin("compact")).send().await.unwrap(), 200).await;
+        assert_eq!(done["checkpointRows"], 20, "{done}");
+        assert!(done["recordsRemoved"].as_u64().unwrap() >= 20, "{done}");
+        assert!(done["seconds"].as_f64().unwrap() >= 0.0);
+        let again = json(e.http.post(e.admin("compact")).send().await.unwrap(), 200).await;
+        assert_eq!(again["recordsRemoved"], 0, "nothing left to fold: {again}");
+        let r = e.http.get(e.admin("compact")).send().await.unwrap();
+        assert_eq!(r.headers()["allow"], "POST");
+        graph_error(r, 405, "methodNotAllowed").await;
+        graph_error(
+            e.http.post(e.admin("compact?now=1")).send().await.unwrap(),
+            400,
+            "invalidRequest",
+        )
+        .await;
+        assert_eq!(count_groups(&e, TENANT).await, 20);
+    }
+    // Reopened from the checkpoint alone.
+    let e = Emulator::with_admin(Store::open(dir.path()).unwrap(), AdminOptions::default()).await;
+    assert_eq!(count_groups(&e, TENANT).await, 20);
+}
+
+#[tokio::test]
 async fn tenants_and_their_mappings_paged_and_searched() {
     let e = emulator().await;
     assert_eq!(patch(&e, TENANT, USERS, (1..=12).map(user).collect()).await, 200);

@@ -5,6 +5,7 @@
 // Tests say which suite case or figure they are at; the harness shows it on failure.
 #![allow(clippy::print_stderr)]
 
+mod compaction;
 mod conformance;
 mod directory;
 mod durable;
