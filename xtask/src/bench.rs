@@ -106,19 +106,20 @@ pub(crate) fn release_dir(root: &Path) -> PathBuf {
 }
 
 /// Runs `measure` on this tree's binary and, given a baseline binary (an older `crossmap`, built from
-/// another commit), on that too: alternately, two rounds each, so that their ratio means something on a
-/// shared machine. Each result is labelled `this tree` or `baseline`; `measure` gets the round, the
+/// another commit), on that too: alternately, `rounds` rounds each, so that their ratio means something on
+/// a shared machine. Each result is labelled `this tree` or `baseline`; `measure` gets the round, the
 /// binary's place in it and the binary.
 fn alternately<R>(
     this: &Path,
     baseline: Option<&Path>,
+    rounds: usize,
     mut measure: impl FnMut(usize, usize, &Path) -> Result<R>,
 ) -> Result<Vec<(&'static str, R)>> {
     let mut runs: Vec<(&'static str, &Path)> = vec![("this tree", this)];
     if let Some(b) = baseline {
         runs.push(("baseline", b));
     }
-    let rounds = if baseline.is_some() { 2 } else { 1 };
+    let rounds = if baseline.is_some() { rounds } else { 1 };
     let mut results = Vec::new();
     for round in 0..rounds {
         for (i, (label, binary)) in runs.iter().enumerate() {
@@ -144,6 +145,9 @@ pub(crate) fn rss_mib(pid: u32) -> Result<f64> {
         .context("VmRSS")?;
     Ok(kb / 1024.0)
 }
+
+/// Rounds of `bench server --baseline`: GET throughput swings from run to run on a busy machine.
+const SERVER_ROUNDS: usize = 3;
 
 /// What one emulator binary does in `bench server`.
 struct Figures {
@@ -171,7 +175,7 @@ pub(crate) fn server(sh: &Shell, root: &Path, baseline: Option<&Path>) -> Result
     let crossmap = release.join("crossmap");
     let patch_exe = release.join("examples/patch_load");
     let yardstick = release.join("examples/yardstick");
-    let results = alternately(&crossmap, baseline, |_, _, emulator| {
+    let results = alternately(&crossmap, baseline, SERVER_ROUNDS, |_, _, emulator| {
         emulator_figures(sh, emulator, &patch_exe)
     })?;
     let figures = |label: &str| Figures {
@@ -226,7 +230,14 @@ pub(crate) fn server(sh: &Shell, root: &Path, baseline: Option<&Path>) -> Result
     println!("| emulator RSS with 1,000,000 group mappings | {rss:.0} MiB | | |");
     if baseline.is_some() {
         let before = figures("baseline");
-        println!("\n| emulator (means of 2 runs each, alternately) | this tree | baseline | this / baseline |");
+        println!("\n| emulator, each run in order | GET requests/s | PATCH items/s | RSS MiB |");
+        println!("|---|---|---|---|");
+        for (label, f) in &results {
+            println!("| {label} | {:.0} | {:.0} | {:.0} |", f.get.0, f.patch.0, f.rss);
+        }
+        println!(
+            "\n| emulator (means of {SERVER_ROUNDS} runs each, alternately) | this tree | baseline | this / baseline |"
+        );
         println!("|---|---|---|---|");
         println!(
             "| GET by alternate key, requests/s (/ bare GET) | {:.0} ({:.2}) | {:.0} ({:.2}) | {:.3} |",
@@ -586,7 +597,7 @@ pub(crate) fn cli(sh: &Shell, root: &Path, baseline: Option<&Path>, rows: u64) -
         ));
     }
     std::fs::write(&csv, text)?;
-    let results = alternately(&crossmap, baseline, |round, i, pusher| {
+    let results = alternately(&crossmap, baseline, 2, |round, i, pusher| {
         // Each push gets a fresh emulator (this tree's) and data directory: only the pusher differs.
         let data = dir.join(format!("data-{round}-{i}"));
         push_once(&crossmap, pusher, &csv, &data, &dir.join(format!("state-{round}-{i}")))
