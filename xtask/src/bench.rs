@@ -48,6 +48,23 @@ fn spawn_pinned(program: &Path, args: &[&str], port: u16) -> Result<Running> {
     Ok(Running(child))
 }
 
+/// The release emulator `crossmap`, durable in `data_dir`, listening on `port` with the bench's app, pinned
+/// to the server's core; `extra` flags after those.
+fn durable_emulator(crossmap: &Path, data_dir: &str, port: u16, extra: &[&str]) -> Result<Running> {
+    let addr = format!("127.0.0.1:{port}");
+    let mut args = vec![
+        "serve",
+        "--addr",
+        &addr,
+        "--data-dir",
+        data_dir,
+        "--app",
+        "bench:secret:manage",
+    ];
+    args.extend_from_slice(extra);
+    spawn_pinned(crossmap, &args, port)
+}
+
 /// (requests/s, p50 ms, p99 ms) from oha's JSON summary.
 fn oha(sh: &Shell, url: &str, token: &str) -> Result<(f64, f64, f64)> {
     let auth = format!("Authorization: Bearer {token}");
@@ -280,19 +297,7 @@ fn emulator_figures(sh: &Shell, crossmap: &Path, patch_exe: &Path) -> Result<Fig
     let dir_s = dir.to_str().context("a UTF-8 temp dir")?.to_owned();
     let port = 18481;
     let addr = format!("127.0.0.1:{port}");
-    let emulator = spawn_pinned(
-        crossmap,
-        &[
-            "serve",
-            "--addr",
-            &addr,
-            "--data-dir",
-            &dir_s,
-            "--app",
-            "bench:secret:manage",
-        ],
-        port,
-    )?;
+    let emulator = durable_emulator(crossmap, &dir_s, port, &[])?;
     let token = cmd!(sh, "{crossmap} token --data-dir {dir_s} --tenant bench")
         .quiet()
         .read()?;
@@ -330,19 +335,7 @@ fn memory_with_a_million(sh: &Shell, crossmap: &Path, patch_exe: &Path) -> Resul
     let dir_s = dir.to_str().context("a UTF-8 temp dir")?.to_owned();
     let port = 18484;
     let addr = format!("127.0.0.1:{port}");
-    let emulator = spawn_pinned(
-        crossmap,
-        &[
-            "serve",
-            "--addr",
-            &addr,
-            "--data-dir",
-            &dir_s,
-            "--app",
-            "bench:secret:manage",
-        ],
-        port,
-    )?;
+    let emulator = durable_emulator(crossmap, &dir_s, port, &[])?;
     let token = cmd!(sh, "{crossmap} token --data-dir {dir_s} --tenant bench")
         .quiet()
         .read()?;
@@ -376,19 +369,7 @@ pub(crate) fn client(sh: &Shell, root: &Path) -> Result<()> {
     let port = 18581;
     let authority = format!("http://127.0.0.1:{port}");
     let base = format!("{authority}/beta");
-    let emulator = spawn_pinned(
-        &crossmap,
-        &[
-            "serve",
-            "--addr",
-            &authority[7..],
-            "--data-dir",
-            &dir_s,
-            "--app",
-            "bench:secret:manage",
-        ],
-        port,
-    )?;
+    let emulator = durable_emulator(&crossmap, &dir_s, port, &[])?;
     // Each path writes its own tenant, so both create 100,000 new mappings.
     let rust: Value = serde_json::from_str(
         &cmd!(
@@ -476,21 +457,7 @@ pub(crate) fn throttled(sh: &Shell, root: &Path) -> Result<()> {
     let port = 18981;
     let authority = format!("http://127.0.0.1:{port}");
     let base = format!("{authority}/beta");
-    let _emulator = spawn_pinned(
-        &crossmap,
-        &[
-            "serve",
-            "--addr",
-            &authority[7..],
-            "--data-dir",
-            &dir_s,
-            "--app",
-            "bench:secret:manage",
-            "--throttle",
-            QUOTA,
-        ],
-        port,
-    )?;
+    let _emulator = durable_emulator(&crossmap, &dir_s, port, &["--throttle", QUOTA])?;
     let count = COUNT.to_string();
     let mut rows = Vec::new();
     for (label, tenant) in [
@@ -628,19 +595,7 @@ pub(crate) fn cli(sh: &Shell, root: &Path, baseline: Option<&Path>, rows: u64) -
 fn push_once(emulator: &Path, pusher: &Path, csv: &Path, data: &Path, state: &Path) -> Result<(f64, f64)> {
     let port = 18781;
     let base = format!("http://127.0.0.1:{port}");
-    let running = spawn_pinned(
-        emulator,
-        &[
-            "serve",
-            "--addr",
-            &base[7..],
-            "--data-dir",
-            data.to_str().context("UTF-8")?,
-            "--app",
-            "bench:secret:manage",
-        ],
-        port,
-    )?;
+    let running = durable_emulator(emulator, data.to_str().context("UTF-8")?, port, &[])?;
     let start = Instant::now();
     let mut push = Command::new("taskset")
         .args(["-c", LOAD_CORE])
