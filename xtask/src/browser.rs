@@ -5,8 +5,9 @@
 //! port is read from the line the emulator prints once it listens) with an app and an admin token, runs
 //! the Playwright tests in `tests/browser/` (node's test runner; screenshots into `docs/images/`), stops
 //! the emulator, then runs `examples/emulator_test.py`, which starts an emulator of its own as any
-//! language's test suite would. Fails when any test fails. Needs Debian's `chromium` (`.ci/run` installs
-//! it) and `npm`; runs `npm ci` in `tests/browser/` when `playwright-core` is not installed there.
+//! language's test suite would. Fails when any test fails. Needs Debian's `chromium` (installed with
+//! apt-get when missing, as `.ci/run` does) and `npm`; runs `npm ci` in `tests/browser/` when
+//! `playwright-core` is not installed there.
 
 use anyhow::{Context, Result, bail};
 use std::io::{BufRead, BufReader};
@@ -84,6 +85,16 @@ fn target_dir(root: &Path) -> PathBuf {
 
 pub(crate) fn run(sh: &Shell, root: &Path) -> Result<()> {
     let chromium = std::env::var("CROSSMAP_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+    if !Path::new(&chromium).exists() && chromium == "/usr/bin/chromium" {
+        // A fresh machine: Debian's Chromium, as .ci/run installs it (the package lists may be stale).
+        println!("browser: installing Debian's chromium");
+        let sh = sh.clone();
+        let _env = sh.push_env("DEBIAN_FRONTEND", "noninteractive");
+        if cmd!(sh, "apt-get install -y chromium").run().is_err() {
+            cmd!(sh, "apt-get update").run()?;
+            cmd!(sh, "apt-get install -y chromium").run()?;
+        }
+    }
     if !Path::new(&chromium).exists() {
         bail!("browser: no Chromium at {chromium}: install Debian's (`apt-get install -y chromium`), as .ci/run does");
     }
