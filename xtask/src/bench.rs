@@ -349,20 +349,41 @@ fn memory_with_a_million(sh: &Shell, crossmap: &Path, patch_exe: &Path) -> Resul
     Ok((rss, fill))
 }
 
-/// `cargo xtask bench client`: `apply_all` of 100,000 user mappings against the local release emulator,
-/// and in the same run the same push through Microsoft's Python beta SDK's request adapter.
-pub(crate) fn client(sh: &Shell, root: &Path) -> Result<()> {
-    const COUNT: &str = "100000";
+/// What the push benches run: this tree's release emulator and `push` example, and the Python SDK's script
+/// with its interpreter.
+struct Pushers {
+    python: PathBuf,
+    crossmap: PathBuf,
+    push: PathBuf,
+    script: PathBuf,
+}
+
+/// Builds the release emulator and the client's examples, and makes the Python SDK's environment.
+fn pushers(sh: &Shell, root: &Path) -> Result<Pushers> {
     cmd!(
         sh,
         "cargo build --release -p crossmap-cli -p crossmap-client --bins --examples"
     )
     .run()?;
-    let python = python_sdk(sh, root)?;
     let release = release_dir(root);
-    let crossmap = release.join("crossmap");
-    let push = release.join("examples/push");
-    let script = root.join("xtask/bench/python_sdk_push.py");
+    Ok(Pushers {
+        python: python_sdk(sh, root)?,
+        crossmap: release.join("crossmap"),
+        push: release.join("examples/push"),
+        script: root.join("xtask/bench/python_sdk_push.py"),
+    })
+}
+
+/// `cargo xtask bench client`: `apply_all` of 100,000 user mappings against the local release emulator,
+/// and in the same run the same push through Microsoft's Python beta SDK's request adapter.
+pub(crate) fn client(sh: &Shell, root: &Path) -> Result<()> {
+    const COUNT: &str = "100000";
+    let Pushers {
+        python,
+        crossmap,
+        push,
+        script,
+    } = pushers(sh, root)?;
     let dir = std::env::temp_dir().join(format!("crossmap-bench-client-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let dir_s = dir.to_str().context("a UTF-8 temp dir")?.to_owned();
@@ -441,16 +462,12 @@ pub(crate) fn throttled(sh: &Shell, root: &Path) -> Result<()> {
     const QUOTA: &str = "400/10s";
     let (limit, window, cost) = (400.0, 10.0, 2.0);
     let bound = ((COUNT / 50) as f64 * cost - limit) / (limit / window);
-    cmd!(
-        sh,
-        "cargo build --release -p crossmap-cli -p crossmap-client --bins --examples"
-    )
-    .run()?;
-    let python = python_sdk(sh, root)?;
-    let release = release_dir(root);
-    let crossmap = release.join("crossmap");
-    let push = release.join("examples/push");
-    let script = root.join("xtask/bench/python_sdk_push.py");
+    let Pushers {
+        python,
+        crossmap,
+        push,
+        script,
+    } = pushers(sh, root)?;
     let dir = std::env::temp_dir().join(format!("crossmap-bench-throttled-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let dir_s = dir.to_str().context("a UTF-8 temp dir")?.to_owned();
