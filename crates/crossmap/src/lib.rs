@@ -1,0 +1,61 @@
+//! crossmap: Microsoft Graph's (beta) SharePoint cross-tenant identity-mapping API in one crate.
+//!
+//! The toolkit is built in layers, each its own crate and usable alone; this crate re-exports them
+//! behind features, so that one dependency line gives you what you need:
+//!
+//! | feature | default | gives | crate |
+//! |---|---|---|---|
+//! | (always) | yes | [`model`]: the API's JSON, ids, keys and alternate-key URLs; no I/O | `crossmap-model` |
+//! | (always) | yes | [`delta`]: what a delta PATCH means; validate, apply, plan and chunk requests | `crossmap-delta` |
+//! | `client` | yes | `client`: the HTTP client (chunked, retried, paced), on tokio and reqwest | `crossmap-client` |
+//! | `rustls` | yes | HTTPS to Graph for the client; without it, plain HTTP only (enough for the emulator) | `crossmap-client/rustls` |
+//! | `server` | no | `server`: the emulator's axum router; `store`: its durable store | `crossmap-server`, `crossmap-store` |
+//! | `matching` | no | `matching`: build the map from two tenants' directories | `crossmap-match` |
+//! | `testing` | no | `testing::Emulator`: the emulator in your test's process, in one line | (this crate) |
+//!
+//! `default-features = false` pulls in no async runtime and no HTTP stack: the model and the engine
+//! only. `prelude` brings the names most code needs into scope.
+//!
+//! ```toml
+//! [dependencies]
+//! crossmap = "0.1"
+//!
+//! [dev-dependencies]
+//! crossmap = { version = "0.1", features = ["testing"] }
+//! tokio = { version = "1", features = ["macros", "rt-multi-thread"] }
+//! ```
+//!
+//! A test against the emulator:
+//!
+//! ```
+//! # #[cfg(feature = "testing")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use crossmap::prelude::*;
+//!
+//! let emulator = Emulator::start().await?;
+//! let client = emulator.client()?;
+//! let key = UserKey::parse("ada@contoso.com")?;
+//! assert!(client.get::<SharePointUserIdentityMapping>(&key, None).await?.is_none());
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "testing"))]
+//! # fn main() {}
+//! ```
+
+pub use crossmap_delta as delta;
+pub use crossmap_model as model;
+
+#[cfg(feature = "client")]
+pub use crossmap_client as client;
+#[cfg(feature = "matching")]
+pub use crossmap_match as matching;
+#[cfg(feature = "server")]
+pub use crossmap_server as server;
+#[cfg(feature = "server")]
+pub use crossmap_store as store;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub mod prelude;

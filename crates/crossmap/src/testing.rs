@@ -1,0 +1,370 @@
+//! The emulator in your test's process, in one line (feature `testing`).
+//!
+//! [`Emulator::start`] serves the emulator's router (`crossmap-server`) on a free loopback port, on a
+//! tokio task of the calling runtime, over an in-memory store, with one app registered holding every role.
+//! It gives the URLs, a ready [`Client`] for its tenant, tokens, and the admin plane's calls (reset, the
+//! request journal, fault rules); dropping it stops the server. For a data directory, another tenant or
+//! the admin plane's options, [`Emulator::builder`].
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use crossmap::testing::Emulator;
+//!
+//! let emulator = Emulator::start().await?;
+//! assert!(emulator.base_url().ends_with("/beta"));
+//! let _client = emulator.client()?;
+//! emulator.reset().await?;
+//! assert!(emulator.journal().await?.is_empty());
+//! # Ok(())
+//! # }
+//! ```
+
+use crossmap_client::{Client, ClientCredentials, ClientError};
+use crossmap_server::{AdminOptions, App, AppState, Auth, AuthError, FaultConfig, ROLES, ServeOptions};
+use crossmap_store::{Store, StoreError};
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The tenant an emulator serves unless told otherwise ([`EmulatorBuilder::tenant`]).
+pub const DEFAULT_TENANT: &str = "11111111-1111-1111-1111-111111111111";
+
+/// The client id of the app every emulator registers, with every role ([`ROLES`]).
+pub const CLIENT_ID: &str = "crossmap-testing";
+
+/// What can go wrong starting, calling or stopping an [`Emulator`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmulatorError {
+    /// No loopback port could be bound.
+    #[error("could not listen on 127.0.0.1: {0}")]
+    Bind(#[source] std::io::Error),
+    /// The data directory could not be opened.
+    #[error("could not open the emulator's store: {0}")]
+    Store(#[from] StoreError),
+    /// No signing key or secret could be made or read.
+    #[error("could not set up the emulator's token issuer: {0}")]
+    Auth(#[from] AuthError),
+    /// The client could not be built.
+    #[error("could not build a client for the emulator: {0}")]
+    Client(#[from] ClientError),
+    /// An admin-plane call did not get an answer, or its answer could not be read.
+    #[error("the admin call {call} failed: {source}")]
+    Admin {
+        /// The call, e.g. `POST /_crossmap/reset`.
+        call: String,
+        /// Why.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// An admin-plane call was refused.
+    #[error("the admin call {call} answered {status}: {body}")]
+    Refused {
+        /// The call, e.g. `PUT /_crossmap/faults`.
+        call: String,
+        /// The HTTP status.
+        status: u16,
+        /// The answer's body (Graph's error shape).
+        body: String,
+    },
+    /// The server's task ended in an error or panicked.
+    #[error("the emulator's server failed: {0}")]
+    Server(String),
+}
+
+/// One request the emulator received, as its journal (`GET /_crossmap/requests`) records it; see
+/// `docs/emulator.md`, "The admin plane".
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct JournalEntry {
+    /// The entry's number, increasing.
+    pub seq: u64,
+    /// When it arrived, RFC 3339 with milliseconds.
+    pub time: String,
+    /// The HTTP method.
+    pub method: String,
+    /// The path, as sent (still percent-encoded).
+    pub path: String,
+    /// The status answered; `None` when a fault dropped the connection unanswered.
+    pub status: Option<u16>,
+    /// How long the answer took, in milliseconds.
+    pub duration_ms: f64,
+    /// The verified token's tenant (`None` before authentication).
+    pub tenant: Option<String>,
+    /// The verified token's app.
+    pub app_id: Option<String>,
+    /// The `client-request-id` sent.
+    pub client_request_id: Option<String>,
+    /// The `request-id` answered.
+    pub request_id: String,
+    /// The `User-Agent` sent.
+    pub user_agent: Option<String>,
+    /// The `Retry-Attempt` header sent.
+    pub retry_attempt: Option<u64>,
+    /// The number of items in a delta PATCH's body.
+    pub items: Option<usize>,
+    /// The fault rules that acted on the request.
+    pub fault: Option<String>,
+}
+
+/// How to start an [`Emulator`]: [`Emulator::builder`].
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct EmulatorBuilder {
+    durable: Option<PathBuf>,
+    tenant: Option<String>,
+    admin: Option<AdminOptions>,
+}
+
+impl EmulatorBuilder {
+    /// Keeps the mappings in the data directory `dir` (created if missing), as `crossmap serve
+    /// --data-dir` does; its signing key too, so tokens outlive a restart on the same directory.
+    pub fn durable(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.durable = Some(dir.into());
+        self
+    }
+
+    /// The tenant [`Emulator::client`] and [`Emulator::token`] act for: a GUID, or a name such as
+    /// `contoso` (default [`DEFAULT_TENANT`]).
+    pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.tenant = Some(tenant.into());
+        self
+    }
+
+    /// The admin plane's options (default [`AdminOptions::default`]: on, no token, a 10,000-request
+    /// journal, no faults). With an admin token set, [`Emulator`]'s admin calls send it.
+    pub fn admin(mut self, options: AdminOptions) -> Self {
+        self.admin = Some(options);
+        self
+    }
+
+    /// Starts the emulator on a free loopback port, served on a task of the current tokio runtime.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    pub async fn start(self) -> Result<Emulator, EmulatorError> {
+        let secret = crossmap_server::random_hex(16)?;
+        let app = App {
+            client_id: CLIENT_ID.to_owned(),
+            secret: secret.clone(),
+            roles: ROLES.iter().map(|r| (*r).to_owned()).collect(),
+        };
+        let (store, auth) = match self.durable {
+            None => (Store::in_memory(), Auth::ephemeral(vec![app])?),
+            Some(dir) => {
+                // Opening replays the log and waits for fsyncs: off the async workers.
+                let opened = tokio::task::spawn_blocking(move || -> Result<_, EmulatorError> {
+                    let key = Auth::key_in(&dir)?;
+                    Ok((Store::open(&dir)?, Auth::new(key, vec![app])))
+                })
+                .await
+                .map_err(|e| EmulatorError::Server(e.to_string()))?;
+                opened?
+            }
+        };
+        let admin = self.admin.unwrap_or_default();
+        let admin_token = admin.token.clone();
+        let state = AppState::new(store, auth).with_admin(admin);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(EmulatorError::Bind)?;
+        let origin = format!("http://{}", listener.local_addr().map_err(EmulatorError::Bind)?);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let options = ServeOptions {
+            // A test's emulator stops quickly: requests still in flight after a second are cut.
+            shutdown_deadline: Duration::from_secs(1),
+            ..ServeOptions::default()
+        };
+        let server = tokio::spawn(crossmap_server::serve(
+            listener,
+            crossmap_server::router(state.clone()),
+            options,
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        tracing::debug!(%origin, "emulator started");
+        Ok(Emulator {
+            tenant: crossmap_server::tenant_id(self.tenant.as_deref().unwrap_or(DEFAULT_TENANT)),
+            origin,
+            secret,
+            admin_token,
+            state,
+            http: reqwest::Client::new(),
+            stop: Some(stop),
+            server: Some(server),
+        })
+    }
+}
+
+/// The emulator, serving on a loopback port until dropped (or [`Emulator::shutdown`]).
+///
+/// Dropping it signals the server to stop: it takes no new connections, and requests in flight get up
+/// to a second to finish; [`Emulator::shutdown`] also waits for that.
+#[derive(Debug)]
+pub struct Emulator {
+    origin: String,
+    tenant: String,
+    secret: String,
+    admin_token: Option<String>,
+    state: AppState,
+    http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Emulator {
+    /// Starts an emulator with the defaults: in memory, tenant [`DEFAULT_TENANT`]; see
+    /// [`EmulatorBuilder::start`].
+    pub async fn start() -> Result<Emulator, EmulatorError> {
+        Emulator::builder().start().await
+    }
+
+    /// Sets up an emulator with a data directory, another tenant or admin options.
+    pub fn builder() -> EmulatorBuilder {
+        EmulatorBuilder::default()
+    }
+
+    /// The base URL of the Graph calls, version segment included: `http://127.0.0.1:PORT/beta`.
+    pub fn base_url(&self) -> String {
+        format!("{}/beta", self.origin)
+    }
+
+    /// Scheme, host and port, `http://127.0.0.1:PORT`: where the admin plane (`/_crossmap/`) and the
+    /// token endpoint (`/{tenant}/oauth2/v2.0/token`) live.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The tenant the client and tokens act for, as tokens carry it (`tid`).
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// The client id of the registered app ([`CLIENT_ID`]), for a tool of your own to sign in with.
+    pub fn client_id(&self) -> &str {
+        CLIENT_ID
+    }
+
+    /// The registered app's secret (random per emulator).
+    pub fn client_secret(&self) -> &str {
+        &self.secret
+    }
+
+    /// A bearer token for the tenant carrying `roles` (e.g. [`crossmap_server::READ_ROLE`]), minted as
+    /// the token endpoint would.
+    pub fn token(&self, roles: &[&str]) -> String {
+        let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
+        self.state.auth().mint(&self.tenant, CLIENT_ID, &roles)
+    }
+
+    /// A client for the tenant, signing in with the registered app's client credentials.
+    pub fn client(&self) -> Result<Client, EmulatorError> {
+        Ok(Client::builder()
+            .base_url(self.base_url())
+            .token_provider(ClientCredentials::new(&self.tenant, CLIENT_ID, &self.secret).with_authority(&self.origin))
+            .build()?)
+    }
+
+    /// The server's state: its store, token issuer and admin plane, as the router shares them.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Forgets every tenant's mappings and directory (`POST /_crossmap/reset`).
+    pub async fn reset(&self) -> Result<(), EmulatorError> {
+        self.admin(reqwest::Method::POST, "reset", None).await.map(drop)
+    }
+
+    /// Forgets one tenant's mappings and directory (`POST /_crossmap/reset?tenant=T`).
+    pub async fn reset_tenant(&self, tenant: &str) -> Result<(), EmulatorError> {
+        let tenant = percent_encoding::utf8_percent_encode(tenant, percent_encoding::NON_ALPHANUMERIC);
+        self.admin(reqwest::Method::POST, &format!("reset?tenant={tenant}"), None)
+            .await
+            .map(drop)
+    }
+
+    /// The request journal, oldest first (`GET /_crossmap/requests`): every request outside the admin
+    /// plane, up to the journal's size.
+    pub async fn journal(&self) -> Result<Vec<JournalEntry>, EmulatorError> {
+        #[derive(Deserialize)]
+        struct Page {
+            value: Vec<JournalEntry>,
+        }
+        let call = "GET /_crossmap/requests";
+        let body = self.admin(reqwest::Method::GET, "requests", None).await?;
+        let page: Page = serde_json::from_str(&body).map_err(|e| EmulatorError::Refused {
+            call: call.to_owned(),
+            status: 200,
+            body: format!("an unreadable journal ({e}): {body}"),
+        })?;
+        Ok(page.value)
+    }
+
+    /// Empties the journal (`DELETE /_crossmap/requests`); its numbering goes on.
+    pub async fn clear_journal(&self) -> Result<(), EmulatorError> {
+        self.admin(reqwest::Method::DELETE, "requests", None).await.map(drop)
+    }
+
+    /// Puts `faults` in force (`PUT /_crossmap/faults`); `FaultConfig::default()` turns faults off.
+    pub async fn set_faults(&self, faults: &FaultConfig) -> Result<(), EmulatorError> {
+        let body = serde_json::to_string(faults).map_err(|e| EmulatorError::Server(e.to_string()))?;
+        self.admin(reqwest::Method::PUT, "faults", Some(body)).await.map(drop)
+    }
+
+    /// Stops the server and waits until it has: requests in flight get up to a second to finish.
+    pub async fn shutdown(mut self) -> Result<(), EmulatorError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.server.take() {
+            Some(server) => match server.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(EmulatorError::Server(e.to_string())),
+                Err(e) => Err(EmulatorError::Server(e.to_string())),
+            },
+            None => Ok(()),
+        }
+    }
+
+    /// Calls `/_crossmap/{path}`, giving the answer's body when it is a success.
+    async fn admin(&self, method: reqwest::Method, path: &str, body: Option<String>) -> Result<String, EmulatorError> {
+        let call = format!("{method} /_crossmap/{path}");
+        let mut request = self.http.request(method, format!("{}/_crossmap/{path}", self.origin));
+        if let Some(token) = &self.admin_token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.header("content-type", "application/json").body(body);
+        }
+        let failed = |source| EmulatorError::Admin {
+            call: call.clone(),
+            source,
+        };
+        let response = request.send().await.map_err(failed)?;
+        let status = response.status();
+        let text = response.text().await.map_err(failed)?;
+        if !status.is_success() {
+            return Err(EmulatorError::Refused {
+                call,
+                status: status.as_u16(),
+                body: text,
+            });
+        }
+        Ok(text)
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        // The server task sees the signal and stops on its own; nothing here can wait for it.
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

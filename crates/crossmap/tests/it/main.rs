@@ -1,0 +1,3 @@
+//! Integration tests of the `crossmap` facade: the test emulator as a user's test meets it.
+
+mod emulator;
