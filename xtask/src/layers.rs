@@ -1,7 +1,9 @@
 //! The layering invariants of `docs/architecture.md`, checked against `cargo metadata`.
 //!
 //! For each crate, the normal and build dependencies (not dev-dependencies), transitively, must not
-//! include a crate its layer forbids.
+//! include a crate its layer forbids. The facade, `crossmap`, may depend on every layer and no layer on it;
+//! and without its default features it must pull in no async runtime, HTTP stack or database
+//! (`cargo tree -p crossmap --no-default-features -e normal`).
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
@@ -25,6 +27,7 @@ const IO_STACK: &[&str] = &[
 fn rules() -> Vec<(&'static str, Vec<&'static str>, &'static str)> {
     let ours = |allowed: &[&str]| -> Vec<&'static str> {
         [
+            "crossmap",
             "crossmap-model",
             "crossmap-delta",
             "crossmap-match",
@@ -85,8 +88,13 @@ fn rules() -> Vec<(&'static str, Vec<&'static str>, &'static str)> {
         ),
         (
             "crossmap-cli",
-            vec!["crossmap-test-support", "crossmap-codegen"],
-            "test support and codegen are never shipped",
+            vec!["crossmap", "crossmap-test-support", "crossmap-codegen"],
+            "the CLI sits on the layers, not on the facade; test support and codegen are never shipped",
+        ),
+        (
+            "crossmap",
+            vec!["crossmap-cli", "crossmap-test-support", "crossmap-codegen"],
+            "the facade re-exports the library layers: no CLI, test support or codegen",
         ),
     ]
 }
@@ -98,8 +106,38 @@ pub(crate) fn check(sh: &Shell) -> Result<()> {
     if !violations.is_empty() {
         bail!("layering violated:\n{}", violations.join("\n"));
     }
-    println!("layers: every crate keeps to its layer");
+    let format = "{p}";
+    let tree = cmd!(
+        sh,
+        "cargo tree -p crossmap --no-default-features -e normal --prefix none --format {format} --locked"
+    )
+    .quiet()
+    .read()?;
+    let pulled = io_without_defaults(&tree);
+    if !pulled.is_empty() {
+        bail!(
+            "layering violated: crossmap without default features pulls in {}: the model and the engine only, no I/O",
+            pulled.join(", ")
+        );
+    }
+    println!("layers: every crate keeps to its layer; crossmap without default features does no I/O");
     Ok(())
+}
+
+/// The crates of `cargo tree --prefix none --format {p}` output (one `name vX.Y.Z …` a line) that the
+/// facade without default features must not pull in: the I/O stack and the layers that do I/O.
+fn io_without_defaults(tree: &str) -> Vec<String> {
+    let forbidden: Vec<&str> = IO_STACK
+        .iter()
+        .copied()
+        .chain(["crossmap-client", "crossmap-server", "crossmap-store", "crossmap-cli"])
+        .collect();
+    let names: BTreeSet<&str> = tree.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    names
+        .into_iter()
+        .filter(|n| forbidden.contains(n))
+        .map(str::to_owned)
+        .collect()
 }
 
 fn violations(metadata: &Value) -> Result<Vec<String>> {
@@ -166,6 +204,47 @@ mod tests {
         assert_eq!(
             v,
             ["  crossmap-match depends on crossmap-delta: matching is pure: the model only, no I/O"]
+        );
+    }
+
+    #[test]
+    fn no_layer_may_depend_on_the_facade() {
+        let metadata = serde_json::json!({
+            "packages": [{"id": "s", "name": "crossmap-store"}, {"id": "f", "name": "crossmap"}],
+            "resolve": {"nodes": [
+                {"id": "s", "deps": [{"pkg": "f", "dep_kinds": [{"kind": null}]}]},
+                {"id": "f", "deps": []}
+            ]}
+        });
+        let v = violations(&metadata).unwrap();
+        assert_eq!(v, ["  crossmap-store depends on crossmap: the store is below HTTP"]);
+    }
+
+    #[test]
+    fn the_facade_may_not_ship_the_cli() {
+        let metadata = serde_json::json!({
+            "packages": [{"id": "f", "name": "crossmap"}, {"id": "c", "name": "crossmap-cli"},
+                         {"id": "s", "name": "crossmap-server"}],
+            "resolve": {"nodes": [
+                {"id": "f", "deps": [{"pkg": "c", "dep_kinds": [{"kind": null}]}, {"pkg": "s", "dep_kinds": [{"kind": null}]}]},
+                {"id": "c", "deps": []},
+                {"id": "s", "deps": []}
+            ]}
+        });
+        let v = violations(&metadata).unwrap();
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].starts_with("  crossmap depends on crossmap-cli"), "{v:?}");
+    }
+
+    #[test]
+    fn the_facade_without_defaults_may_not_pull_http() {
+        let pure =
+            "crossmap v0.1.0 (/w/crates/crossmap)\ncrossmap-model v0.1.0 (/w/crates/crossmap-model)\nserde v1.0.0\n";
+        assert!(io_without_defaults(pure).is_empty());
+        let http = format!("{pure}crossmap-client v0.1.0 (/w)\nreqwest v0.13.5\nhyper v1.8.0\ntokio v1.54.1 (*)\n");
+        assert_eq!(
+            io_without_defaults(&http),
+            ["crossmap-client", "hyper", "reqwest", "tokio"]
         );
     }
 
