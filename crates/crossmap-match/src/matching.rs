@@ -957,7 +957,7 @@ mod tests {
             s.push_user(&user(i, format!("s{i}@a.com"), v)).unwrap();
             // Half match by immutable id, half by employee id.
             let mut u = user(100 + i, format!("t{i}@b.com"), v);
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 u.on_premises_immutable_id = Patch::Absent;
             }
             t.push_user(&u).unwrap();

@@ -33,7 +33,7 @@ impl Sample for Group {
     fn sample(n: u64, variant: u64) -> Self {
         Group {
             source_organization_id: Patch::Value(Guid::from_u128(ORG)),
-            group_type: Patch::Value(if n % 3 == 0 {
+            group_type: Patch::Value(if n.is_multiple_of(3) {
                 GroupType::M365Group
             } else {
                 GroupType::RegularGroup
@@ -73,7 +73,7 @@ impl Sample for User {
     fn sample(n: u64, variant: u64) -> Self {
         User {
             source_organization_id: Patch::Value(Guid::from_u128(ORG)),
-            user_type: Patch::Value(if n % 50 == 0 {
+            user_type: Patch::Value(if n.is_multiple_of(50) {
                 UserType::GuestUser
             } else {
                 UserType::RegularUser

@@ -439,7 +439,7 @@ impl Migration {
         u.mail = Patch::Value(upn.clone());
         u.user_principal_name = Patch::Value(upn);
         u.proxy_addresses = Patch::Value(proxies);
-        if p.r % 10 == 0 {
+        if p.r.is_multiple_of(10) {
             u.other_mails = Patch::Value(vec![format!("{}{tag}@gmail.com", ascii(first).to_lowercase())]);
         }
         u.on_premises_immutable_id = immutable.map_or(Patch::Null, Patch::Value);

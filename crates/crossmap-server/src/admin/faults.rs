@@ -356,7 +356,7 @@ impl Faults {
             }
             live.seen[i] += 1;
             let fires = match (rule.every, rule.rate) {
-                (Some(n), _) => live.seen[i] % n == 0,
+                (Some(n), _) => live.seen[i].is_multiple_of(n),
                 (None, Some(rate)) => live.rng.f64() < rate,
                 (None, None) => true,
             };
