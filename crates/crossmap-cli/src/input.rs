@@ -9,7 +9,7 @@
 
 use crossmap_delta::{MappingTable, MemoryTable, Rules, one_to_one_in, validate_owned};
 use crossmap_model::{
-    DeltaItem, Guid, Identity, KeyError, MappingKey, Patch, SharePointGroupIdentityMapping as Group,
+    DeltaItem, Guid, Identity, KeyError, Patch, SharePointGroupIdentityMapping as Group,
     SharePointIdentityMappingGroupMigrationData, SharePointIdentityMappingGroupType as GroupType,
     SharePointIdentityMappingUserMigrationData, SharePointIdentityMappingUserType as UserType,
     SharePointUserIdentityMapping as User, UserIdentity, UserKey,

@@ -8,7 +8,7 @@ use crossmap_client::{Client, DirectoryQuery};
 use crossmap_delta::{MappingTable, MemoryTable};
 use crossmap_match::{Config, Directory, DirectoryBuilder, GroupKind, Rule, Status, match_directories};
 use crossmap_model::{
-    Guid, MappingKey, SharePointGroupIdentityMapping as Group, SharePointIdentityMappingGroupType as GroupType,
+    Guid, SharePointGroupIdentityMapping as Group, SharePointIdentityMappingGroupType as GroupType,
     SharePointUserIdentityMapping as User,
 };
 use futures_util::StreamExt;

@@ -171,7 +171,7 @@ const ACTIONS: [&str; 3] = ["create", "update", "remove"];
 
 fn key_text<M: crossmap_delta::Rules>(item: &DeltaItem<M>) -> String {
     item.entity()
-        .source_key()
+        .source_key_checked()
         .and_then(Result::ok)
         .map(|k| k.as_str().to_owned())
         .unwrap_or_default()
@@ -181,7 +181,7 @@ fn key_text<M: crossmap_delta::Rules>(item: &DeltaItem<M>) -> String {
 fn action<M: crossmap_delta::Rules>(current: &MemoryTable<M>, item: &DeltaItem<M>) -> usize {
     let exists = item
         .entity()
-        .source_key()
+        .source_key_checked()
         .and_then(Result::ok)
         .is_some_and(|k| current.row(&k).is_some());
     match (item.is_removal(), exists) {
@@ -193,7 +193,7 @@ fn action<M: crossmap_delta::Rules>(current: &MemoryTable<M>, item: &DeltaItem<M
 
 /// Every property an update changes, as `(path, old, new)`: what a reviewer approves.
 fn changes<M: crossmap_delta::Rules>(current: &MemoryTable<M>, item: &DeltaItem<M>) -> Vec<serde_json::Value> {
-    let Some(Ok(key)) = item.entity().source_key() else {
+    let Some(Ok(key)) = item.entity().source_key_checked() else {
         return Vec::new();
     };
     let Some(have) = current.row(&key).map(|r| r.decode::<M>()) else {

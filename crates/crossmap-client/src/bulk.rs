@@ -142,7 +142,7 @@ impl Client {
         let mut results: Vec<ItemResult<M>> = (0..items.len()).map(|_| ItemResult::NotSent).collect();
         let indexed: Vec<(usize, DeltaItem<M>)> = items.into_iter().enumerate().collect();
         let chunks = chunk_by(indexed, MAX_DELTA_ITEMS, |(_, item)| {
-            item.entity().source_key().and_then(Result::ok)
+            item.entity().source_key_checked().and_then(Result::ok)
         });
         // A chain (a chunk and those that must follow it) runs in order; chains run concurrently.
         let chains = chains(chunks);

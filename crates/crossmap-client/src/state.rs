@@ -121,7 +121,7 @@ impl<M: Rules> Report<M> {
                 continue;
             };
             // The client validated the item before sending it: its key is there and well formed.
-            let Some(Ok(key)) = sent.entity().source_key() else {
+            let Some(Ok(key)) = sent.entity().source_key_checked() else {
                 continue;
             };
             if sent.is_removal() {

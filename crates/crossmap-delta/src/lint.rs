@@ -29,7 +29,7 @@ pub fn one_to_one<M: Rules>(
     let mut by_target: BTreeMap<String, Vec<M::Key>> = BTreeMap::new();
     for m in mappings {
         let m = m.borrow();
-        if let (Some(target), Some(Ok(source))) = (m.target_key(), m.source_key()) {
+        if let (Some(target), Some(Ok(source))) = (m.target_key(), m.source_key_checked()) {
             by_target.entry(target).or_default().push(source);
         }
     }

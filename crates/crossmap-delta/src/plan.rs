@@ -193,7 +193,7 @@ fn item<M: Rules>(have: Option<&Row>, want: Option<&Row>, complete: bool) -> Opt
 /// let mut queue = PlanQueue::new(&current, desired, true);
 /// let item = queue.next_item(&current).unwrap();
 /// assert_eq!(vec![item.clone()], expected);
-/// current.put(item.entity().source_key().unwrap().unwrap(), item.entity()); // as the service applied it
+/// current.put(item.entity().source_key().unwrap(), item.entity()); // as the service applied it
 /// assert!(queue.next_item(&current).is_none());
 /// ```
 pub struct PlanQueue<M: Rules> {
@@ -286,7 +286,9 @@ pub struct Chunk<T> {
 /// concurrently; a key with more than `max` items spans consecutive chunks chained by [`Chunk::after`].
 /// Applying the chunks one after another in order is the same as applying `items` whole.
 pub fn chunk<M: IdentityMapping>(items: Vec<DeltaItem<M>>, max: usize) -> Vec<Chunk<DeltaItem<M>>> {
-    chunk_by(items, max, |item| item.entity().source_key().and_then(Result::ok))
+    chunk_by(items, max, |item| {
+        item.entity().source_key_checked().and_then(Result::ok)
+    })
 }
 
 /// [`chunk`] for any item type, given how to find an item's key (`None`: an item of its own), e.g. to

@@ -23,7 +23,7 @@ pub enum Format {
 impl Format {
     /// Checks `value`; the error is a sentence about the value.
     pub fn check(self, value: &str) -> Result<(), String> {
-        use crossmap_model::{MappingKey, UserKey};
+        use crossmap_model::UserKey;
         match self {
             Format::Guid => value
                 .parse::<crossmap_model::Guid>()

@@ -161,7 +161,7 @@ impl<M: IdentityMapping> MappingTable<M> for MemoryTable<M> {
 /// Puts a complete mapping in the form the engine stores: server-owned properties cleared, defaults
 /// filled, `null`s and annotations dropped, `id` derived from the key. `index` is for the error.
 pub fn canonical<M: Rules>(index: usize, mut mapping: M) -> Result<(M::Key, M), ItemError> {
-    let key = match mapping.source_key() {
+    let key = match mapping.source_key_checked() {
         Some(Ok(key)) => key,
         Some(Err(e)) => return Err(ItemError::new(index, M::SOURCE_KEY_PATH, e.to_string())),
         None => {

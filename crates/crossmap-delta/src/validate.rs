@@ -58,7 +58,7 @@ pub fn validate_owned<M: Rules>(index: usize, item: DeltaItem<M>) -> Result<Op<M
             ));
             None
         }
-        Patch::Value(_) => match item.entity().source_key().expect("a value") {
+        Patch::Value(_) => match item.entity().source_key_checked().expect("a value") {
             Ok(key) => Some(key),
             Err(e) => {
                 errors.push(ItemError::new(index, M::SOURCE_KEY_PATH, e.to_string()));

@@ -5,7 +5,7 @@
 //! file and change nothing unless every line is right.
 
 use crate::text::normalize;
-use crossmap_model::{Guid, MappingKey, UserKey};
+use crossmap_model::{Guid, UserKey};
 use rustc_hash::FxHashMap;
 use std::fmt;
 

@@ -9,7 +9,7 @@
 use crate::index::Index;
 use crate::text::{Arena, Full, Span, normalize, split_address};
 use crossmap_model::directory::{Group, Organization, User, is_external_upn};
-use crossmap_model::{Guid, KeyError, MappingKey, UserKey};
+use crossmap_model::{Guid, KeyError, UserKey};
 use std::fmt;
 use std::sync::OnceLock;
 

@@ -3,7 +3,7 @@
 //! This reproduces the documented ids: `AQAAAAIAAABhYWFhYWFhYS1hYWFhLWFhYWEtYWFhYS1hYWFhYWFhYWFhYWE` is
 //! group `aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa`, `AQAAAAEAAAB1c2VyMUBjb250b3NvLmNvbQ` user `user1@contoso.com`.
 
-use crate::{GroupKey, KeyError, MappingKey, UserKey};
+use crate::{GroupKey, KeyError, UserKey};
 use base64::Engine;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
@@ -100,7 +100,7 @@ impl MappingId {
     /// Encodes the id.
     ///
     /// ```
-    /// use crossmap_model::{GroupKey, MappingId, MappingKey};
+    /// use crossmap_model::{GroupKey, MappingId};
     /// let key = GroupKey::parse("aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa").unwrap();
     /// assert_eq!(MappingId::Group(key).encode(), "AQAAAAIAAABhYWFhYWFhYS1hYWFhLWFhYWEtYWFhYS1hYWFhYWFhYWFhYWE");
     /// ```

@@ -175,7 +175,7 @@ pub fn parse_string_literal(literal: &str) -> Result<String, KeyError> {
 ///
 /// ```
 /// use crossmap_model::{GroupKey, MappingKey};
-/// let key = GroupKey::parse("AAAAAAAA-AAAA-AAAA-AAAA-AAAAAAAAAAAA").unwrap();
+/// let key: GroupKey = "AAAAAAAA-AAAA-AAAA-AAAA-AAAAAAAAAAAA".parse().unwrap();
 /// assert_eq!(key.to_segment(), "crossOrganizationGroupMappings(sourceGroupObjectId='aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa')");
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -197,6 +197,41 @@ impl GroupKey {
     pub fn guid(&self) -> Guid {
         self.guid
     }
+
+    /// Validates and normalises a source group id: a GUID in the 8-4-4-4-12 form, any case.
+    ///
+    /// ```
+    /// use crossmap_model::GroupKey;
+    /// let key = GroupKey::parse("AAAAAAAA-AAAA-AAAA-AAAA-AAAAAAAAAAAA").unwrap();
+    /// assert_eq!(key.as_str(), "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa");
+    /// assert!(GroupKey::parse("{aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa}").is_err());
+    /// ```
+    pub fn parse(raw: &str) -> Result<GroupKey, KeyError> {
+        let guid = raw
+            .parse::<Guid>()
+            .map_err(|_| KeyError::NotAGuid { value: raw.to_owned() })?;
+        // A parsed GUID's text is the input in lower case: no formatting needed.
+        let mut text = [0u8; 36];
+        text.copy_from_slice(raw.as_bytes());
+        text.make_ascii_lowercase();
+        Ok(GroupKey { guid, text })
+    }
+
+    /// The normalised key as text (lower case); the text the mapping id encodes.
+    ///
+    /// ```
+    /// use crossmap_model::{GroupKey, Guid};
+    /// assert_eq!(GroupKey::new(Guid::from_u128(0xab)).as_str(), "00000000-0000-0000-0000-0000000000ab");
+    /// ```
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.text).expect("a GUID's text is ASCII")
+    }
+}
+
+impl From<Guid> for GroupKey {
+    fn from(guid: Guid) -> GroupKey {
+        GroupKey::new(guid)
+    }
 }
 
 impl std::hash::Hash for GroupKey {
@@ -217,18 +252,11 @@ impl MappingKey for GroupKey {
     const ALTERNATE_KEY: &'static str = SharePointGroupIdentityMapping::ALTERNATE_KEY;
 
     fn parse(raw: &str) -> Result<Self, KeyError> {
-        let guid = raw
-            .parse::<Guid>()
-            .map_err(|_| KeyError::NotAGuid { value: raw.to_owned() })?;
-        // A parsed GUID's text is the input in lower case: no formatting needed.
-        let mut text = [0u8; 36];
-        text.copy_from_slice(raw.as_bytes());
-        text.make_ascii_lowercase();
-        Ok(GroupKey { guid, text })
+        GroupKey::parse(raw)
     }
 
     fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.text).expect("a GUID's text is ASCII")
+        GroupKey::as_str(self)
     }
 
     /// Accepts the documented quoted form and OData's bare GUID literal.
@@ -254,11 +282,17 @@ impl MappingKey for GroupKey {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UserKey(String);
 
-impl MappingKey for UserKey {
-    const COLLECTION: &'static str = SharePointUserIdentityMapping::COLLECTION;
-    const ALTERNATE_KEY: &'static str = SharePointUserIdentityMapping::ALTERNATE_KEY;
-
-    fn parse(raw: &str) -> Result<Self, KeyError> {
+impl UserKey {
+    /// Validates and normalises a source UPN: one `@`, something on each side, no whitespace or control
+    /// characters; lower-cased, since UPNs compare without regard to case.
+    ///
+    /// ```
+    /// use crossmap_model::UserKey;
+    /// let key = UserKey::parse("Ann@Contoso.com").unwrap();
+    /// assert_eq!(key.as_str(), "ann@contoso.com");
+    /// assert!(UserKey::parse("ann at contoso.com").is_err());
+    /// ```
+    pub fn parse(raw: &str) -> Result<UserKey, KeyError> {
         let bad = |reason| KeyError::NotAUpn {
             value: raw.to_owned(),
             reason,
@@ -282,8 +316,27 @@ impl MappingKey for UserKey {
         Ok(UserKey(raw.to_lowercase()))
     }
 
-    fn as_str(&self) -> &str {
+    /// The normalised key as text (lower case); the text the mapping id encodes.
+    ///
+    /// ```
+    /// use crossmap_model::UserKey;
+    /// assert_eq!(UserKey::parse("A@B.com").unwrap().as_str(), "a@b.com");
+    /// ```
+    pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl MappingKey for UserKey {
+    const COLLECTION: &'static str = SharePointUserIdentityMapping::COLLECTION;
+    const ALTERNATE_KEY: &'static str = SharePointUserIdentityMapping::ALTERNATE_KEY;
+
+    fn parse(raw: &str) -> Result<Self, KeyError> {
+        UserKey::parse(raw)
+    }
+
+    fn as_str(&self) -> &str {
+        UserKey::as_str(self)
     }
 }
 
@@ -298,6 +351,12 @@ macro_rules! key_text_impls {
             type Err = KeyError;
             fn from_str(s: &str) -> Result<Self, KeyError> {
                 <$t as MappingKey>::parse(s)
+            }
+        }
+        impl TryFrom<&str> for $t {
+            type Error = KeyError;
+            fn try_from(s: &str) -> Result<Self, KeyError> {
+                <$t>::parse(s)
             }
         }
         impl serde::Serialize for $t {

@@ -7,6 +7,24 @@
 //! identity map is built from and checked against, users, groups and the organization ([`directory`]). No
 //! I/O, no async, no HTTP: embed it anywhere.
 //!
+//! Build mappings with [`UserMapping::new`] and [`GroupMapping::new`] and read them with their inherent
+//! accessors; [`prelude`] brings the names most code needs into scope at once.
+//!
+//! ```
+//! use crossmap_model::prelude::*;
+//!
+//! let org: Guid = "11111111-1111-1111-1111-111111111111".parse().unwrap();
+//! let guest = UserMapping::new(org, "ann@contoso.com", "ann@fabrikam.com")
+//!     .email("ann@fabrikam.com")
+//!     .user_type(UserType::GuestUser);
+//! assert_eq!(guest.source_key(), Some(UserKey::parse("Ann@Contoso.com").unwrap()));
+//! assert_eq!(guest.target_upn(), Some("ann@fabrikam.com"));
+//! let removal = DeltaItem::deleted(UserMapping::from_key(&guest.source_key().unwrap()));
+//! assert!(removal.is_removal());
+//! ```
+//!
+//! Reading a delta request as the service receives it:
+//!
 //! ```
 //! use crossmap_model::{DeltaItem, DeltaRequest, IdentityMapping, MappingKey, Patch, SharePointGroupIdentityMapping};
 //!
@@ -18,7 +36,7 @@
 //! }]}"##;
 //! let request: DeltaRequest<SharePointGroupIdentityMapping> = serde_json::from_str(body).unwrap();
 //! let DeltaItem::Upsert(item) = &request.value[0] else { panic!("an upsert") };
-//! let key = item.source_key().unwrap().unwrap();
+//! let key = item.source_key().unwrap();
 //! assert_eq!(key.as_str(), "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa");
 //! assert_eq!(SharePointGroupIdentityMapping::id_of(&key), "AQAAAAIAAABhYWFhYWFhYS1hYWFhLWFhYWEtYWFhYS1hYWFhYWFhYWFhYWE");
 //! // An explicit null stays distinguishable from an absent property.
@@ -27,6 +45,7 @@
 //! assert!(item.target_group_identity.is_absent());
 //! ```
 
+mod builder;
 pub mod compact;
 pub mod directory;
 pub mod envelope;
@@ -39,6 +58,7 @@ mod mapping;
 pub mod odata;
 mod patch;
 
+pub use builder::{GroupMapping, GroupType, UserMapping, UserType};
 pub use envelope::{
     CollectionResponse, DELTA_CONTEXT, DeltaItem, DeltaRequest, EntityResponse, MAX_DELTA_ITEMS, Removed,
     RemovedReason, context_url, is_delta_context,
@@ -51,6 +71,22 @@ pub use keys::{GroupKey, KeyError, MappingKey, UserKey};
 pub use mapping::IdentityMapping;
 pub use odata::{PropertyInfo, StructuredType, Visit};
 pub use patch::{Diff, Merge, Patch};
+
+/// The names most code using the model needs, to import at once: `use crossmap_model::prelude::*;`.
+///
+/// ```
+/// use crossmap_model::prelude::*;
+/// let key = GroupKey::parse("aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa").unwrap();
+/// let mapping = GroupMapping::new(Guid::NIL, key.guid(), Guid::from_u128(2)).group_type(GroupType::M365Group);
+/// assert_eq!(mapping.source_key(), Some(key));
+/// assert!(matches!(mapping.target_group_identity, Patch::Value(_)));
+/// ```
+pub mod prelude {
+    pub use crate::{
+        DeltaItem, GroupKey, GroupMapping, GroupType, Guid, IdentityMapping, KeyError, MappingKey, Patch, UserKey,
+        UserMapping, UserType,
+    };
+}
 
 /// The CSDL `$metadata` document of the API, generated from the same schema as the types.
 pub const METADATA_XML: &str = include_str!("metadata.xml");

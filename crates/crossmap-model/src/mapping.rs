@@ -16,7 +16,8 @@ use serde::de::DeserializeOwned;
 /// use crossmap_model::{GroupKey, IdentityMapping, MappingKey, SharePointGroupIdentityMapping};
 /// let key = GroupKey::parse("aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa").unwrap();
 /// let mapping = SharePointGroupIdentityMapping::from_key(&key);
-/// assert_eq!(mapping.source_key(), Some(Ok(key.clone())));
+/// assert_eq!(mapping.source_key_checked(), Some(Ok(key.clone())));
+/// assert_eq!(mapping.source_key(), Some(key.clone())); // the inherent accessor: no trait needed
 /// assert_eq!(SharePointGroupIdentityMapping::id_of(&key), "AQAAAAIAAABhYWFhYWFhYS1hYWFhLWFhYWEtYWFhYS1hYWFhYWFhYWFhYWE");
 /// ```
 pub trait IdentityMapping:
@@ -48,15 +49,16 @@ pub trait IdentityMapping:
     fn from_key(key: &Self::Key) -> Self;
     /// A mapping holding only this mapping's source key property, exactly as this one writes it.
     fn key_only(&self) -> Self;
-    /// The `id` property.
-    fn id(&self) -> &Patch<String>;
+    /// The `id` property, absent, `null` or set (the inherent `id()` of each type gives an `Option<&str>`).
+    fn id_patch(&self) -> &Patch<String>;
     /// The `id` property, mutably.
     fn id_mut(&mut self) -> &mut Patch<String>;
     /// The `deleted` facet, mutably.
     fn deleted_mut(&mut self) -> &mut Patch<Deleted>;
 
-    /// The validated, normalised source key; `None` when the item does not carry one.
-    fn source_key(&self) -> Option<Result<Self::Key, KeyError>> {
+    /// The validated, normalised source key; `None` when the item does not carry one, an error when it is
+    /// malformed (the inherent `source_key()` of each type folds both into `None`).
+    fn source_key_checked(&self) -> Option<Result<Self::Key, KeyError>> {
         self.source_key_raw().value().map(|raw| Self::Key::parse(raw))
     }
 
@@ -101,7 +103,7 @@ impl IdentityMapping for SharePointGroupIdentityMapping {
         }
     }
 
-    fn id(&self) -> &Patch<String> {
+    fn id_patch(&self) -> &Patch<String> {
         &self.id
     }
 
@@ -152,7 +154,7 @@ impl IdentityMapping for SharePointUserIdentityMapping {
         }
     }
 
-    fn id(&self) -> &Patch<String> {
+    fn id_patch(&self) -> &Patch<String> {
         &self.id
     }
 

@@ -10,9 +10,7 @@
 use axum::Router;
 use axum::extract::State;
 use axum::routing::{get, patch};
-use crossmap_model::{
-    CollectionResponse, DeltaRequest, IdentityMapping, MappingKey, SharePointGroupIdentityMapping as Group,
-};
+use crossmap_model::{CollectionResponse, DeltaRequest, SharePointGroupIdentityMapping as Group};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -44,11 +42,7 @@ async fn insert(State(map): State<Map>, body: String) -> axum::Json<CollectionRe
     let items: Vec<Group> = request.value.into_iter().map(|i| i.into_entity()).collect();
     let mut map = map.lock().expect("not poisoned");
     for item in &items {
-        let key = item
-            .source_key()
-            .and_then(Result::ok)
-            .map(|k| k.as_str().to_owned())
-            .unwrap_or_default();
+        let key = item.source_key().map(|k| k.as_str().to_owned()).unwrap_or_default();
         map.insert(key, item.clone());
     }
     axum::Json(CollectionResponse::new("#x", items))

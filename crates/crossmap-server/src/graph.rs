@@ -560,7 +560,7 @@ impl<'s, M: StoredKind> Kind<'s, M> {
         let text = self.body(body).await?;
         let this = self;
         let mapping = Self::entity(&text)?;
-        let key = match mapping.source_key() {
+        let key = match mapping.source_key_checked() {
             Some(Ok(k)) => k,
             Some(Err(e)) => return Err(ApiError::bad_request(format!("{}: {e}", M::SOURCE_KEY_PATH))),
             None => {
@@ -605,7 +605,7 @@ impl<'s, M: StoredKind> Kind<'s, M> {
         let text = self.body(body).await?;
         let this = self;
         let patch = Self::entity(&text)?;
-        match patch.source_key() {
+        match patch.source_key_checked() {
             Some(Ok(k)) if k != key => {
                 return Err(ApiError::bad_request(format!(
                     "{} cannot change: it names the mapping",

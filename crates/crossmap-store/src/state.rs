@@ -206,7 +206,7 @@ impl<M: Rules> MappingTable<M> for KindState<M> {
 mod tests {
     use super::*;
     use crossmap_delta::Row;
-    use crossmap_model::{GroupKey, MappingKey, SharePointGroupIdentityMapping as Group};
+    use crossmap_model::{GroupKey, SharePointGroupIdentityMapping as Group};
 
     fn key(n: u32) -> GroupKey {
         GroupKey::parse(&format!("00000000-0000-0000-0000-{n:012}")).unwrap()

@@ -2,7 +2,7 @@
 //! an expired token mid-run.
 
 use crossmap_client::{Client, ClientError, RetryPolicy, StaticToken, TokenProvider};
-use crossmap_model::{GroupKey, MappingKey, SharePointGroupIdentityMapping as Group};
+use crossmap_model::{GroupKey, SharePointGroupIdentityMapping as Group};
 use futures_util::future::BoxFuture;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};

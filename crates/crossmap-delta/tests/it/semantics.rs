@@ -6,8 +6,7 @@ use crossmap_delta::{
     prepare_parsed,
 };
 use crossmap_model::{
-    CollectionResponse, GroupKey, MappingKey, SharePointGroupIdentityMapping as Group,
-    SharePointUserIdentityMapping as User,
+    CollectionResponse, GroupKey, SharePointGroupIdentityMapping as Group, SharePointUserIdentityMapping as User,
 };
 use crossmap_test_support::fixture;
 use serde_json::{Value, json};

@@ -1,8 +1,8 @@
 //! Every JSON example of the reference pages parses into the typed model and serialises back unchanged.
 
 use crossmap_model::{
-    CollectionResponse, DeltaItem, DeltaRequest, EntityResponse, IdentityMapping, MappingKey,
-    SharePointGroupIdentityMapping as Group, SharePointUserIdentityMapping as User, StructuredType,
+    CollectionResponse, DeltaItem, DeltaRequest, EntityResponse, GroupType, IdentityMapping, MappingKey,
+    SharePointGroupIdentityMapping as Group, SharePointUserIdentityMapping as User, StructuredType, UserKey, UserType,
 };
 use crossmap_test_support::{fixture, fixture_names};
 use serde::Serialize;
@@ -63,12 +63,80 @@ fn user_update_request_round_trips() {
     assert!(request.value[1].is_removal());
 }
 
+/// The first item of a documented update request, as JSON.
+fn documented_upsert(name: &str) -> Value {
+    let request: Value = serde_json::from_str(&fixture(name)).unwrap();
+    request["value"][0].clone()
+}
+
+#[test]
+fn the_documented_user_upsert_is_a_builder_chain() {
+    let org = "11111111-1111-1111-1111-111111111111".parse().unwrap();
+    let built = User::new(org, "user1@contoso.com", "admin@a830edad9050849ken005.onmicrosoft.com")
+        .email("admin@a830edad9050849ken005.onmicrosoft.com")
+        .user_type(UserType::RegularUser);
+    let documented = documented_upsert("user_update_request.json");
+    assert_eq!(serde_json::to_value(&built).unwrap(), documented);
+    let parsed: User = serde_json::from_value(documented).unwrap();
+    assert_eq!(parsed, built, "the documented item parses to the same value");
+}
+
+#[test]
+fn the_documented_group_upsert_is_a_builder_chain() {
+    let org = "11111111-1111-1111-1111-111111111111".parse().unwrap();
+    let source = "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa".parse().unwrap();
+    let target = "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb".parse().unwrap();
+    let built = Group::new(org, source, target)
+        .group_type(GroupType::M365Group)
+        .mail_nickname("targetGroup");
+    let documented = documented_upsert("group_update_request.json");
+    assert_eq!(serde_json::to_value(&built).unwrap(), documented);
+    let parsed: Group = serde_json::from_value(documented).unwrap();
+    assert_eq!(parsed, built, "the documented item parses to the same value");
+}
+
+#[test]
+fn accessors_read_the_documented_response() {
+    let response: CollectionResponse<User> = serde_json::from_str(&fixture("user_update_response.json")).unwrap();
+    let upserted = &response.value[0];
+    assert_eq!(upserted.id(), Some("AQAAAAEAAAB1c2VyMUBjb250b3NvLmNvbQ"));
+    assert_eq!(
+        upserted.source_key(),
+        Some(UserKey::parse("user1@contoso.com").unwrap())
+    );
+    assert_eq!(
+        upserted.target_upn(),
+        Some("admin@a830edad9050849ken005.onmicrosoft.com")
+    );
+    assert_eq!(
+        upserted.target_email(),
+        Some("admin@a830edad9050849ken005.onmicrosoft.com")
+    );
+    assert_eq!(upserted.get_user_type(), Some(&UserType::RegularUser));
+    assert_eq!(
+        upserted.source_organization_id().map(|g| g.to_string()).as_deref(),
+        Some("11111111-1111-1111-1111-111111111111")
+    );
+    let response: EntityResponse<Group> = serde_json::from_str(&fixture("group_get_response.json")).unwrap();
+    let group = &response.entity;
+    assert_eq!(
+        group.id(),
+        Some("AQAAAAIAAABhYWFhYWFhYS1hYWFhLWFhYWEtYWFhYS1hYWFhYWFhYWFhYWE")
+    );
+    assert_eq!(
+        group.source_key().map(|k| k.to_string()).as_deref(),
+        Some("aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa")
+    );
+    assert!(group.target_group_id().is_some());
+    assert!(group.get_group_type().is_some());
+}
+
 /// The documented ids are the encoding of each item's source key.
 fn ids_match_keys<T: IdentityMapping>(items: &[T]) {
     for item in items {
-        let key = item.source_key().expect("a source key").expect("a valid key");
+        let key = item.source_key_checked().expect("a source key").expect("a valid key");
         assert_eq!(
-            item.id().value().map(String::as_str),
+            item.id_patch().value().map(String::as_str),
             Some(T::id_of(&key).as_str()),
             "id of {key}"
         );
@@ -111,7 +179,7 @@ fn group_get_response_round_trips() {
         "@odata.context is not an entity property"
     );
     ids_match_keys(std::slice::from_ref(&response.entity));
-    let key = response.entity.source_key().unwrap().unwrap();
+    let key = response.entity.source_key().unwrap();
     assert_eq!(
         key.to_segment(),
         "crossOrganizationGroupMappings(sourceGroupObjectId='aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa')"

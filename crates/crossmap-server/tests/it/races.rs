@@ -4,7 +4,7 @@
 //! every answer and the final state are what one mapping at a time would give.
 
 use crate::support::{Emulator, TENANT};
-use crossmap_model::{GroupKey, IdentityMapping, MappingKey, SharePointGroupIdentityMapping as Group};
+use crossmap_model::{GroupKey, IdentityMapping, SharePointGroupIdentityMapping as Group};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::time::Instant;

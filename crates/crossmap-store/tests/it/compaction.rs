@@ -3,7 +3,7 @@
 
 use crate::conformance::{apply_groups, gkey, group};
 use crossmap_delta::{FeedError, MappingTable, MemoryTable, Mode, replay};
-use crossmap_model::{Guid, MappingKey, SharePointGroupIdentityMapping as Group, directory::User};
+use crossmap_model::{Guid, SharePointGroupIdentityMapping as Group, directory::User};
 use crossmap_store::{AutoCompact, Store, StoreError, StoreOptions, UserFilter};
 use serde_json::json;
 use std::path::Path;

@@ -2,8 +2,7 @@
 
 use crossmap_delta::{Mode, Outcome, parse_request};
 use crossmap_model::{
-    GroupKey, IdentityMapping, MappingKey, SharePointGroupIdentityMapping as Group,
-    SharePointUserIdentityMapping as User, UserKey,
+    GroupKey, IdentityMapping, SharePointGroupIdentityMapping as Group, SharePointUserIdentityMapping as User, UserKey,
 };
 use crossmap_store::{Store, StoreError};
 use serde_json::{Value, json};

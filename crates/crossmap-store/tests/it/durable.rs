@@ -2,7 +2,7 @@
 
 use crate::conformance::{apply_groups, gkey, group};
 use crossmap_delta::Mode;
-use crossmap_model::{MappingKey, SharePointGroupIdentityMapping as Group};
+use crossmap_model::SharePointGroupIdentityMapping as Group;
 use crossmap_store::{SCHEMA_VERSION, Store, StoreError};
 use serde_json::json;
 use std::io::{BufRead, BufReader};
