@@ -25,7 +25,7 @@
 //! tokio = { version = "1", features = ["macros", "rt-multi-thread"] }
 //! ```
 //!
-//! A test against the emulator:
+//! A test that pushes two mappings to the emulator and reads one back:
 //!
 //! ```
 //! # #[cfg(feature = "testing")]
@@ -35,8 +35,15 @@
 //!
 //! let emulator = Emulator::start().await?;
 //! let client = emulator.client()?;
-//! let key = UserKey::parse("ada@contoso.com")?;
-//! assert!(client.get::<SharePointUserIdentityMapping>(&key, None).await?.is_none());
+//! let org: Guid = "11111111-1111-1111-1111-111111111111".parse()?;
+//! let items = vec![
+//!     DeltaItem::Upsert(UserMapping::new(org, "ada@contoso.com", "ada@fabrikam.com")),
+//!     DeltaItem::Upsert(UserMapping::new(org, "alan@contoso.com", "alan@fabrikam.com").user_type(UserType::GuestUser)),
+//! ];
+//! let report = client.apply_all(items, &ApplyOptions::default()).await;
+//! assert!(report.is_complete());
+//! let ada: UserMapping = client.get(&UserKey::parse("ada@contoso.com")?, None).await?.ok_or("not found")?;
+//! assert_eq!(ada.target_upn(), Some("ada@fabrikam.com"));
 //! # Ok(())
 //! # }
 //! # #[cfg(not(feature = "testing"))]

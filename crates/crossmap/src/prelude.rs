@@ -1,18 +1,18 @@
 //! The names most code needs, in one import: `use crossmap::prelude::*;`.
 //!
-//! The model's mappings, keys and delta items, the trait every layer handles mappings through, and with
-//! the `client` feature the client, its options and its report.
+//! The model's prelude (mappings and their builders, keys, delta items, [`Guid`], [`Patch`], the
+//! [`IdentityMapping`] trait), [`DeltaRequest`]; with the `client` feature the client, its options, its
+//! report and its errors; with `testing` the [`Emulator`](crate::testing::Emulator).
 //!
 //! ```
 //! use crossmap::prelude::*;
-//! let key = UserKey::parse("ada@contoso.com").unwrap();
-//! assert_eq!(key.to_string(), "ada@contoso.com");
+//! let key = UserKey::parse("Ada@Contoso.com").unwrap();
+//! let mapping = UserMapping::new(Guid::NIL, "ada@contoso.com", "ada@fabrikam.com").user_type(UserType::GuestUser);
+//! assert_eq!(mapping.source_key(), Some(key));
 //! ```
 
-pub use crossmap_model::{
-    DeltaItem, DeltaRequest, GroupKey, Guid, IdentityMapping, MappingKey, Patch, SharePointGroupIdentityMapping,
-    SharePointUserIdentityMapping, UserKey,
-};
+pub use crossmap_model::DeltaRequest;
+pub use crossmap_model::prelude::*;
 
 #[cfg(feature = "client")]
 pub use crossmap_client::{ApplyOptions, Client, ClientError, Report};

@@ -10,7 +10,7 @@ type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 const ORG: &str = "22222222-2222-2222-2222-222222222222";
 
-fn user(n: u32) -> SharePointUserIdentityMapping {
+fn user(n: u32) -> UserMapping {
     serde_json::from_value(
         serde_json::json!({"sourceOrganizationId": ORG, "userType": "regularUser",
         "sourceUserIdentity": {"userPrincipalName": format!("user{n}@contoso.com")},
@@ -38,9 +38,9 @@ async fn the_client_reaches_the_emulators_tenant_and_the_journal_shows_it() -> R
     assert_eq!(emulator.base_url(), format!("{}/beta", emulator.origin()));
     let client = emulator.client()?;
     push(&client, 1).await?;
-    let got: SharePointUserIdentityMapping = client.get(&key(1), None).await?.ok_or("not stored")?;
-    let got = serde_json::to_value(&got)?;
-    assert_eq!(got["targetUserIdentity"]["userPrincipalName"], "user1@fabrikam.com");
+    let got: UserMapping = client.get(&key(1), None).await?.ok_or("not stored")?;
+    assert_eq!(got.source_key(), Some(key(1)));
+    assert_eq!(got.target_upn(), Some("user1@fabrikam.com"));
     let patches: Vec<_> = emulator
         .journal()
         .await?
@@ -81,27 +81,12 @@ async fn reset_forgets_every_mapping_and_reset_tenant_only_that_tenants() -> Res
     let client = emulator.client()?;
     push(&client, 1).await?;
     emulator.reset_tenant("fabrikam").await?;
-    assert!(
-        client
-            .get::<SharePointUserIdentityMapping>(&key(1), None)
-            .await?
-            .is_some()
-    );
+    assert!(client.get::<UserMapping>(&key(1), None).await?.is_some());
     emulator.reset_tenant("Contoso").await?;
-    assert!(
-        client
-            .get::<SharePointUserIdentityMapping>(&key(1), None)
-            .await?
-            .is_none()
-    );
+    assert!(client.get::<UserMapping>(&key(1), None).await?.is_none());
     push(&client, 2).await?;
     emulator.reset().await?;
-    assert!(
-        client
-            .get::<SharePointUserIdentityMapping>(&key(2), None)
-            .await?
-            .is_none()
-    );
+    assert!(client.get::<UserMapping>(&key(2), None).await?.is_none());
     Ok(())
 }
 
@@ -111,19 +96,14 @@ async fn fault_rules_set_through_the_emulator_act_and_are_journaled() -> Result 
     let client = emulator.client()?;
     let faults = FaultConfig::from_json(r#"{"rules": [{"match": {"method": "GET"}, "every": 1, "status": 400}]}"#)?;
     emulator.set_faults(&faults).await?;
-    let refused = client.get::<SharePointUserIdentityMapping>(&key(1), None).await;
+    let refused = client.get::<UserMapping>(&key(1), None).await;
     assert!(matches!(refused, Err(ClientError::Graph(_))), "{refused:?}");
     let journal = emulator.journal().await?;
     let get = journal.iter().find(|e| e.method == "GET").ok_or("no GET journaled")?;
     assert_eq!(get.status, Some(400));
     assert!(get.fault.as_deref().is_some_and(|f| f.starts_with("rule 0")), "{get:?}");
     emulator.set_faults(&FaultConfig::default()).await?;
-    assert!(
-        client
-            .get::<SharePointUserIdentityMapping>(&key(1), None)
-            .await?
-            .is_none()
-    );
+    assert!(client.get::<UserMapping>(&key(1), None).await?.is_none());
     Ok(())
 }
 
@@ -144,13 +124,7 @@ async fn a_durable_emulator_keeps_its_mappings_and_tokens_across_a_restart() -> 
     let token = first.token(&[READ_ROLE]);
     first.shutdown().await?;
     let second = Emulator::builder().durable(dir.path()).start().await?;
-    assert!(
-        second
-            .client()?
-            .get::<SharePointUserIdentityMapping>(&key(1), None)
-            .await?
-            .is_some()
-    );
+    assert!(second.client()?.get::<UserMapping>(&key(1), None).await?.is_some());
     second.state().auth().verify(&token)?;
     Ok(())
 }
@@ -161,13 +135,7 @@ async fn an_in_memory_emulator_starts_empty() -> Result {
     push(&first.client()?, 1).await?;
     let second = Emulator::start().await?;
     assert_ne!(first.origin(), second.origin());
-    assert!(
-        second
-            .client()?
-            .get::<SharePointUserIdentityMapping>(&key(1), None)
-            .await?
-            .is_none()
-    );
+    assert!(second.client()?.get::<UserMapping>(&key(1), None).await?.is_none());
     Ok(())
 }
 
