@@ -26,20 +26,27 @@ fn accepted_as_built<M: Rules>(built: M) {
     }
     assert_eq!(table.get(&key).as_ref(), Some(&expected), "what is stored");
     let (_, canonical) = canonical(0, built.clone()).expect("valid");
-    assert_eq!(canonical, expected, "a built mapping is in canonical form but for its id");
+    assert_eq!(
+        canonical, expected,
+        "a built mapping is in canonical form but for its id"
+    );
 }
 
 #[test]
 fn a_user_mapping_built_by_new_is_accepted_and_stored_as_built() {
     accepted_as_built(UserMapping::new(org(), "ann@contoso.com", "ann@fabrikam.com"));
     accepted_as_built(
-        UserMapping::new(org(), "ann_fabrikam.com#EXT#@contoso.onmicrosoft.com", "ann@fabrikam.com")
-            .email("ann.b@fabrikam.com")
-            .user_type(UserType::GuestUser)
-            .target_id(Guid::from_u128(2))
-            .display_name("Ann B")
-            .source_id(Guid::from_u128(1))
-            .source_display_name("Ann"),
+        UserMapping::new(
+            org(),
+            "ann_fabrikam.com#EXT#@contoso.onmicrosoft.com",
+            "ann@fabrikam.com",
+        )
+        .email("ann.b@fabrikam.com")
+        .user_type(UserType::GuestUser)
+        .target_id(Guid::from_u128(2))
+        .display_name("Ann B")
+        .source_id(Guid::from_u128(1))
+        .source_display_name("Ann"),
     );
 }
 
