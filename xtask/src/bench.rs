@@ -395,7 +395,7 @@ pub(crate) fn client(sh: &Shell, root: &Path) -> Result<()> {
     let rust: Value = serde_json::from_str(
         &cmd!(
             sh,
-            "taskset -c {LOAD_CORE} {push} {base} {authority} tenant-rust bench secret {COUNT}"
+            "taskset -c {LOAD_CORE} {push} {base} tenant-rust bench secret {COUNT}"
         )
         .quiet()
         .ignore_stderr()
@@ -505,7 +505,7 @@ pub(crate) fn throttled(sh: &Shell, root: &Path) -> Result<()> {
                 serde_json::from_str(
                     &cmd!(
                         sh,
-                        "taskset -c {LOAD_CORE} {push} {base} {authority} {tenant} bench secret {count} --patient {fixed...}"
+                        "taskset -c {LOAD_CORE} {push} {base} {tenant} bench secret {count} --patient {fixed...}"
                     )
                     .quiet()
                     .ignore_stderr()

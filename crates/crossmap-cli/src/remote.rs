@@ -35,7 +35,8 @@ pub(crate) struct Connection {
     /// A ready bearer token, instead of the client credentials.
     #[arg(long, env = "CROSSMAP_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// The identity platform: Microsoft's by default, or for a URL base the URL's own origin (the emulator).
+    /// The identity platform: by default the national cloud's (Microsoft's for global), or for a URL base
+    /// the URL's own origin (the emulator).
     #[arg(long, env = "CROSSMAP_AUTHORITY")]
     authority: Option<String>,
     /// Where the record of what was applied is kept (default: under the user's data directory, one per
@@ -74,16 +75,21 @@ impl Connection {
         let builder = match (&self.token, &self.tenant, &self.client_id, &self.client_secret) {
             (Some(token), ..) => builder.token_provider(StaticToken::new(token)),
             (None, Some(tenant), Some(id), Some(secret)) => {
-                let authority = match (&self.authority, Cloud::from_name(&self.base_url)) {
-                    (Some(a), _) => a.clone(),
-                    (None, Some(_)) => crossmap_client::MICROSOFT_AUTHORITY.to_owned(),
-                    (None, None) => self.base().trim_end_matches("/beta").to_owned(),
-                };
-                builder.token_provider(ClientCredentials::new(tenant, id, secret).with_authority(authority))
+                builder.token_provider(self.credentials(tenant, id, secret))
             }
             _ => bail!("give --token, or --tenant, --client-id and --client-secret (or their CROSSMAP_* variables)"),
         };
         Ok(builder.build()?)
+    }
+
+    /// Client credentials from the identity platform of the service (its national cloud's, or the
+    /// emulator's own), unless `--authority` names another.
+    fn credentials(&self, tenant: &str, id: &str, secret: &str) -> ClientCredentials {
+        let credentials = ClientCredentials::for_base_url(&self.base(), tenant, id, secret);
+        match &self.authority {
+            Some(authority) => credentials.with_authority(authority),
+            None => credentials,
+        }
     }
 
     /// The local record for this tenant and service.
@@ -714,4 +720,46 @@ pub(crate) async fn export_command(conn: &Connection, format: &str, kind: &str) 
         _ => out.write_all(input::write_csv(&users, &groups).as_bytes())?,
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connection(base_url: &str, authority: Option<&str>) -> Connection {
+        Connection {
+            base_url: base_url.to_owned(),
+            tenant: None,
+            client_id: None,
+            client_secret: None,
+            token: None,
+            authority: authority.map(str::to_owned),
+            state: None,
+        }
+    }
+
+    /// Where the credentials ask for tokens, and for which scope, as their `Debug` shows it.
+    fn token_endpoint(c: &Connection) -> String {
+        format!("{:?}", c.credentials("t", "app", "secret"))
+    }
+
+    #[test]
+    fn a_national_cloud_gets_its_own_login_host_and_scope() {
+        let usgov = token_endpoint(&connection("usgov", None));
+        assert!(usgov.contains("\"https://login.microsoftonline.us\""), "{usgov}");
+        assert!(usgov.contains("https://graph.microsoft.us/.default"), "{usgov}");
+        let china = token_endpoint(&connection("china", None));
+        assert!(china.contains("\"https://login.chinacloudapi.cn\""), "{china}");
+        let global = token_endpoint(&connection("global", None));
+        assert!(global.contains("\"https://login.microsoftonline.com\""), "{global}");
+    }
+
+    #[test]
+    fn the_emulator_is_its_own_authority_unless_told_otherwise() {
+        let emulator = token_endpoint(&connection("http://127.0.0.1:8080", None));
+        assert!(emulator.contains("\"http://127.0.0.1:8080\""), "{emulator}");
+        let told = token_endpoint(&connection("http://127.0.0.1:8080", Some("http://127.0.0.1:9090")));
+        assert!(told.contains("\"http://127.0.0.1:9090\""), "{told}");
+        assert!(!told.contains("secret"), "the secret is never shown: {told}");
+    }
 }

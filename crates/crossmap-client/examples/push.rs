@@ -1,46 +1,33 @@
 //! Pushes a CSV-sized set of user mappings with `apply_all`, printing progress, then one JSON line.
 //!
-//! `push BASE_URL AUTHORITY TENANT CLIENT_ID SECRET COUNT [--fixed] [--patient]`, e.g. against
+//! `push BASE_URL TENANT CLIENT_ID SECRET COUNT [--fixed] [--patient]`, e.g. against
 //! `crossmap serve --app id:secret:manage`:
-//! `cargo run --release -p crossmap-client --example push -- http://127.0.0.1:8080/beta http://127.0.0.1:8080 contoso id secret 100000`.
+//! `cargo run --release -p crossmap-client --example push -- http://127.0.0.1:8080/beta contoso id secret 100000`
+//! (tokens come from the base URL's own authority, see `crossmap_client::authority_for`).
 //! `--fixed` turns the pacing controller's adaptation off (fixed concurrency, each request waiting only
 //! its own `Retry-After`); `--patient` retries up to 1,000 times within an hour instead of the default
 //! policy's 3 retries. Used by `cargo xtask bench client` and `cargo xtask bench throttled`.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use crossmap_client::{ApplyOptions, Client, ClientCredentials, RetryPolicy};
-use crossmap_model::{
-    DeltaItem, Guid, Patch, SharePointIdentityMappingUserMigrationData, SharePointIdentityMappingUserType,
-    SharePointUserIdentityMapping as User, UserIdentity,
-};
+use crossmap_client::{ApplyOptions, Client, RetryPolicy};
+use crossmap_model::{DeltaItem, Guid, UserMapping as User, UserType};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn user(n: u64) -> User {
-    let identity = |upn: String| UserIdentity {
-        user_principal_name: Patch::Value(upn),
-        ..UserIdentity::default()
-    };
-    User {
-        source_organization_id: Patch::Value(Guid::from_u128(0x1111_1111_1111_1111_1111_1111_1111_1111)),
-        user_type: Patch::Value(SharePointIdentityMappingUserType::RegularUser),
-        source_user_identity: Patch::Value(identity(format!("user{n}@contoso.com"))),
-        target_user_identity: Patch::Value(identity(format!("user{n}@fabrikam.com"))),
-        target_user_migration_data: Patch::Value(SharePointIdentityMappingUserMigrationData {
-            email: Patch::Value(format!("user{n}@fabrikam.com")),
-            ..Default::default()
-        }),
-        ..User::default()
-    }
+    let org = Guid::from_u128(0x1111_1111_1111_1111_1111_1111_1111_1111);
+    User::new(org, format!("user{n}@contoso.com"), format!("user{n}@fabrikam.com"))
+        .email(format!("user{n}@fabrikam.com"))
+        .user_type(UserType::RegularUser)
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let (args, flags) = args.split_at(args.len().min(7));
-    let [_, base, authority, tenant, id, secret, count] = args else {
-        return Err("usage: push BASE_URL AUTHORITY TENANT CLIENT_ID SECRET COUNT [--fixed] [--patient]".into());
+    let (args, flags) = args.split_at(args.len().min(6));
+    let [_, base, tenant, id, secret, count] = args else {
+        return Err("usage: push BASE_URL TENANT CLIENT_ID SECRET COUNT [--fixed] [--patient]".into());
     };
     let flag = |f: &str| flags.iter().any(|a| a == f);
     if let Some(other) = flags.iter().find(|a| !["--fixed", "--patient"].contains(&a.as_str())) {
@@ -54,7 +41,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let client = Client::builder()
         .base_url(base)
-        .token_provider(ClientCredentials::new(tenant, id, secret).with_authority(authority))
+        .client_credentials(tenant, id, secret)
         .adaptive(!flag("--fixed"))
         .retry(retry)
         .build()?;

@@ -54,6 +54,7 @@ impl std::fmt::Debug for ClientCredentials {
             .field("authority", &self.authority)
             .field("tenant", &self.tenant)
             .field("client_id", &self.client_id)
+            .field("scope", &self.scope)
             .finish_non_exhaustive()
     }
 }
@@ -75,6 +76,29 @@ impl ClientCredentials {
             scope: "https://graph.microsoft.com/.default".to_owned(),
             http: reqwest::Client::new(),
             cached: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Client credentials for `tenant` against the identity platform that goes with the service root
+    /// `base_url` ([`authority_for`](crate::authority_for)), for that cloud's Graph scope (the global
+    /// one for the emulator, which accepts every cloud's).
+    ///
+    /// ```
+    /// use crossmap_client::ClientCredentials;
+    /// let china = ClientCredentials::for_base_url("https://microsoftgraph.chinacloudapi.cn/beta", "contoso", "app", "secret");
+    /// assert!(format!("{china:?}").contains("https://login.chinacloudapi.cn"));
+    /// ```
+    pub fn for_base_url(
+        base_url: &str,
+        tenant: impl Into<String>,
+        client_id: impl Into<String>,
+        secret: impl Into<String>,
+    ) -> Self {
+        let credentials =
+            ClientCredentials::new(tenant, client_id, secret).with_authority(crate::authority_for(base_url));
+        match crate::Cloud::from_base_url(base_url) {
+            Some(cloud) => credentials.with_scope(cloud.scope()),
+            None => credentials,
         }
     }
 

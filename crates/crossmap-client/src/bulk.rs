@@ -84,7 +84,12 @@ pub enum ItemResult<M> {
 }
 
 /// The end of an `apply_all`: one result per item, in the order given, and what throttling cost.
+///
+/// `apply_all` returns a report rather than an error because some items may have been applied when
+/// others failed; [`Report::into_result`] turns "not every item was applied" into an [`ApplyError`] for
+/// `?`.
 #[derive(Debug)]
+#[must_use = "items may have failed: check the report, e.g. with `report.into_result()?`"]
 pub struct Report<M> {
     /// One result per item.
     pub items: Vec<ItemResult<M>>,
@@ -122,6 +127,115 @@ impl<M> Report<M> {
     pub fn is_complete(&self) -> bool {
         self.applied() == self.items.len()
     }
+
+    /// The report when every item was applied, else an [`ApplyError`] counting and naming the items that
+    /// failed or were not sent.
+    ///
+    /// ```
+    /// use crossmap_client::{ItemResult, Report};
+    /// use crossmap_model::UserMapping;
+    /// use std::time::Duration;
+    /// let empty: Report<UserMapping> = Report { items: vec![], throttled: 0, waited: Duration::ZERO };
+    /// assert!(empty.into_result().is_ok());
+    /// let cancelled: Report<UserMapping> = Report { items: vec![ItemResult::NotSent], throttled: 0, waited: Duration::ZERO };
+    /// let e = cancelled.into_result().unwrap_err();
+    /// assert_eq!((e.failed(), e.not_sent(), e.total()), (0, 1, 1));
+    /// assert_eq!(e.to_string(), "1 of 1 items were not applied (0 failed, 1 not sent)");
+    /// ```
+    pub fn into_result(self) -> Result<Report<M>, ApplyError> {
+        if self.is_complete() {
+            return Ok(self);
+        }
+        let failures: Vec<(usize, Arc<ClientError>)> = self
+            .items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| match r {
+                ItemResult::Failed(e) => Some((i, e.clone())),
+                _ => None,
+            })
+            .collect();
+        Err(ApplyError {
+            not_sent: self.not_sent(),
+            total: self.items.len(),
+            failures,
+        })
+    }
+}
+
+/// Not every item of an `apply_all` was applied: how many failed or were not sent, of how many, and
+/// each failure with its index in the input. It displays the first few errors.
+///
+/// Items of one chunk share their chunk's error: one refused request fails up to 50 items with the same
+/// [`ClientError`], shown once with the range of items it failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", Summary(self))]
+pub struct ApplyError {
+    not_sent: usize,
+    total: usize,
+    failures: Vec<(usize, Arc<ClientError>)>,
+}
+
+/// How many distinct errors [`ApplyError`]'s message shows.
+const SHOWN_ERRORS: usize = 3;
+
+impl ApplyError {
+    /// How many items failed (the service refused them, or their chunk could not be sent).
+    pub fn failed(&self) -> usize {
+        self.failures.len()
+    }
+
+    /// How many items were not sent: cancelled, or stopped after an error.
+    pub fn not_sent(&self) -> usize {
+        self.not_sent
+    }
+
+    /// How many items the run was given.
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// The failed items: their index in the input and their error, in input order.
+    pub fn failures(&self) -> &[(usize, Arc<ClientError>)] {
+        &self.failures
+    }
+}
+
+/// The message of an [`ApplyError`]: the counts, then the first few errors.
+struct Summary<'a>(&'a ApplyError);
+
+impl std::fmt::Display for Summary<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Summary(this) = self;
+        write!(
+            f,
+            "{} of {} items were not applied ({} failed, {} not sent)",
+            this.failed() + this.not_sent,
+            this.total,
+            this.failed(),
+            this.not_sent
+        )?;
+        // Consecutive items failed by one error (one chunk) are one run, shown once.
+        let mut runs: Vec<(usize, usize, &Arc<ClientError>)> = Vec::new();
+        for (i, e) in &this.failures {
+            match runs.last_mut() {
+                Some((_, last, prev)) if Arc::ptr_eq(prev, e) => *last = *i,
+                _ => runs.push((*i, *i, e)),
+            }
+        }
+        for (n, (first, last, e)) in runs.iter().take(SHOWN_ERRORS).enumerate() {
+            let sep = if n == 0 { ": " } else { "; " };
+            if first == last {
+                write!(f, "{sep}item {first}: {e}")?;
+            } else {
+                write!(f, "{sep}items {first}..={last}: {e}")?;
+            }
+        }
+        if runs.len() > SHOWN_ERRORS {
+            write!(f, "; and {} more errors", runs.len() - SHOWN_ERRORS)?;
+        }
+        Ok(())
+    }
 }
 
 impl Client {
@@ -133,6 +247,23 @@ impl Client {
     ///
     /// Retrying is safe: applying an all-or-nothing delta request twice leaves what applying it once
     /// does (rule 12 of `docs/delta-semantics.md`).
+    ///
+    /// The [`Report`] says what became of each item; [`Report::into_result`] makes any item not applied
+    /// an error:
+    ///
+    /// ```no_run
+    /// # async fn example(client: crossmap_client::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// use crossmap_client::ApplyOptions;
+    /// use crossmap_client::model::{DeltaItem, GroupMapping, GroupType, Guid};
+    /// let org = Guid::from_u128(0x1111);
+    /// let items: Vec<DeltaItem<GroupMapping>> = (1..=120)
+    ///     .map(|n| GroupMapping::new(org, Guid::from_u128(n), Guid::from_u128(n << 64)).group_type(GroupType::M365Group))
+    ///     .map(DeltaItem::Upsert)
+    ///     .collect();
+    /// let report = client.apply_all(items, &ApplyOptions::default()).await.into_result()?;
+    /// assert_eq!(report.applied(), 120);
+    /// # Ok(()) }
+    /// ```
     pub async fn apply_all<M: Rules>(&self, items: Vec<DeltaItem<M>>, options: &ApplyOptions) -> Report<M> {
         let total = items.len() as u64;
         let (throttled_before, waited_before) = (
@@ -264,4 +395,53 @@ fn chains<T>(chunks: Vec<Chunk<T>>) -> Vec<Vec<Vec<T>>> {
         chains[c].push(chunk.items);
     }
     chains
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(items: Vec<ItemResult<crossmap_model::GroupMapping>>) -> Report<crossmap_model::GroupMapping> {
+        Report {
+            items,
+            throttled: 0,
+            waited: Duration::ZERO,
+        }
+    }
+
+    fn applied() -> ItemResult<crossmap_model::GroupMapping> {
+        ItemResult::Applied {
+            sent: DeltaItem::Upsert(Default::default()),
+            entry: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_chunk_error_is_shown_once_for_its_items_and_only_the_first_few() {
+        let error = |n: usize| Arc::new(ClientError::Token(format!("refusal {n}")));
+        let (a, b) = (error(0), error(1));
+        let mut items = vec![applied(), ItemResult::Failed(a.clone()), ItemResult::Failed(a.clone())];
+        items.push(ItemResult::Failed(b));
+        items.extend((2..6).map(|n| ItemResult::Failed(error(n))));
+        items.push(ItemResult::NotSent);
+        let e = report(items).into_result().unwrap_err();
+        assert_eq!((e.failed(), e.not_sent(), e.total()), (7, 1, 9));
+        assert_eq!(
+            e.to_string(),
+            "8 of 9 items were not applied (7 failed, 1 not sent): items 1..=2: no access token: refusal 0; \
+             item 3: no access token: refusal 1; item 4: no access token: refusal 2; and 3 more errors"
+        );
+        assert_eq!(
+            e.failures().iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5, 6, 7]
+        );
+    }
+
+    #[test]
+    fn only_a_complete_report_passes() {
+        assert!(report(vec![applied(), applied()]).into_result().is_ok());
+        assert!(report(vec![applied(), ItemResult::NotSent]).into_result().is_err());
+        fn send_sync_static<T: Send + Sync + 'static>() {}
+        send_sync_static::<ApplyError>();
+    }
 }

@@ -1,6 +1,6 @@
 //! The client: configuration, the retrying request loop, and the typed calls.
 
-use crate::auth::TokenProvider;
+use crate::auth::{ClientCredentials, MICROSOFT_AUTHORITY, TokenProvider};
 use crate::error::{ClientError, GraphFailure};
 use crate::pacing::{Pacer, Signal};
 use crate::retry::RetryPolicy;
@@ -37,6 +37,63 @@ impl Cloud {
         }
     }
 
+    /// The Graph host of the cloud, e.g. `graph.microsoft.us`.
+    pub fn host(self) -> &'static str {
+        match self {
+            Cloud::Global => "graph.microsoft.com",
+            Cloud::UsGov => "graph.microsoft.us",
+            Cloud::UsGovDod => "dod-graph.microsoft.us",
+            Cloud::China => "microsoftgraph.chinacloudapi.cn",
+        }
+    }
+
+    /// The cloud's identity platform, where its tokens come from.
+    ///
+    /// ```
+    /// use crossmap_client::Cloud;
+    /// assert_eq!(Cloud::Global.authority(), "https://login.microsoftonline.com");
+    /// assert_eq!(Cloud::UsGovDod.authority(), "https://login.microsoftonline.us");
+    /// assert_eq!(Cloud::China.authority(), "https://login.chinacloudapi.cn");
+    /// ```
+    pub fn authority(self) -> &'static str {
+        match self {
+            Cloud::Global => MICROSOFT_AUTHORITY,
+            // GCC High and DoD share one login host.
+            Cloud::UsGov | Cloud::UsGovDod => "https://login.microsoftonline.us",
+            Cloud::China => "https://login.chinacloudapi.cn",
+        }
+    }
+
+    /// The scope an app asks the cloud's identity platform for: its Graph's `.default`.
+    ///
+    /// ```
+    /// use crossmap_client::Cloud;
+    /// assert_eq!(Cloud::UsGov.scope(), "https://graph.microsoft.us/.default");
+    /// ```
+    pub fn scope(self) -> &'static str {
+        match self {
+            Cloud::Global => "https://graph.microsoft.com/.default",
+            Cloud::UsGov => "https://graph.microsoft.us/.default",
+            Cloud::UsGovDod => "https://dod-graph.microsoft.us/.default",
+            Cloud::China => "https://microsoftgraph.chinacloudapi.cn/.default",
+        }
+    }
+
+    /// The cloud a service root belongs to, by its host; `None` for any other host (the emulator).
+    ///
+    /// ```
+    /// use crossmap_client::Cloud;
+    /// assert_eq!(Cloud::from_base_url("https://Graph.Microsoft.us/beta"), Some(Cloud::UsGov));
+    /// assert_eq!(Cloud::from_base_url("http://127.0.0.1:8080/beta"), None);
+    /// ```
+    pub fn from_base_url(base_url: &str) -> Option<Cloud> {
+        let url = reqwest::Url::parse(base_url).ok()?;
+        let host = url.host_str()?;
+        [Cloud::Global, Cloud::UsGov, Cloud::UsGovDod, Cloud::China]
+            .into_iter()
+            .find(|c| c.host().eq_ignore_ascii_case(host))
+    }
+
     /// Reads a cloud's name: `global`, `usgov`, `dod`, `china`.
     pub fn from_name(name: &str) -> Option<Cloud> {
         match name.to_ascii_lowercase().as_str() {
@@ -45,6 +102,38 @@ impl Cloud {
             "dod" | "usgov-dod" => Some(Cloud::UsGovDod),
             "china" | "21vianet" => Some(Cloud::China),
             _ => None,
+        }
+    }
+}
+
+/// The token authority for a service root: the one place that derives it, so a caller never keeps the
+/// two URLs in step by hand.
+///
+/// Graph's hosts get their cloud's identity platform ([`Cloud::authority`]); any other host, i.e. the
+/// emulator, serves its own token endpoint at its origin, `scheme://host:port`, without `/beta`.
+///
+/// ```
+/// use crossmap_client::authority_for;
+/// assert_eq!(authority_for("https://graph.microsoft.com/beta"), "https://login.microsoftonline.com");
+/// assert_eq!(authority_for("https://microsoftgraph.chinacloudapi.cn/v1.0"), "https://login.chinacloudapi.cn");
+/// assert_eq!(authority_for("http://127.0.0.1:8080/beta"), "http://127.0.0.1:8080");
+/// assert_eq!(authority_for("http://localhost:8080/tenant-a/beta/"), "http://localhost:8080");
+/// ```
+pub fn authority_for(base_url: &str) -> String {
+    if let Some(cloud) = Cloud::from_base_url(base_url) {
+        return cloud.authority().to_owned();
+    }
+    match reqwest::Url::parse(base_url) {
+        Ok(url) if url.has_host() => url.origin().ascii_serialization(),
+        // Not a URL: `build` refuses such a base URL anyway; the text before its path is the best guess.
+        _ => {
+            let (scheme, rest) = base_url.split_once("://").unwrap_or(("", base_url));
+            let host = rest.split('/').next().unwrap_or(rest);
+            if scheme.is_empty() {
+                host.to_owned()
+            } else {
+                format!("{scheme}://{host}")
+            }
         }
     }
 }
@@ -149,10 +238,33 @@ enum Agent {
     Decorated(TrafficDecoration),
 }
 
+/// Where the built client's tokens come from.
+enum Tokens {
+    None,
+    Provider(Arc<dyn TokenProvider>),
+    /// Client credentials whose authority and scope follow the base URL, settled at `build` time.
+    Credentials {
+        tenant: String,
+        client_id: String,
+        secret: String,
+    },
+}
+
 /// Builds a [`Client`].
+///
+/// ```
+/// use crossmap_client::Client;
+/// let client = Client::builder()
+///     .base_url("http://127.0.0.1:8080/beta")
+///     .client_credentials("contoso", "app", "secret")
+///     .concurrency(8)
+///     .build()
+///     .unwrap();
+/// assert_eq!(client.base_url(), "http://127.0.0.1:8080/beta");
+/// ```
 pub struct ClientBuilder {
     base_url: String,
-    tokens: Option<Arc<dyn TokenProvider>>,
+    tokens: Tokens,
     retry: RetryPolicy,
     concurrency: usize,
     timeout: Duration,
@@ -174,9 +286,39 @@ impl ClientBuilder {
         self
     }
 
-    /// Where tokens come from (required).
+    /// Where tokens come from: this or [`ClientBuilder::client_credentials`] is required (the last given
+    /// wins).
     pub fn token_provider(mut self, provider: impl TokenProvider) -> Self {
-        self.tokens = Some(Arc::new(provider));
+        self.tokens = Tokens::Provider(Arc::new(provider));
+        self
+    }
+
+    /// Tokens from the client-credentials flow for `tenant`, from the identity platform that goes with the
+    /// base URL ([`authority_for`], with the cloud's scope), worked out at [`ClientBuilder::build`] time:
+    /// whatever order `base_url` and this are given in, the two stay in step. For another authority, give
+    /// a [`ClientCredentials`] to [`ClientBuilder::token_provider`].
+    ///
+    /// ```
+    /// use crossmap_client::{Client, Cloud};
+    /// // Tokens from login.microsoftonline.us, for graph.microsoft.us.
+    /// let client = Client::builder()
+    ///     .client_credentials("contoso.onmicrosoft.us", "app-id", "secret")
+    ///     .cloud(Cloud::UsGov)
+    ///     .build()
+    ///     .unwrap();
+    /// # assert_eq!(client.base_url(), "https://graph.microsoft.us/beta");
+    /// ```
+    pub fn client_credentials(
+        mut self,
+        tenant: impl Into<String>,
+        client_id: impl Into<String>,
+        secret: impl Into<String>,
+    ) -> Self {
+        self.tokens = Tokens::Credentials {
+            tenant: tenant.into(),
+            client_id: client_id.into(),
+            secret: secret.into(),
+        };
         self
     }
 
@@ -223,9 +365,24 @@ impl ClientBuilder {
     /// The client.
     pub fn build(self) -> Result<Client, ClientError> {
         check_base_url(&self.base_url)?;
-        let tokens = self
-            .tokens
-            .ok_or_else(|| ClientError::Build("a token provider is required".into()))?;
+        let tokens: Arc<dyn TokenProvider> = match self.tokens {
+            Tokens::Provider(provider) => provider,
+            Tokens::Credentials {
+                tenant,
+                client_id,
+                secret,
+            } => Arc::new(ClientCredentials::for_base_url(
+                &self.base_url,
+                tenant,
+                client_id,
+                secret,
+            )),
+            Tokens::None => {
+                return Err(ClientError::Build(
+                    "a token provider is required: client_credentials(..) or token_provider(..)".into(),
+                ));
+            }
+        };
         let agent = match self.agent {
             Agent::Raw(agent) => agent,
             Agent::Decorated(d) => {
@@ -276,13 +433,14 @@ fn without_query(url: &str) -> String {
 ///
 /// ```no_run
 /// # async fn example() -> Result<(), crossmap_client::ClientError> {
-/// use crossmap_client::{Client, ClientCredentials};
-/// use crossmap_model::{GroupKey, MappingKey, SharePointGroupIdentityMapping as Group};
+/// use crossmap_client::Client;
+/// use crossmap_client::model::{GroupKey, GroupMapping};
 /// let client = Client::builder()
-///     .token_provider(ClientCredentials::new("contoso.onmicrosoft.com", "app-id", "secret"))
+///     .client_credentials("contoso.onmicrosoft.com", "app-id", "secret")
 ///     .build()?;
 /// let key = GroupKey::parse("aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa").unwrap();
-/// let mapping: Option<Group> = client.get(&key, None).await?;
+/// let mapping: Option<GroupMapping> = client.get(&key, None).await?;
+/// let target = mapping.as_ref().and_then(|m| m.target_group_id());
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -332,7 +490,7 @@ impl Client {
     pub fn builder() -> ClientBuilder {
         ClientBuilder {
             base_url: Cloud::Global.base_url().to_owned(),
-            tokens: None,
+            tokens: Tokens::None,
             retry: RetryPolicy::default(),
             concurrency: 4,
             timeout: Duration::from_secs(60),
@@ -640,6 +798,43 @@ fn graph_error(
 mod tests {
     use super::*;
     use crate::StaticToken;
+
+    #[test]
+    fn every_cloud_is_its_own_authority_and_any_other_host_its_origin() {
+        for cloud in [Cloud::Global, Cloud::UsGov, Cloud::UsGovDod, Cloud::China] {
+            assert_eq!(authority_for(cloud.base_url()), cloud.authority(), "{cloud:?}");
+            assert_eq!(Cloud::from_base_url(cloud.base_url()), Some(cloud));
+            assert!(cloud.scope().contains(cloud.host()), "{cloud:?}");
+        }
+        assert_eq!(authority_for("https://GRAPH.microsoft.com/v1.0/"), MICROSOFT_AUTHORITY);
+        assert_eq!(authority_for("http://127.0.0.1:8080/beta"), "http://127.0.0.1:8080");
+        assert_eq!(authority_for("http://127.0.0.1:8080/beta/"), "http://127.0.0.1:8080");
+        assert_eq!(authority_for("https://emulator.test:443/beta"), "https://emulator.test");
+        assert_eq!(
+            authority_for("http://user:pw@[::1]:9000/x/beta?q=1"),
+            "http://[::1]:9000"
+        );
+        // A lookalike host is not Graph.
+        assert_eq!(
+            authority_for("https://graph.microsoft.com.evil.test/beta"),
+            "https://graph.microsoft.com.evil.test"
+        );
+        assert_eq!(authority_for("not a url/beta"), "not a url");
+    }
+
+    #[test]
+    fn a_client_without_tokens_is_refused_naming_both_ways_to_give_them() {
+        let e = Client::builder()
+            .base_url("http://127.0.0.1:1/beta")
+            .build()
+            .unwrap_err();
+        assert!(e.to_string().contains("client_credentials"), "{e}");
+        let built = Client::builder()
+            .client_credentials("t", "app", "secret")
+            .base_url("http://127.0.0.1:1/beta")
+            .build();
+        assert!(built.is_ok());
+    }
 
     #[test]
     fn a_base_url_without_a_version_segment_is_refused_when_built() {

@@ -36,21 +36,29 @@
 //! against the emulator's quota (`docs/performance.md`).
 //!
 //! Tokens come from a [`TokenProvider`]: a [`StaticToken`], [`ClientCredentials`] (cached, renewed before
-//! expiry, one refresh at a time), or your own. Point it at the emulator with
-//! [`ClientBuilder::base_url`] and [`ClientCredentials::with_authority`].
+//! expiry, one refresh at a time), or your own. [`ClientBuilder::client_credentials`] asks the identity
+//! platform that goes with the base URL ([`authority_for`]): the national cloud's login host for Graph,
+//! the emulator's own token endpoint for the emulator, so one URL is all a caller gives.
+//!
+//! The types of the API come from [`crossmap_model`] (re-exported as [`model`]: [`UserMapping`],
+//! [`GroupMapping`], [`DeltaItem`], the keys) and the engine's from [`crossmap_delta`] (as [`delta`]:
+//! [`Rules`], [`MemoryTable`]).
 //!
 //! ```no_run
-//! # async fn example() -> Result<(), crossmap_client::ClientError> {
-//! use crossmap_client::{ApplyOptions, Client, ClientCredentials};
-//! use crossmap_model::{DeltaItem, SharePointUserIdentityMapping as User};
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use crossmap_client::{ApplyOptions, Client};
+//! use crossmap_client::model::{DeltaItem, Guid, UserMapping, UserType};
 //!
 //! let client = Client::builder()
 //!     .base_url("http://127.0.0.1:8080/beta")
-//!     .token_provider(ClientCredentials::new("contoso", "app", "secret").with_authority("http://127.0.0.1:8080"))
+//!     .client_credentials("contoso", "app", "secret") // tokens from http://127.0.0.1:8080
 //!     .build()?;
-//! let items: Vec<DeltaItem<User>> = Vec::new(); // e.g. read from the admins' CSV
-//! let report = client.apply_all(items, &ApplyOptions::default()).await;
-//! println!("{} applied, {} failed", report.applied(), report.failures().count());
+//! let org: Guid = "11111111-1111-1111-1111-111111111111".parse()?;
+//! let items = vec![DeltaItem::Upsert(
+//!     UserMapping::new(org, "ann@contoso.com", "ann@fabrikam.com").user_type(UserType::GuestUser),
+//! )];
+//! let report = client.apply_all(items, &ApplyOptions::default()).await.into_result()?;
+//! println!("{} applied", report.applied());
 //! # Ok(()) }
 //! ```
 
@@ -64,10 +72,18 @@ mod retry;
 mod state;
 
 pub use auth::{ClientCredentials, MICROSOFT_AUTHORITY, StaticToken, TokenProvider};
-pub use bulk::{ApplyOptions, Cancel, ItemResult, Progress, Report};
-pub use client::{Client, ClientBuilder, Cloud, Counters, DeltaPage, TrafficDecoration};
+pub use bulk::{ApplyError, ApplyOptions, Cancel, ItemResult, Progress, Report};
+pub use client::{Client, ClientBuilder, Cloud, Counters, DeltaPage, TrafficDecoration, authority_for};
 pub use directory::DirectoryQuery;
 pub use error::{ClientError, GraphFailure};
 pub use pacing::UNIT_COST;
 pub use retry::RetryPolicy;
 pub use state::{LocalState, StateError};
+
+/// The delta engine ([`crossmap_delta`]): rules, tables, plans.
+pub use crossmap_delta as delta;
+/// The wire model ([`crossmap_model`]): mappings, their builders and keys, delta items.
+pub use crossmap_model as model;
+
+pub use crossmap_delta::{MappingTable, MemoryTable, Rules};
+pub use crossmap_model::{DeltaItem, GroupKey, GroupMapping, GroupType, Guid, UserKey, UserMapping, UserType};

@@ -82,14 +82,10 @@ pub fn one_to_one_in<M: Rules>(table: &impl MappingTable<M>) -> Vec<SharedTarget
 mod tests {
     use super::*;
     use crate::MemoryTable;
-    use crossmap_model::SharePointUserIdentityMapping as User;
+    use crossmap_model::{Guid, UserMapping as User};
 
     fn user(source: &str, target: &str) -> User {
-        serde_json::from_value(serde_json::json!({
-            "sourceOrganizationId": "11111111-1111-1111-1111-111111111111",
-            "sourceUserIdentity": {"userPrincipalName": source},
-            "targetUserIdentity": {"userPrincipalName": target}}))
-        .unwrap()
+        User::new(Guid::from_u128(0x1111), source, target)
     }
 
     #[test]

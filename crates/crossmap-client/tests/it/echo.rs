@@ -4,30 +4,30 @@
 
 use crossmap_client::{ApplyOptions, Client, LocalState, StaticToken};
 use crossmap_delta::{MappingTable, MemoryTable};
-use crossmap_model::{SharePointGroupIdentityMapping as Group, SharePointUserIdentityMapping as User};
+use crossmap_model::{GroupMapping as Group, GroupType, Guid, UserMapping as User, UserType};
 use crossmap_test_support::echo::EchoServer;
-use serde_json::json;
 
 const ORG: &str = "11111111-1111-1111-1111-111111111111";
 
+fn org() -> Guid {
+    ORG.parse().unwrap()
+}
+
 fn users(n: u32) -> MemoryTable<User> {
     MemoryTable::from_mappings((0..n).map(|i| {
-        serde_json::from_value(json!({"sourceOrganizationId": ORG, "userType": "guestUser",
-            "sourceUserIdentity": {"userPrincipalName": format!("User{i}@Contoso.com")},
-            "targetUserIdentity": {"userPrincipalName": format!("user{i}@fabrikam.com")},
-            "targetUserMigrationData": {"email": format!("user{i}@fabrikam.com")}}))
-        .unwrap()
+        User::new(org(), format!("User{i}@Contoso.com"), format!("user{i}@fabrikam.com"))
+            .email(format!("user{i}@fabrikam.com"))
+            .user_type(UserType::GuestUser)
     }))
     .unwrap()
 }
 
 fn groups(n: u32) -> MemoryTable<Group> {
+    let guid = |prefix: &str, i: u32| format!("{prefix}-0000-0000-0000-{i:012}").parse().unwrap();
     MemoryTable::from_mappings((0..n).map(|i| {
-        serde_json::from_value(json!({"sourceOrganizationId": ORG, "groupType": "m365Group",
-            "sourceGroupIdentity": {"id": format!("00000000-0000-0000-0000-{i:012}")},
-            "targetGroupIdentity": {"id": format!("99999999-0000-0000-0000-{i:012}")},
-            "targetGroupMigrationData": {"mailNickname": format!("group{i}")}}))
-        .unwrap()
+        Group::new(org(), guid("00000000", i), guid("99999999", i))
+            .group_type(GroupType::M365Group)
+            .mail_nickname(format!("group{i}"))
     }))
     .unwrap()
 }

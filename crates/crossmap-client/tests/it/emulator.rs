@@ -1,15 +1,14 @@
 //! Every call against the real emulator, on loopback.
 
-use crossmap_client::{ApplyOptions, Client, ClientCredentials, ClientError, ItemResult, Progress};
+use crossmap_client::{ApplyOptions, Client, ClientError, ItemResult, Progress};
 use crossmap_delta::{MappingTable, MemoryTable};
 use crossmap_model::{
-    DeltaItem, DeltaRequest, GroupKey, IdentityMapping, SharePointGroupIdentityMapping as Group,
-    SharePointUserIdentityMapping as User, UserKey,
+    DeltaItem, DeltaRequest, GroupKey, GroupMapping as Group, GroupType, Guid, IdentityMapping, UserKey,
+    UserMapping as User, UserType,
 };
 use crossmap_server::{AppState, Auth, router};
 use crossmap_store::Store;
 use futures_util::StreamExt;
-use serde_json::json;
 use std::sync::{Arc, Mutex};
 
 const TENANT: &str = "11111111-1111-1111-1111-111111111111";
@@ -26,29 +25,32 @@ async fn emulator_with(concurrency: usize) -> (Client, tokio::task::JoinHandle<(
     let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let client = Client::builder()
         .base_url(format!("{base}/beta"))
-        .token_provider(ClientCredentials::new(TENANT, "app", "secret").with_authority(&base))
+        .client_credentials(TENANT, "app", "secret")
         .concurrency(concurrency)
         .build()
         .unwrap();
     (client, task)
 }
 
+fn org() -> Guid {
+    TENANT.parse().unwrap()
+}
+
+/// A GUID whose last group reads `n` in decimal: `00000000-0000-0000-0000-000000000042`.
+fn guid(prefix: &str, n: u32) -> Guid {
+    format!("{prefix}-0000-0000-0000-{n:012}").parse().unwrap()
+}
+
 fn group(n: u32) -> Group {
-    serde_json::from_value(json!({"sourceOrganizationId": TENANT, "groupType": "regularGroup",
-        "sourceGroupIdentity": {"id": format!("00000000-0000-0000-0000-{n:012}")},
-        "targetGroupIdentity": {"id": format!("99999999-0000-0000-0000-{n:012}")}}))
-    .unwrap()
+    Group::new(org(), guid("00000000", n), guid("99999999", n)).group_type(GroupType::RegularGroup)
 }
 
 fn user(n: u32) -> User {
-    serde_json::from_value(json!({"sourceOrganizationId": TENANT, "userType": "regularUser",
-        "sourceUserIdentity": {"userPrincipalName": format!("User{n}@Contoso.com")},
-        "targetUserIdentity": {"userPrincipalName": format!("user{n}@fabrikam.com")}}))
-    .unwrap()
+    User::new(org(), format!("User{n}@Contoso.com"), format!("user{n}@fabrikam.com")).user_type(UserType::RegularUser)
 }
 
 fn gkey(n: u32) -> GroupKey {
-    GroupKey::parse(&format!("00000000-0000-0000-0000-{n:012}")).unwrap()
+    GroupKey::new(guid("00000000", n))
 }
 
 #[tokio::test]
@@ -62,12 +64,12 @@ async fn apply_get_list_and_get_by_id() {
         .await
         .unwrap();
     assert_eq!(entries.len(), 2);
-    assert_eq!(entries[0].id.value().unwrap(), &Group::id_of(&gkey(1)));
+    assert_eq!(entries[0].id(), Some(Group::id_of(&gkey(1)).as_str()));
     let got: Group = client.get(&gkey(1), None).await.unwrap().unwrap();
-    assert_eq!(
-        got.target_group_identity.value().unwrap().id.value().unwrap(),
-        "99999999-0000-0000-0000-000000000001"
-    );
+    assert_eq!(got.target_group_id(), Some("99999999-0000-0000-0000-000000000001"));
+    let mut built = group(1);
+    *built.id_mut() = Group::id_of(&gkey(1)).into();
+    assert_eq!(got, built, "read back as built, with its id");
     let selected: Group = client.get(&gkey(1), Some(&["groupType"])).await.unwrap().unwrap();
     assert!(selected.target_group_identity.is_absent() && selected.group_type.is_value());
     assert!(client.get::<Group>(&gkey(9), None).await.unwrap().is_none());
@@ -178,6 +180,51 @@ async fn a_chunk_that_fails_for_good_fails_its_items_and_the_others_go_on() {
     assert_eq!(e.status(), Some(400));
     assert_eq!(e.code(), Some("invalidRequest"));
     assert!(e.request_id().is_some());
+    // `into_result` makes the failures an error for `?`, naming the refused chunk's items once.
+    let e = report.into_result().unwrap_err();
+    assert_eq!((e.failed(), e.not_sent(), e.total()), (50, 0, 60));
+    assert_eq!(e.failures()[49].0, 49);
+    let shown = e.to_string();
+    assert!(
+        shown.starts_with("50 of 60 items were not applied (50 failed, 0 not sent): items 0..=49: 400 invalidRequest"),
+        "{shown}"
+    );
+}
+
+#[tokio::test]
+async fn into_result_passes_a_complete_run_through() {
+    let (client, _server) = emulator().await;
+    let report = client
+        .apply_all(
+            (0..3).map(|n| DeltaItem::Upsert(group(n))).collect(),
+            &ApplyOptions::default(),
+        )
+        .await
+        .into_result()
+        .expect("every item applied");
+    assert_eq!(report.applied(), 3);
+}
+
+#[tokio::test]
+async fn client_credentials_follow_the_base_url_whatever_the_order() {
+    let auth = Auth::ephemeral(vec!["app:secret:manage".parse().unwrap()]).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let app = router(AppState::new(Store::in_memory(), auth));
+    let _server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    // The credentials come first, naming no authority: the token endpoint is the emulator's, the base
+    // URL's origin, settled when the client is built.
+    let client = Client::builder()
+        .client_credentials(TENANT, "app", "secret")
+        .base_url(format!("{origin}/beta"))
+        .build()
+        .unwrap();
+    assert_eq!(crossmap_client::authority_for(client.base_url()), origin);
+    let entries = client
+        .apply(&DeltaRequest::new(vec![DeltaItem::Upsert(group(1))]))
+        .await
+        .expect("a token from the emulator's own token endpoint");
+    assert_eq!(entries[0].source_key(), Some(gkey(1)));
 }
 
 #[tokio::test]
@@ -308,7 +355,7 @@ async fn directory_reads_follow_every_page_and_count() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let client = Client::builder()
         .base_url(format!("{base}/beta"))
-        .token_provider(ClientCredentials::new(TENANT, "app", "secret").with_authority(&base))
+        .client_credentials(TENANT, "app", "secret")
         .build()
         .unwrap();
 

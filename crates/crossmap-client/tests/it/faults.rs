@@ -267,7 +267,7 @@ async fn an_expired_token_mid_run_is_renewed_once() {
 #[tokio::test]
 async fn apply_all_stops_when_the_service_stays_unavailable() {
     use crossmap_client::{ApplyOptions, ItemResult};
-    use crossmap_model::{DeltaItem, Identity, Patch};
+    use crossmap_model::{DeltaItem, IdentityMapping};
     let always: Script = Arc::new(|_, _| Reply::Http(503, None, error_body("serviceNotAvailable")));
     let (base, count) = fake(always).await;
     let c = Client::builder()
@@ -279,13 +279,8 @@ async fn apply_all_stops_when_the_service_stays_unavailable() {
         .unwrap();
     let items: Vec<DeltaItem<Group>> = (0..500u32)
         .map(|n| {
-            DeltaItem::deleted(Group {
-                source_group_identity: Patch::Value(Identity {
-                    id: Patch::Value(format!("00000000-0000-0000-0000-{n:012}")),
-                    ..Identity::default()
-                }),
-                ..Group::default()
-            })
+            let key = GroupKey::parse(&format!("00000000-0000-0000-0000-{n:012}")).unwrap();
+            DeltaItem::deleted(Group::from_key(&key))
         })
         .collect();
     let report = c.apply_all(items, &ApplyOptions::default()).await;

@@ -2,21 +2,20 @@
 //! pacing controller keeps it out of `429`s and never sends before a `Retry-After` has passed, as the
 //! emulator counts them.
 
-use crossmap_client::{ApplyOptions, Client, ClientCredentials, RetryPolicy};
-use crossmap_model::{DeltaItem, SharePointUserIdentityMapping as User};
+use crossmap_client::{ApplyOptions, Client, RetryPolicy};
+use crossmap_model::{DeltaItem, UserMapping as User, UserType};
 use crossmap_server::{AppState, Auth, ThrottleConfig, router};
 use crossmap_store::Store;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::time::{Duration, Instant};
 
 const TENANT: &str = "11111111-1111-1111-1111-111111111111";
 
 fn user(n: u32) -> DeltaItem<User> {
+    let org = TENANT.parse().unwrap();
     DeltaItem::Upsert(
-        serde_json::from_value(json!({"sourceOrganizationId": TENANT, "userType": "regularUser",
-            "sourceUserIdentity": {"userPrincipalName": format!("user{n}@contoso.com")},
-            "targetUserIdentity": {"userPrincipalName": format!("user{n}@fabrikam.com")}}))
-        .unwrap(),
+        User::new(org, format!("user{n}@contoso.com"), format!("user{n}@fabrikam.com"))
+            .user_type(UserType::RegularUser),
     )
 }
 
@@ -34,7 +33,7 @@ async fn throttled_emulator(quota: &str) -> (String, tokio::task::JoinHandle<()>
 fn client(base: &str, tenant: &str, adaptive: bool) -> Client {
     Client::builder()
         .base_url(format!("{base}/beta"))
-        .token_provider(ClientCredentials::new(tenant, "app", "secret").with_authority(base))
+        .client_credentials(tenant, "app", "secret")
         .adaptive(adaptive)
         .retry(RetryPolicy {
             max_attempts: 50,
