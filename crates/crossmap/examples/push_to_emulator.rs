@@ -33,18 +33,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect();
 
+    // `into_result`: an error naming the first failures, if any item failed.
     let options = ApplyOptions::default();
-    let users = client.apply_all(users, &options).await;
-    let groups = client.apply_all(groups, &options).await;
+    let users = client.apply_all(users, &options).await.into_result()?;
+    let groups = client.apply_all(groups, &options).await.into_result()?;
     println!(
-        "users: {} applied, {} failed",
+        "{} user and {} group mappings applied",
         users.applied(),
-        users.failures().count()
-    );
-    println!(
-        "groups: {} applied, {} failed",
-        groups.applied(),
-        groups.failures().count()
+        groups.applied()
     );
 
     let journal = emulator.journal().await?;

@@ -40,8 +40,8 @@
 //!     DeltaItem::Upsert(UserMapping::new(org, "ada@contoso.com", "ada@fabrikam.com")),
 //!     DeltaItem::Upsert(UserMapping::new(org, "alan@contoso.com", "alan@fabrikam.com").user_type(UserType::GuestUser)),
 //! ];
-//! let report = client.apply_all(items, &ApplyOptions::default()).await;
-//! assert!(report.is_complete());
+//! // Any item that failed makes `into_result` an error (`ApplyError`): failures cannot go unseen.
+//! client.apply_all(items, &ApplyOptions::default()).await.into_result()?;
 //! let ada: UserMapping = client.get(&UserKey::parse("ada@contoso.com")?, None).await?.ok_or("not found")?;
 //! assert_eq!(ada.target_upn(), Some("ada@fabrikam.com"));
 //! # Ok(())

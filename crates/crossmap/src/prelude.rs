@@ -15,7 +15,7 @@ pub use crossmap_model::DeltaRequest;
 pub use crossmap_model::prelude::*;
 
 #[cfg(feature = "client")]
-pub use crossmap_client::{ApplyOptions, Client, ClientError, Report};
+pub use crossmap_client::{ApplyError, ApplyOptions, Client, ClientError, Report};
 
 #[cfg(feature = "testing")]
 pub use crate::testing::Emulator;

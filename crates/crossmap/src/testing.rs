@@ -20,7 +20,7 @@
 //! # }
 //! ```
 
-use crossmap_client::{Client, ClientCredentials, ClientError};
+use crossmap_client::{Client, ClientBuilder, ClientError};
 use crossmap_server::{AdminOptions, App, AppState, Auth, AuthError, FaultConfig, ROLES, ServeOptions};
 use crossmap_store::{Store, StoreError};
 use serde::Deserialize;
@@ -263,12 +263,18 @@ impl Emulator {
         self.state.auth().mint(&self.tenant, CLIENT_ID, &roles)
     }
 
-    /// A client for the tenant, signing in with the registered app's client credentials.
+    /// A client for the tenant, signing in with the registered app's client credentials (the token
+    /// authority, the emulator's origin, follows from the base URL: [`crossmap_client::authority_for`]).
     pub fn client(&self) -> Result<Client, EmulatorError> {
-        Ok(Client::builder()
+        Ok(self.client_builder().build()?)
+    }
+
+    /// The builder of [`Emulator::client`], to set more (concurrency, retries, traffic decoration)
+    /// before [`ClientBuilder::build`].
+    pub fn client_builder(&self) -> ClientBuilder {
+        Client::builder()
             .base_url(self.base_url())
-            .token_provider(ClientCredentials::new(&self.tenant, CLIENT_ID, &self.secret).with_authority(&self.origin))
-            .build()?)
+            .client_credentials(&self.tenant, CLIENT_ID, &self.secret)
     }
 
     /// The server's state: its store, token issuer and admin plane, as the router shares them.

@@ -17,8 +17,7 @@ async fn push_three_mappings_and_read_one_back() -> Result {
         ),
         DeltaItem::Upsert(UserMapping::new(org, "grace@contoso.com", "grace@fabrikam.com")),
     ];
-    let report = client.apply_all(items, &ApplyOptions::default()).await;
-    assert!(report.is_complete(), "{:?}", report.failures().collect::<Vec<_>>());
+    let report = client.apply_all(items, &ApplyOptions::default()).await.into_result()?;
     assert_eq!(report.applied(), 3);
 
     let alan: UserMapping = client
