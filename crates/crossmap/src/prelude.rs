@@ -2,7 +2,7 @@
 //!
 //! The model's prelude (mappings and their builders, keys, delta items, [`Guid`], [`Patch`], the
 //! [`IdentityMapping`] trait), [`DeltaRequest`]; with the `client` feature the client, its options, its
-//! report and its errors; with `testing` the [`Emulator`](crate::testing::Emulator).
+//! report and its errors; with `testing` the `testing::Emulator`.
 //!
 //! ```
 //! use crossmap::prelude::*;
