@@ -4,10 +4,11 @@
 //! - `layers`: fail when a crate depends on something its layer forbids (see `docs/architecture.md`);
 //! - `docs`: `cargo doc --workspace --no-deps`, failing on any rustdoc or cargo warning;
 //! - `package`: `cargo package` every crate (no verification build: that needs the registry);
+//! - `features`: the `crossmap` facade's library checked with no feature and with each alone;
 //! - `msrv`: every package inherits the workspace's `rust-version`, and no dependency declares a newer one;
 //! - `proptest [--cases N]`: run the workspace's property tests (tests named `law_*`) with N cases;
 //! - `ci`: everything CI runs: fmt, clippy (`incompatible_msrv` denied), codegen --check, layers, msrv, docs,
-//!   package, the whole test suite (which runs the
+//!   package, features, the whole test suite (which runs the
 //!   crash loop's short version, 3 rounds), the browser tests;
 //! - `browser`: the emulator's web console in headless Chromium (Playwright), and the Python example of
 //!   docs/emulator.md, against a freshly started debug emulator;
@@ -53,6 +54,7 @@ fn main() -> Result<()> {
         ["layers"] => layers::check(&sh),
         ["docs"] => release::docs(&sh),
         ["package"] => release::package(&sh),
+        ["features"] => release::features(&sh),
         ["msrv"] => release::msrv(&sh, &project_root()),
         ["proptest"] => proptest(&sh, 20_000),
         ["proptest", "--cases", n] => proptest(&sh, n.parse().context("--cases takes a whole number")?),
@@ -89,7 +91,7 @@ fn main() -> Result<()> {
         ["fuzz", targets @ ..] => fuzz::run(&sh, &project_root(), 60, targets),
         _ => {
             eprintln!(
-                "usage: cargo xtask <codegen [--check] | layers | docs | package | msrv | proptest [--cases N] | ci | browser | crashloop [--rounds N] | bench server [--baseline BIN | --memory] | bench store | bench client | bench throttled | bench cli [--baseline BIN] [--rows N] | bench match | bench match-cli | fuzz [--seconds N] [TARGET...]>"
+                "usage: cargo xtask <codegen [--check] | layers | docs | package | features | msrv | proptest [--cases N] | ci | browser | crashloop [--rounds N] | bench server [--baseline BIN | --memory] | bench store | bench client | bench throttled | bench cli [--baseline BIN] [--rows N] | bench match | bench match-cli | fuzz [--seconds N] [TARGET...]>"
             );
             bail!("unknown task {args:?}")
         }
@@ -146,6 +148,7 @@ fn ci(sh: &Shell) -> Result<()> {
     release::msrv(sh, &project_root())?;
     release::docs(sh)?;
     release::package(sh)?;
+    release::features(sh)?;
     cmd!(sh, "cargo test --workspace --locked").run()?;
     browser::run(sh, &project_root())?;
     Ok(())

@@ -1,5 +1,6 @@
 //! What a release needs, checked in CI: the documentation builds without a warning, every crate
-//! packages, and one minimum supported Rust version (MSRV) holds across the workspace.
+//! packages, the facade builds with each feature alone, and one minimum supported Rust version (MSRV)
+//! holds across the workspace.
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
@@ -23,6 +24,21 @@ pub(crate) fn docs(sh: &Shell) -> Result<()> {
         bail!("docs: cargo doc warned:\n{}", warnings.join("\n"));
     }
     println!("docs: the documentation builds without a warning");
+    Ok(())
+}
+
+/// The facade's library builds with each of its features alone, and with none: a `#[cfg]` that only
+/// the workspace's unified features hide shows up here.
+pub(crate) fn features(sh: &Shell) -> Result<()> {
+    for features in ["", "client", "server", "matching", "testing"] {
+        cmd!(
+            sh,
+            "cargo check -p crossmap --lib --no-default-features --features={features} --locked"
+        )
+        .quiet()
+        .run()?;
+    }
+    println!("features: crossmap builds with each feature alone, and with none");
     Ok(())
 }
 
