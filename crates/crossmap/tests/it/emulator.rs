@@ -2,7 +2,7 @@
 
 use crossmap::client::ClientError;
 use crossmap::prelude::*;
-use crossmap::server::{FaultConfig, MANAGE_ROLE, READ_ROLE};
+use crossmap::server::{AdminOptions, FaultConfig, MANAGE_ROLE, READ_ROLE};
 use crossmap::testing::{Emulator, EmulatorError};
 use std::time::Duration;
 
@@ -153,5 +153,24 @@ async fn dropping_the_emulator_stops_its_server() -> Result {
     tokio::time::timeout(Duration::from_secs(5), closed)
         .await
         .map_err(|_| "still accepting connections 5 s after the drop")?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn with_an_admin_token_the_emulators_admin_calls_send_it() -> Result {
+    let options = AdminOptions {
+        token: Some("s3cret".into()),
+        ..AdminOptions::default()
+    };
+    let emulator = Emulator::builder().admin(options).start().await?;
+    push(&emulator.client()?, 1).await?;
+    assert_eq!(emulator.journal().await?.len(), 2, "the token request and the PATCH");
+    emulator.reset().await?;
+    // Without the token the admin plane refuses: the calls above did send it.
+    let anonymous = reqwest::Client::new()
+        .post(format!("{}/_crossmap/reset", emulator.origin()))
+        .send()
+        .await?;
+    assert_eq!(anonymous.status(), 401);
     Ok(())
 }
