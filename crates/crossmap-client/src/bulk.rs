@@ -168,6 +168,19 @@ impl<M> Report<M> {
 ///
 /// Items of one chunk share their chunk's error: one refused request fails up to 50 items with the same
 /// [`ClientError`], shown once with the range of items it failed.
+///
+/// ```
+/// use crossmap_client::{ClientError, ItemResult, Report};
+/// use crossmap_model::GroupMapping;
+/// use std::sync::Arc;
+/// let refused = Arc::new(ClientError::Token("invalid_client".into()));
+/// let items = vec![ItemResult::Failed(refused.clone()), ItemResult::Failed(refused), ItemResult::NotSent];
+/// let report: Report<GroupMapping> = Report { items, throttled: 0, waited: Default::default() };
+/// let e = report.into_result().unwrap_err();
+/// assert_eq!((e.failed(), e.not_sent(), e.total()), (2, 1, 3));
+/// assert_eq!(e.failures().iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0, 1]);
+/// assert_eq!(e.to_string(), "3 of 3 items were not applied (2 failed, 1 not sent): items 0..=1: no access token: invalid_client");
+/// ```
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{}", Summary(self))]
 pub struct ApplyError {

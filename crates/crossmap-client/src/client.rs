@@ -38,6 +38,11 @@ impl Cloud {
     }
 
     /// The Graph host of the cloud, e.g. `graph.microsoft.us`.
+    ///
+    /// ```
+    /// use crossmap_client::Cloud;
+    /// assert!(Cloud::China.base_url().contains(Cloud::China.host()));
+    /// ```
     pub fn host(self) -> &'static str {
         match self {
             Cloud::Global => "graph.microsoft.com",

@@ -9,13 +9,36 @@ use crate::{
     SharePointIdentityMappingUserType, SharePointUserIdentityMapping, UserIdentity, UserKey,
 };
 
-/// A user mapping: which source user becomes which target user.
+/// A user mapping: which source user becomes which target user. Build one with [`UserMapping::new`].
+///
+/// ```
+/// use crossmap_model::{SharePointUserIdentityMapping, UserMapping};
+/// let read: UserMapping = serde_json::from_str(r#"{"sourceUserIdentity": {"userPrincipalName": "a@contoso.com"}}"#).unwrap();
+/// let _same_type: SharePointUserIdentityMapping = read;
+/// ```
 pub type UserMapping = SharePointUserIdentityMapping;
-/// A group mapping: which source group becomes which target group.
+/// A group mapping: which source group becomes which target group. Build one with [`GroupMapping::new`].
+///
+/// ```
+/// use crossmap_model::{GroupMapping, Guid};
+/// let m = GroupMapping::new(Guid::from_u128(1), Guid::from_u128(2), Guid::from_u128(3));
+/// assert_eq!(m.target_group_id(), Some("00000000-0000-0000-0000-000000000003"));
+/// ```
 pub type GroupMapping = SharePointGroupIdentityMapping;
 /// The kind of a mapped user (`regularUser`, `guestUser`, …).
+///
+/// ```
+/// use crossmap_model::UserType;
+/// assert_eq!(UserType::GuestUser.as_str(), "guestUser");
+/// assert_eq!(UserType::from_wire("adminUser"), UserType::AdminUser);
+/// ```
 pub type UserType = SharePointIdentityMappingUserType;
 /// The kind of a mapped group (`regularGroup`, `m365Group`, …).
+///
+/// ```
+/// use crossmap_model::GroupType;
+/// assert_eq!(GroupType::M365Group.as_str(), "m365Group");
+/// ```
 pub type GroupType = SharePointIdentityMappingGroupType;
 
 impl SharePointUserIdentityMapping {

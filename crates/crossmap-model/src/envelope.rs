@@ -115,6 +115,23 @@ impl<T> DeltaItem<T> {
     }
 }
 
+impl<T: crate::IdentityMapping> DeltaItem<T> {
+    /// The removal of the mapping named by `key`: the item holds only the key, as Graph's examples do.
+    ///
+    /// ```
+    /// use crossmap_model::{DeltaItem, UserKey, UserMapping};
+    /// let key = UserKey::parse("ann@contoso.com").unwrap();
+    /// let item: DeltaItem<UserMapping> = DeltaItem::remove(&key);
+    /// assert_eq!(
+    ///     serde_json::to_value(&item).unwrap(),
+    ///     serde_json::json!({"@removed": {"reason": "deleted"}, "sourceUserIdentity": {"userPrincipalName": "ann@contoso.com"}})
+    /// );
+    /// ```
+    pub fn remove(key: &T::Key) -> Self {
+        DeltaItem::deleted(T::from_key(key))
+    }
+}
+
 /// The names an item's removal annotation may carry: OData 4.01's and 4.0's.
 const REMOVED_ANNOTATIONS: [&str; 2] = ["@removed", "@odata.removed"];
 

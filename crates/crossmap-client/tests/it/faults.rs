@@ -267,7 +267,7 @@ async fn an_expired_token_mid_run_is_renewed_once() {
 #[tokio::test]
 async fn apply_all_stops_when_the_service_stays_unavailable() {
     use crossmap_client::{ApplyOptions, ItemResult};
-    use crossmap_model::{DeltaItem, IdentityMapping};
+    use crossmap_model::DeltaItem;
     let always: Script = Arc::new(|_, _| Reply::Http(503, None, error_body("serviceNotAvailable")));
     let (base, count) = fake(always).await;
     let c = Client::builder()
@@ -280,7 +280,7 @@ async fn apply_all_stops_when_the_service_stays_unavailable() {
     let items: Vec<DeltaItem<Group>> = (0..500u32)
         .map(|n| {
             let key = GroupKey::parse(&format!("00000000-0000-0000-0000-{n:012}")).unwrap();
-            DeltaItem::deleted(Group::from_key(&key))
+            DeltaItem::remove(&key)
         })
         .collect();
     let report = c.apply_all(items, &ApplyOptions::default()).await;
