@@ -122,7 +122,9 @@ pub struct EmulatorBuilder {
 
 impl EmulatorBuilder {
     /// Keeps the mappings in the data directory `dir` (created if missing), as `crossmap serve
-    /// --data-dir` does; its signing key too, so tokens outlive a restart on the same directory.
+    /// --data-dir` does; its signing key too, so tokens outlive a restart on the same directory. To
+    /// start another emulator on the directory, [`Emulator::shutdown`] the first and wait for it: a
+    /// dropped one may still hold the store for a moment.
     pub fn durable(mut self, dir: impl Into<PathBuf>) -> Self {
         self.durable = Some(dir.into());
         self
