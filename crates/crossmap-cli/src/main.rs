@@ -544,9 +544,8 @@ fn load(store: &crossmap_store::Store, tenant: &str, file: &std::path::Path) -> 
 fn load_kind<M: crossmap_store::StoredKind>(
     store: &crossmap_store::Store,
     tenant: &str,
-    table: &crossmap_delta::MemoryTable<M>,
+    table: &impl crossmap_delta::MappingTable<M>,
 ) -> Result<usize> {
-    use crossmap_delta::MappingTable;
     let before = store.latest_token::<M>(tenant)?;
     // In key order, so that a load numbers its changes the same way every time.
     let mut mappings: Vec<(&M::Key, M)> = table.iter().collect();
