@@ -774,7 +774,8 @@ impl<'a, M: Rules> Builder<'a, M> {
             same
         });
         let mut lines = Vec::with_capacity(rows.len());
-        // Collected where the rows lie: the same allocation, each entry only losing its line.
+        // A vector of its own (an entry without its line is smaller, so not collected in place): both are
+        // held for this moment only, below the push's peak.
         let rows: Vec<(M::Key, Row)> = rows
             .into_iter()
             .map(|(key, row, line)| {
