@@ -7,7 +7,7 @@
 //! the first data row; with or without a header row, which is skipped only when every cell is a known
 //! column name.
 
-use crossmap_delta::{MappingTable, MemoryTable, Rules, one_to_one_in, validate_owned};
+use crossmap_delta::{MappingTable, Row, Rules, SortedTable, one_to_one_in, validate_owned};
 use crossmap_model::{
     DeltaItem, Guid, Identity, KeyError, Patch, SharePointGroupIdentityMapping as Group,
     SharePointIdentityMappingGroupMigrationData, SharePointIdentityMappingGroupType as GroupType,
@@ -32,9 +32,9 @@ pub const DELIMITERS: [u8; 3] = [b',', b';', b'\t'];
 #[derive(Debug, Default)]
 pub struct Desired {
     /// The user mappings, canonical.
-    pub users: MemoryTable<User>,
+    pub users: SortedTable<User>,
     /// The group mappings, canonical.
-    pub groups: MemoryTable<Group>,
+    pub groups: SortedTable<Group>,
     /// What is worth saying but stops nothing (an encoding guessed, two sources on one target, ...).
     pub warnings: Vec<String>,
     /// The line of each user mapping, when [`ReadOptions::keep_lines`] asked for them.
@@ -374,58 +374,22 @@ fn upn_problem(what: &str, value: &str, e: KeyError) -> String {
     }
 }
 
-/// One kind's table, built as the rows are read: each row is checked and stored at once, so that a file
-/// is never held as a list of parsed mappings (a million of them take gigabytes; their table does not).
+/// One kind's table, built as the rows are read: each row is checked and encoded at once, so that a file
+/// is never held as a list of parsed mappings (a million of them take gigabytes; their rows do not).
+///
+/// The rows are kept in a vector with their lines, in file order, and sorted by key at the end, where a
+/// key given twice is found (the first kept, the others problems): no hash table of keys, whose spare
+/// buckets and doubling took more memory than the vector, and the table comes out in key order, the
+/// order a plan needs.
 struct Builder<'a, M: Rules> {
     name: &'a str,
     /// Only JSON Lines can hold properties the API does not declare; the CSV's columns are all known.
     check_unknown: bool,
     /// Whether [`Builder::finish`] gives every key's line (else an empty map).
     keep_lines: bool,
-    table: MemoryTable<M>,
-    lines: Lines<M::Key>,
+    /// Every valid row read: its key, the row, its line.
+    rows: Vec<(M::Key, Row, u64)>,
     warnings: Vec<String>,
-}
-
-/// The line of each key, in a fraction of a key-to-line map's memory: by the key's hash, with the rare
-/// key whose hash an earlier key already has kept apart under its own name, so every answer is exact.
-struct Lines<K> {
-    by_hash: rustc_hash::FxHashMap<u64, u64>,
-    apart: HashMap<K, u64>,
-}
-
-impl<K: std::hash::Hash + Eq + Clone> Lines<K> {
-    fn new() -> Self {
-        Lines {
-            by_hash: rustc_hash::FxHashMap::default(),
-            apart: HashMap::new(),
-        }
-    }
-
-    fn hash(key: &K) -> u64 {
-        use std::hash::BuildHasher;
-        rustc_hash::FxBuildHasher.hash_one(key)
-    }
-
-    /// Records the line of a key not recorded before.
-    fn insert(&mut self, key: &K, line: u64) {
-        match self.by_hash.entry(Self::hash(key)) {
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(line);
-            }
-            std::collections::hash_map::Entry::Occupied(_) => {
-                self.apart.insert(key.clone(), line);
-            }
-        }
-    }
-
-    /// The line of a recorded key.
-    fn get(&self, key: &K) -> Option<u64> {
-        self.apart
-            .get(key)
-            .or_else(|| self.by_hash.get(&Self::hash(key)))
-            .copied()
-    }
 }
 
 /// Reads the admins' six-column CSV, with `delimiter` or the one [`detect_delimiter`] finds.
@@ -723,8 +687,8 @@ fn finish(
     mut problems: Vec<String>,
 ) -> Result<Desired, Problems> {
     let mut desired = Desired::default();
-    (desired.users, desired.user_lines) = users.finish(&mut desired.warnings);
-    (desired.groups, desired.group_lines) = groups.finish(&mut desired.warnings);
+    (desired.users, desired.user_lines) = users.finish(&mut desired.warnings, &mut problems);
+    (desired.groups, desired.group_lines) = groups.finish(&mut desired.warnings, &mut problems);
     // In file order, whichever check found them.
     let line_of = |p: &String| {
         p[name.len()..]
@@ -747,8 +711,7 @@ impl<'a, M: Rules> Builder<'a, M> {
             name,
             check_unknown,
             keep_lines,
-            table: MemoryTable::new(),
-            lines: Lines::new(),
+            rows: Vec::new(),
             warnings: Vec::new(),
         }
     }
@@ -783,29 +746,50 @@ impl<'a, M: Rules> Builder<'a, M> {
         }
         match crossmap_delta::canonical(0, known) {
             Err(e) => problems.push(format!("{name}:{line}: {}: {}", e.property, e.message)),
-            Ok((key, mapping)) => {
-                if self.table.row(&key).is_some() {
-                    let first = self.lines.get(&key).unwrap_or(0);
-                    problems.push(format!("{name}:{line}: {key} is mapped again (first on line {first})"));
-                    return;
-                }
-                self.lines.insert(&key, line);
-                self.table.put(key, &mapping);
-            }
+            Ok((key, mapping)) => self.rows.push((key, Row::encode(&mapping), line)),
         }
     }
 
-    /// The table and each key's line; shared targets become warnings (after the rows' own).
-    fn finish(self, warnings: &mut Vec<String>) -> (MemoryTable<M>, HashMap<M::Key, u64>) {
+    /// The table and each key's line; a key given again is a problem naming both lines, and shared
+    /// targets become warnings (after the rows' own).
+    fn finish(self, warnings: &mut Vec<String>, problems: &mut Vec<String>) -> (SortedTable<M>, HashMap<M::Key, u64>) {
         let Builder {
             name,
             keep_lines,
-            table,
-            lines,
+            mut rows,
             warnings: mine,
             ..
         } = self;
         warnings.extend(mine);
+        // By key, and the rows of one key in file order: the first is kept.
+        rows.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.2.cmp(&b.2)));
+        rows.dedup_by(|again, first| {
+            let same = again.0 == first.0;
+            if same {
+                problems.push(format!(
+                    "{name}:{}: {} is mapped again (first on line {})",
+                    again.2, again.0, first.2
+                ));
+            }
+            same
+        });
+        let mut lines = Vec::with_capacity(rows.len());
+        // A vector of its own (an entry without its line is smaller, so not collected in place): both are
+        // held for this moment only, below the push's peak.
+        let rows: Vec<(M::Key, Row)> = rows
+            .into_iter()
+            .map(|(key, row, line)| {
+                lines.push(line);
+                (key, row)
+            })
+            .collect();
+        let table: SortedTable<M> = SortedTable::from_rows(rows);
+        let line_of = |key: &M::Key| {
+            table
+                .as_slice()
+                .binary_search_by(|(k, _)| k.cmp(key))
+                .map_or(0, |i| lines[i])
+        };
         for shared in one_to_one_in(&table) {
             let mut w = format!(
                 "{} sources map to the same target {}:",
@@ -813,14 +797,16 @@ impl<'a, M: Rules> Builder<'a, M> {
                 shared.target
             );
             for s in &shared.sources {
-                let _ = write!(w, " {s} (line {})", lines.get(s).unwrap_or(0));
+                let _ = write!(w, " {s} (line {})", line_of(s));
             }
             warnings.push(format!("{name}: {w}"));
         }
         let lines = if keep_lines {
             table
-                .rows()
-                .filter_map(|(k, _)| Some((k.clone(), lines.get(k)?)))
+                .as_slice()
+                .iter()
+                .zip(&lines)
+                .map(|((k, _), line)| (k.clone(), *line))
                 .collect()
         } else {
             HashMap::new()
@@ -1264,13 +1250,30 @@ mod tests {
     }
 
     #[test]
-    fn lines_by_hash_stay_exact_when_two_keys_share_a_hash() {
-        let mut lines = Lines::<String>::new();
-        lines.insert(&"a".to_owned(), 1);
-        // Force what a hash collision does: a second key whose hash is taken.
-        let b = "b".to_owned();
-        lines.apart.insert(b.clone(), 2);
-        lines.by_hash.insert(Lines::hash(&b), 1);
-        assert_eq!((lines.get(&"a".to_owned()), lines.get(&b)), (Some(1), Some(2)));
+    fn a_key_given_again_names_the_first_line_however_often_and_wherever_it_comes() {
+        // The rows are sorted by key at the end: the first in the file is kept whatever its place.
+        let row = |n: &str, target: &str| format!("User,{ORG},{n}@contoso.com,{target}@fabrikam.com,,Member\n");
+        let text = [
+            row("zed", "z1"),
+            row("amy", "a1"),
+            row("ZED", "z2"),
+            row("bob", "b1"),
+            row("zed", "z3"),
+            row("Amy", "a2"),
+        ]
+        .concat();
+        let p = problems(&text);
+        assert_eq!(
+            p,
+            [
+                "map.csv:3: zed@contoso.com is mapped again (first on line 1)",
+                "map.csv:5: zed@contoso.com is mapped again (first on line 1)",
+                "map.csv:6: amy@contoso.com is mapped again (first on line 2)",
+            ]
+        );
+        // Without the duplicates the rows kept are the first ones, and their lines are theirs.
+        let d = read_csv("map.csv", &[row("zed", "z1"), row("amy", "a1")].concat(), None).unwrap();
+        let zed = UserKey::parse("zed@contoso.com").unwrap();
+        assert_eq!((d.user_lines[&zed], d.users.len()), (1, 2));
     }
 }

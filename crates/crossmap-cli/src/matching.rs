@@ -5,7 +5,7 @@ use crate::remote::{self, Connection, Refused};
 use anyhow::{Context, Result};
 use crossmap_cli::input::{self, ReadOptions};
 use crossmap_client::{Client, DirectoryQuery};
-use crossmap_delta::{MappingTable, MemoryTable};
+use crossmap_delta::{MappingTable, SortedTable};
 use crossmap_match::{Config, Directory, DirectoryBuilder, GroupKind, Rule, Status, match_directories};
 use crossmap_model::{
     Guid, SharePointGroupIdentityMapping as Group, SharePointIdentityMappingGroupType as GroupType,
@@ -323,8 +323,8 @@ pub(crate) async fn verify_command(
                         });
                     }
                     (
-                        MemoryTable::new(),
-                        MemoryTable::new(),
+                        SortedTable::new(),
+                        SortedTable::new(),
                         name,
                         HashMap::new(),
                         HashMap::new(),
@@ -337,7 +337,13 @@ pub(crate) async fn verify_command(
             let state = conn.state()?;
             let (users, _) = remote::current::<User>(&client, &state).await?;
             let (groups, _) = remote::current::<Group>(&client, &state).await?;
-            (users, groups, "the service".to_owned(), HashMap::new(), HashMap::new())
+            (
+                SortedTable::from(users),
+                SortedTable::from(groups),
+                "the service".to_owned(),
+                HashMap::new(),
+                HashMap::new(),
+            )
         }
     };
     let (source, target) = read_both(conn, tenants).await?;

@@ -5,7 +5,7 @@ use crossmap_cli::input::{self, Desired, ReadOptions};
 use crossmap_client::{
     ApplyOptions, Client, ClientCredentials, Cloud, ItemResult, LocalState, Progress, Report, StaticToken,
 };
-use crossmap_delta::{MappingTable, MemoryTable, PlanItems, PlanQueue, plan_iter, plan_merge_iter};
+use crossmap_delta::{MappingTable, MemoryTable, PlanItems, PlanQueue, Row, SortedTable, plan_iter, plan_merge_iter};
 use crossmap_model::{
     DeltaItem, GroupKey, MappingKey, SharePointGroupIdentityMapping as Group, SharePointUserIdentityMapping as User,
     UserKey,
@@ -244,7 +244,7 @@ fn describe<M: crossmap_delta::Rules>(kind: &str, current: &MemoryTable<M>, item
 /// at once (a million planned mappings are mostly their mappings).
 pub(crate) struct Planned<M: crossmap_delta::Rules> {
     current: MemoryTable<M>,
-    desired: MemoryTable<M>,
+    desired: SortedTable<M>,
     replace: bool,
     source: &'static str,
     /// (creates, updates, removals), counted by one pass over the items.
@@ -255,7 +255,7 @@ pub(crate) struct Planned<M: crossmap_delta::Rules> {
 
 impl<M: crossmap_delta::Rules> Planned<M> {
     /// The planned items, in key order, built one at a time.
-    fn items(&self) -> PlanItems<'_, M, MemoryTable<M>, MemoryTable<M>> {
+    fn items(&self) -> PlanItems<'_, M, MemoryTable<M>, SortedTable<M>> {
         // With --replace the file is the complete map: what it leaves out is removed or cleared. Without,
         // only what it states is compared, and nothing is removed.
         if self.replace {
@@ -274,7 +274,7 @@ impl<M: crossmap_delta::Rules> Planned<M> {
 async fn plan_kind<M: crossmap_delta::Rules>(
     client: &Client,
     state: &LocalState,
-    desired: MemoryTable<M>,
+    desired: SortedTable<M>,
     replace: bool,
 ) -> Result<Planned<M>> {
     let (current, source) = current::<M>(client, state).await?;
@@ -471,12 +471,16 @@ async fn push_kind<M: crossmap_delta::Rules>(
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let Planned {
-        current: mut record,
+        current,
         desired,
         replace,
         ..
     } = planned;
-    let mut queue = PlanQueue::new(&record, desired, replace);
+    let mut queue = PlanQueue::new(&current, desired, replace);
+    let mut record = Record {
+        before: current,
+        acknowledged: SortedTable::new(),
+    };
     let mut previous: Option<InFlight<M>> = None;
     loop {
         // Keys are planned once each, so the slice in flight never touches a key this one plans.
@@ -524,11 +528,45 @@ async fn push_kind<M: crossmap_delta::Rules>(
     Ok(pushed)
 }
 
+/// The record a push leaves, kept as it goes: what the service held before (its list, or the old record),
+/// and what it acknowledged since, apart. Acknowledgements come in the plan's order, which is key order,
+/// so they are appended to a sorted vector (about 40 bytes a key beside its row) instead of growing a
+/// hash table that holds every key twice over at its peak; a key acknowledged leaves `before`, so the
+/// two never hold the same key.
+struct Record<M: crossmap_delta::Rules> {
+    before: MemoryTable<M>,
+    acknowledged: SortedTable<M>,
+}
+
+impl<M: crossmap_delta::Rules> MappingTable<M> for Record<M> {
+    fn row(&self, key: &M::Key) -> Option<&Row> {
+        self.acknowledged.row(key).or_else(|| self.before.row(key))
+    }
+
+    fn put_row(&mut self, key: M::Key, row: Row) {
+        self.before.remove(&key);
+        self.acknowledged.put_row(key, row);
+    }
+
+    fn remove(&mut self, key: &M::Key) -> bool {
+        let before = self.before.remove(key);
+        self.acknowledged.remove(key) || before
+    }
+
+    fn len(&self) -> usize {
+        self.before.len() + self.acknowledged.len()
+    }
+
+    fn rows(&self) -> impl Iterator<Item = (&M::Key, &Row)> {
+        self.acknowledged.rows().chain(self.before.rows())
+    }
+}
+
 /// Folds one slice's report into the record (only what the service acknowledged, in the terms the
 /// requests used) and into the push's counts and failures.
 fn record_slice<M: crossmap_delta::Rules>(
     pushed: &mut Pushed,
-    record: &mut MemoryTable<M>,
+    record: &mut Record<M>,
     label: &str,
     keys: &[String],
     report: Report<M>,
@@ -725,6 +763,7 @@ pub(crate) async fn export_command(conn: &Connection, format: &str, kind: &str) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crossmap_delta::same_contents;
 
     fn connection(base_url: &str, authority: Option<&str>) -> Connection {
         Connection {
@@ -761,5 +800,48 @@ mod tests {
         let told = token_endpoint(&connection("http://127.0.0.1:8080", Some("http://127.0.0.1:9090")));
         assert!(told.contains("\"http://127.0.0.1:9090\""), "{told}");
         assert!(!told.contains("secret"), "the secret is never shown: {told}");
+    }
+
+    fn row(n: u32, target: &str) -> (UserKey, Row) {
+        let user: User = serde_json::from_value(serde_json::json!({
+            "sourceOrganizationId": "11111111-1111-1111-1111-111111111111",
+            "sourceUserIdentity": {"userPrincipalName": format!("u{n:02}@contoso.com")},
+            "targetUserIdentity": {"userPrincipalName": format!("u{n:02}@{target}")}}))
+        .unwrap();
+        let (key, user) = crossmap_delta::canonical(0, user).unwrap();
+        (key, Row::encode(&user))
+    }
+
+    /// The record kept in two parts is one table: updates of keys held before, creates, removals of
+    /// both, in key order as a push acknowledges them, leave what one table given the same steps holds,
+    /// each key once.
+    #[test]
+    fn a_record_in_two_parts_is_one_table() {
+        let mut one = MemoryTable::<User>::new();
+        for n in [2, 4, 6, 8] {
+            let (key, r) = row(n, "a.com");
+            one.put_row(key, r);
+        }
+        let mut record = Record {
+            before: one.clone(),
+            acknowledged: SortedTable::new(),
+        };
+        for n in 1..=9 {
+            let (key, r) = row(n, "b.com");
+            // 4 and 8 were held before; 5 never was.
+            if n % 4 == 0 || n == 5 {
+                assert_eq!(record.remove(&key), one.remove(&key));
+            } else {
+                record.put_row(key.clone(), r.clone());
+                one.put_row(key, r);
+            }
+            assert_eq!(record.len(), one.len());
+            assert!(same_contents(&record, &one) && same_contents(&one, &record));
+        }
+        let mut keys: Vec<&UserKey> = record.rows().map(|(k, _)| k).collect();
+        let all = keys.len();
+        keys.sort();
+        keys.dedup();
+        assert_eq!((keys.len(), all), (6, 6));
     }
 }

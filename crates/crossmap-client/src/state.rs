@@ -80,7 +80,7 @@ impl LocalState {
     }
 
     /// Replaces the record of kind `M` with `table`, atomically (a temporary file renamed over it).
-    pub fn save<M: Rules>(&self, table: &MemoryTable<M>) -> Result<(), StateError> {
+    pub fn save<M: Rules>(&self, table: &impl MappingTable<M>) -> Result<(), StateError> {
         let path = self.file::<M>();
         let io = |source| StateError::Io {
             path: path.clone(),
@@ -115,7 +115,7 @@ impl<M: Rules> Report<M> {
     /// not taken for something this client stated, so a later plan against the record never sees it as a
     /// difference; the answer's undeclared properties are kept beside the mapping for round trips.
     /// Failed and unsent items change nothing.
-    pub fn record_into(&self, table: &mut MemoryTable<M>) {
+    pub fn record_into(&self, table: &mut impl MappingTable<M>) {
         for result in &self.items {
             let ItemResult::Applied { sent, entry } = result else {
                 continue;

@@ -51,7 +51,7 @@ pub use lint::{SharedTarget, one_to_one, one_to_one_in};
 pub use parse::{ParsedRequest, parse_request};
 pub use plan::{Chunk, PlanItems, PlanQueue, chunk, chunk_by, plan, plan_iter, plan_merge, plan_merge_iter};
 pub use rules::{Format, Rules};
-pub use table::{MappingTable, MemoryTable, Row, canonical, same_contents};
+pub use table::{MappingTable, MemoryTable, Row, SortedTable, canonical, same_contents};
 pub use validate::{Op, validate_item, validate_owned};
 
 /// The most items one delta request may carry.

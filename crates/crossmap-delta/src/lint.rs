@@ -45,9 +45,9 @@ pub fn one_to_one<M: Rules>(
         .collect()
 }
 
-/// [`one_to_one`] over a table, in a fraction of the memory: a first pass counts the targets by hash, and
+/// [`one_to_one`] over a table, in a fraction of the memory: a first pass sorts the targets' hashes, and
 /// only the mappings whose target's hash was seen twice are grouped (by their exact target) in a second.
-/// For a file of a million mappings that is a table of hashes instead of a million targets and keys.
+/// For a file of a million mappings that is 8 MB of hashes instead of a million targets and keys.
 ///
 /// ```
 /// use crossmap_delta::{MemoryTable, one_to_one_in};
@@ -59,23 +59,28 @@ pub fn one_to_one<M: Rules>(
 /// ```
 pub fn one_to_one_in<M: Rules>(table: &impl MappingTable<M>) -> Vec<SharedTarget<M::Key>> {
     let hasher = rustc_hash::FxBuildHasher;
-    let mut seen: rustc_hash::FxHashMap<u64, bool> = rustc_hash::FxHashMap::default();
-    for (_, m) in table.iter() {
-        if let Some(target) = m.target_key() {
-            // `true` once a second mapping has a target of the same hash.
-            seen.entry(hasher.hash_one(&target))
-                .and_modify(|twice| *twice = true)
-                .or_insert(false);
-        }
-    }
-    seen.retain(|_, twice| *twice);
-    if seen.is_empty() {
+    // The targets' hashes, sorted: 8 bytes a mapping, where a hash table of them took twice that and more.
+    let mut hashes: Vec<u64> = table
+        .iter()
+        .filter_map(|(_, m)| m.target_key().map(|target| hasher.hash_one(&target)))
+        .collect();
+    hashes.sort_unstable();
+    // Only the hashes seen twice or more, once each.
+    let hashes: Vec<u64> = hashes
+        .chunk_by(|a, b| a == b)
+        .filter(|same| same.len() > 1)
+        .map(|same| same[0])
+        .collect();
+    if hashes.is_empty() {
         return Vec::new();
     }
-    one_to_one::<M>(table.iter().map(|(_, m)| m).filter(|m| {
-        m.target_key()
-            .is_some_and(|target| seen.contains_key(&hasher.hash_one(&target)))
-    }))
+    let seen = |hash: u64| hashes.binary_search(&hash).is_ok();
+    one_to_one::<M>(
+        table
+            .iter()
+            .map(|(_, m)| m)
+            .filter(|m| m.target_key().is_some_and(|target| seen(hasher.hash_one(&target)))),
+    )
 }
 
 #[cfg(test)]

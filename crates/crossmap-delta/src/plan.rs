@@ -1,7 +1,7 @@
 //! Planning (the smallest list of items from one state to another) and chunking into requests.
 
 use crate::rules::Rules;
-use crate::table::{MappingTable, MemoryTable, Row};
+use crate::table::{MappingTable, Row, SortedTable};
 use crossmap_model::{DeltaItem, IdentityMapping, MAX_DELTA_ITEMS};
 use std::collections::HashMap;
 
@@ -214,23 +214,31 @@ impl<M: Rules> std::fmt::Debug for PlanQueue<M> {
 impl<M: Rules> PlanQueue<M> {
     /// The plan from `current` to `desired`: the complete one ([`plan`]) when `complete`, else the merge
     /// ([`plan_merge`]). Rows `desired` holds unchanged are dropped at once.
-    pub fn new(current: &impl MappingTable<M>, desired: MemoryTable<M>, complete: bool) -> Self {
-        let mut keys: Vec<(M::Key, Option<Row>)> = Vec::new();
-        if complete {
-            keys.extend(
-                current
-                    .rows()
-                    .filter(|(key, _)| desired.row(key).is_none())
-                    .map(|(key, _)| (key.clone(), None)),
-            );
+    ///
+    /// Given a [`SortedTable`], its rows become the queue where they lie (already in key order, no other
+    /// allocation unless there are removals to merge in); a [`crate::MemoryTable`] is sorted first.
+    pub fn new(current: &impl MappingTable<M>, desired: impl Into<SortedTable<M>>, complete: bool) -> Self {
+        let desired: SortedTable<M> = desired.into();
+        let removals: Vec<(M::Key, Option<Row>)> = if complete {
+            current
+                .rows()
+                .filter(|(key, _)| desired.row(key).is_none())
+                .map(|(key, _)| (key.clone(), None))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        // Filtered and wrapped in place (same size: `Option<Row>` uses the box's niche), still sorted.
+        let mut keys: Vec<(M::Key, Option<Row>)> = desired
+            .into_rows()
+            .into_iter()
+            .filter(|(key, want)| current.row(key) != Some(want))
+            .map(|(key, want)| (key, Some(want)))
+            .collect();
+        if !removals.is_empty() {
+            keys.extend(removals);
+            keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         }
-        keys.extend(
-            desired
-                .into_rows()
-                .filter(|(key, want)| current.row(key) != Some(want))
-                .map(|(key, want)| (key, Some(want))),
-        );
-        keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         PlanQueue {
             complete,
             keys: keys.into_iter(),

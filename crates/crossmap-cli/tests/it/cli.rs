@@ -310,5 +310,22 @@ fn a_push_of_many_slices_lands_what_small_pushes_land() {
     let exported = export("big");
     assert_eq!(exported.len(), 10_000);
     assert_eq!(exported.iter().filter(|l| l.contains("@northwind.com")).count(), 3334);
+    // The local record the pushes left (what the service held before, with what it acknowledged since)
+    // holds the same mappings, each key once.
+    let record = std::fs::read_to_string(dir.path().join("state-big/crossOrganizationUserMappings.jsonl")).unwrap();
+    let mut keys: Vec<String> = record
+        .lines()
+        .map(|l| {
+            let m: serde_json::Value = serde_json::from_str(l).unwrap();
+            m["sourceUserIdentity"]["userPrincipalName"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(keys.len(), 10_000);
+    assert_eq!(record.lines().filter(|l| l.contains("@northwind.com")).count(), 3334);
+    keys.dedup();
+    assert_eq!(keys.len(), 10_000, "a key recorded twice");
     server.kill().unwrap();
 }
