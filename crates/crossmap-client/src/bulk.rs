@@ -88,8 +88,21 @@ pub enum ItemResult<M> {
 /// `apply_all` returns a report rather than an error because some items may have been applied when
 /// others failed; [`Report::into_result`] turns "not every item was applied" into an [`ApplyError`] for
 /// `?`.
+///
+/// The calls that return one are `#[must_use]`, the type is not: the report `into_result()?` gives back
+/// may be dropped, the failures having been seen.
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// # async fn example(client: crossmap_client::Client) {
+/// use crossmap_client::ApplyOptions;
+/// use crossmap_client::model::{DeltaItem, UserMapping};
+/// let items: Vec<DeltaItem<UserMapping>> = Vec::new();
+/// client.apply_all(items, &ApplyOptions::default()).await; // the report unused: an error
+/// # }
+/// # fn main() {}
+/// ```
 #[derive(Debug)]
-#[must_use = "items may have failed: check the report, e.g. with `report.into_result()?`"]
 pub struct Report<M> {
     /// One result per item.
     pub items: Vec<ItemResult<M>>,
@@ -277,6 +290,7 @@ impl Client {
     /// assert_eq!(report.applied(), 120);
     /// # Ok(()) }
     /// ```
+    #[must_use = "items may have failed: check the report, e.g. with `report.into_result()?`"]
     pub async fn apply_all<M: Rules>(&self, items: Vec<DeltaItem<M>>, options: &ApplyOptions) -> Report<M> {
         let total = items.len() as u64;
         let (throttled_before, waited_before) = (
@@ -359,6 +373,7 @@ impl Client {
     /// out are cleared ([`plan`]); without it, only what `desired` states is sent and nothing is removed
     /// ([`plan_merge`]). What the service holds beyond what a request can state (unknown properties,
     /// annotations) is never a difference.
+    #[must_use = "items may have failed: check the report, e.g. with `report.into_result()?`"]
     pub async fn sync<M: Rules>(
         &self,
         desired: &MemoryTable<M>,

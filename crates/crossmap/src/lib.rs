@@ -50,6 +50,9 @@
 //! # fn main() {}
 //! ```
 
+// The examples are what users copy: a warning in one would be a warning in their code.
+#![doc(test(attr(deny(warnings))))]
+
 pub use crossmap_delta as delta;
 pub use crossmap_model as model;
 
