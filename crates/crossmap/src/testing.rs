@@ -4,7 +4,9 @@
 //! tokio task of the calling runtime, over an in-memory store, with one app registered holding every role.
 //! It gives the URLs, a ready [`Client`] for its tenant, tokens, and the admin plane's calls (reset, the
 //! request journal, fault rules); dropping it stops the server. For a data directory, another tenant or
-//! the admin plane's options, [`Emulator::builder`].
+//! the admin plane's options, [`Emulator::builder`]. What those calls take is re-exported here from
+//! `crossmap-server`: [`FaultConfig`] and its [`FaultRule`]s, [`AdminOptions`], the roles ([`ROLES`],
+//! [`READ_ROLE`], [`MANAGE_ROLE`]).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -21,13 +23,16 @@
 //! ```
 
 use crossmap_client::{Client, ClientBuilder, ClientError};
-use crossmap_server::{AdminOptions, App, AppState, Auth, AuthError, FaultConfig, ROLES, ServeOptions};
+use crossmap_server::{App, AppState, Auth, AuthError, ServeOptions};
 use crossmap_store::{Store, StoreError};
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+// What a test hands to the emulator's calls, here so that a test needs no other import.
+pub use crossmap_server::{AdminOptions, FaultConfig, FaultMatch, FaultRule, MANAGE_ROLE, READ_ROLE, ROLES};
 
 /// The tenant an emulator serves unless told otherwise ([`EmulatorBuilder::tenant`]).
 pub const DEFAULT_TENANT: &str = "11111111-1111-1111-1111-111111111111";
@@ -258,7 +263,7 @@ impl Emulator {
         &self.secret
     }
 
-    /// A bearer token for the tenant carrying `roles` (e.g. [`crossmap_server::READ_ROLE`]), minted as
+    /// A bearer token for the tenant carrying `roles` (e.g. [`READ_ROLE`]), minted as
     /// the token endpoint would.
     pub fn token(&self, roles: &[&str]) -> String {
         let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();

@@ -2,8 +2,7 @@
 
 use crossmap::client::ClientError;
 use crossmap::prelude::*;
-use crossmap::server::{AdminOptions, FaultConfig, MANAGE_ROLE, READ_ROLE};
-use crossmap::testing::{Emulator, EmulatorError};
+use crossmap::testing::{AdminOptions, Emulator, EmulatorError, FaultConfig, MANAGE_ROLE, READ_ROLE};
 use std::time::Duration;
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
