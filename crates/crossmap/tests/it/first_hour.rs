@@ -30,7 +30,10 @@ async fn a_run_of_150_mappings_is_chunked_to_50_and_read_back_after_a_removal() 
 
     let gone = UserKey::parse("u7@contoso.com")?;
     let removal: DeltaItem<UserMapping> = DeltaItem::remove(&gone);
-    client.apply_all(vec![removal], &ApplyOptions::default()).await.into_result()?;
+    client
+        .apply_all(vec![removal], &ApplyOptions::default())
+        .await
+        .into_result()?;
 
     // No stream library needed to read a collection.
     let users: Vec<UserMapping> = client.list_all().await?;
@@ -44,7 +47,21 @@ async fn a_run_of_150_mappings_is_chunked_to_50_and_read_back_after_a_removal() 
 async fn a_429_on_the_first_patch_is_retried_after_its_retry_after() -> Result {
     let emulator = Emulator::start().await?;
     let client = emulator.client()?;
-    let first_patch = FaultRule {
+    let org = Guid::from_u128(0x2222);
+    let items = vec![DeltaItem::Upsert(UserMapping::new(
+        org,
+        "ada@contoso.com",
+        "ada@fabrikam.com",
+    ))];
+    // --- README.md faults: begin
+    // Only the first PATCH: `times` caps how often a rule fires.
+    let faults = r#"{"rules": [{"match": {"method": "PATCH"}, "times": 1, "status": 429, "retryAfter": "1"}]}"#;
+    emulator.set_faults(&FaultConfig::from_json(faults)?).await?;
+    let report = client.apply_all(items, &ApplyOptions::default()).await.into_result()?;
+    assert_eq!(report.throttled, 1); // and the journal shows the retry: `retry_attempt == Some(1)`
+    // --- README.md faults: end
+    // The same rule, typed.
+    let typed = FaultRule {
         matches: Some(FaultMatch {
             method: Some("PATCH".into()),
             path: None,
@@ -54,18 +71,12 @@ async fn a_429_on_the_first_patch_is_retried_after_its_retry_after() -> Result {
         retry_after: Some("1".into()),
         ..FaultRule::default()
     };
-    emulator
-        .set_faults(&FaultConfig {
-            seed: 0,
-            rules: vec![first_patch],
-        })
-        .await?;
-
-    let org = Guid::from_u128(0x2222);
-    let items = vec![DeltaItem::Upsert(UserMapping::new(org, "ada@contoso.com", "ada@fabrikam.com"))];
-    let report = client.apply_all(items, &ApplyOptions::default()).await.into_result()?;
-    assert_eq!(report.throttled, 1);
-    assert!(report.waited >= std::time::Duration::from_millis(900), "{:?}", report.waited);
+    assert_eq!(FaultConfig::from_json(faults)?.rules, [typed]);
+    assert!(
+        report.waited >= std::time::Duration::from_millis(900),
+        "{:?}",
+        report.waited
+    );
 
     let patches: Vec<_> = emulator
         .journal()
@@ -81,6 +92,30 @@ async fn a_429_on_the_first_patch_is_retried_after_its_retry_after() -> Result {
             (Some(200), Some(1), None)
         ]
     );
-    assert!(client.get::<UserMapping>(&UserKey::parse("ada@contoso.com")?, None).await?.is_some());
+    assert!(
+        client
+            .get::<UserMapping>(&UserKey::parse("ada@contoso.com")?, None)
+            .await?
+            .is_some()
+    );
     Ok(())
+}
+
+#[test]
+fn the_readme_shows_the_fault_example_as_it_is() {
+    let this = include_str!("first_hour.rs");
+    let example = this
+        .split_once("    // --- README.md faults: begin\n")
+        .and_then(|(_, rest)| rest.split_once("    // --- README.md faults: end"))
+        .map(|(example, _)| example)
+        .expect("the example's markers");
+    let example: String = example
+        .lines()
+        .map(|l| format!("{}\n", l.strip_prefix("    ").unwrap_or(l)))
+        .collect();
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    assert!(
+        readme.contains(&example),
+        "README.md's fault example differs from crates/crossmap/tests/it/first_hour.rs: copy it over"
+    );
 }
