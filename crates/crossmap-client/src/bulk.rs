@@ -227,6 +227,22 @@ impl ApplyError {
     }
 }
 
+/// An error and its sources, `: `-separated: an [`ApplyError`] is often all a caller prints, so it
+/// carries the why (an invalid item's property and message, a transport's cause).
+struct WithSources<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for WithSources<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(e) = source {
+            write!(f, ": {e}")?;
+            source = e.source();
+        }
+        Ok(())
+    }
+}
+
 /// The message of an [`ApplyError`]: the counts, then the first few errors.
 struct Summary<'a>(&'a ApplyError);
 
@@ -252,9 +268,9 @@ impl std::fmt::Display for Summary<'_> {
         for (n, (first, last, e)) in runs.iter().take(SHOWN_ERRORS).enumerate() {
             let sep = if n == 0 { ": " } else { "; " };
             if first == last {
-                write!(f, "{sep}item {first}: {e}")?;
+                write!(f, "{sep}item {first}: {}", WithSources(e.as_ref()))?;
             } else {
-                write!(f, "{sep}items {first}..={last}: {e}")?;
+                write!(f, "{sep}items {first}..={last}: {}", WithSources(e.as_ref()))?;
             }
         }
         if runs.len() > SHOWN_ERRORS {
@@ -462,6 +478,26 @@ mod tests {
         assert_eq!(
             e.failures().iter().map(|(i, _)| *i).collect::<Vec<_>>(),
             [1, 2, 3, 4, 5, 6, 7]
+        );
+    }
+
+    #[test]
+    fn an_invalid_chunk_says_which_item_and_why() {
+        let invalid = crossmap_delta::RequestError::Invalid {
+            errors: vec![crossmap_delta::ItemError {
+                index: 1,
+                property: "targetUserIdentity.userPrincipalName".into(),
+                message: "\"\" is not a user principal name: it has no '@'".into(),
+            }],
+        };
+        let e = Arc::new(ClientError::Invalid(invalid));
+        let items = vec![ItemResult::Failed(e.clone()), ItemResult::Failed(e)];
+        let e = report(items).into_result().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "2 of 2 items were not applied (2 failed, 0 not sent): items 0..=1: the request is invalid and was \
+             not sent: nothing was applied: item 1, targetUserIdentity.userPrincipalName: \"\" is not a user \
+             principal name: it has no '@'"
         );
     }
 
