@@ -14,7 +14,9 @@
 //! | `testing` | no | `testing::Emulator`: the emulator in your test's process, in one line | (this crate) |
 //!
 //! `default-features = false` pulls in no async runtime and no HTTP stack: the model and the engine
-//! only. `prelude` brings the names most code needs into scope.
+//! only. `prelude` brings the names most code needs into scope. docs.rs documents every feature; `cargo
+//! doc` in your crate only those of its `[dependencies]`, so `testing`, usually a dev-dependency's
+//! feature, shows with `cargo doc --features crossmap/testing`.
 //!
 //! ```toml
 //! [dependencies]
