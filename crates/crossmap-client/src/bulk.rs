@@ -88,8 +88,21 @@ pub enum ItemResult<M> {
 /// `apply_all` returns a report rather than an error because some items may have been applied when
 /// others failed; [`Report::into_result`] turns "not every item was applied" into an [`ApplyError`] for
 /// `?`.
+///
+/// The calls that return one are `#[must_use]`, the type is not: the report `into_result()?` gives back
+/// may be dropped, the failures having been seen.
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// # async fn example(client: crossmap_client::Client) {
+/// use crossmap_client::ApplyOptions;
+/// use crossmap_client::model::{DeltaItem, UserMapping};
+/// let items: Vec<DeltaItem<UserMapping>> = Vec::new();
+/// client.apply_all(items, &ApplyOptions::default()).await; // the report unused: an error
+/// # }
+/// # fn main() {}
+/// ```
 #[derive(Debug)]
-#[must_use = "items may have failed: check the report, e.g. with `report.into_result()?`"]
 pub struct Report<M> {
     /// One result per item.
     pub items: Vec<ItemResult<M>>,
@@ -214,6 +227,22 @@ impl ApplyError {
     }
 }
 
+/// An error and its sources, `: `-separated: an [`ApplyError`] is often all a caller prints, so it
+/// carries the why (an invalid item's property and message, a transport's cause).
+struct WithSources<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for WithSources<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(e) = source {
+            write!(f, ": {e}")?;
+            source = e.source();
+        }
+        Ok(())
+    }
+}
+
 /// The message of an [`ApplyError`]: the counts, then the first few errors.
 struct Summary<'a>(&'a ApplyError);
 
@@ -239,9 +268,9 @@ impl std::fmt::Display for Summary<'_> {
         for (n, (first, last, e)) in runs.iter().take(SHOWN_ERRORS).enumerate() {
             let sep = if n == 0 { ": " } else { "; " };
             if first == last {
-                write!(f, "{sep}item {first}: {e}")?;
+                write!(f, "{sep}item {first}: {}", WithSources(e.as_ref()))?;
             } else {
-                write!(f, "{sep}items {first}..={last}: {e}")?;
+                write!(f, "{sep}items {first}..={last}: {}", WithSources(e.as_ref()))?;
             }
         }
         if runs.len() > SHOWN_ERRORS {
@@ -277,6 +306,7 @@ impl Client {
     /// assert_eq!(report.applied(), 120);
     /// # Ok(()) }
     /// ```
+    #[must_use = "items may have failed: check the report, e.g. with `report.into_result()?`"]
     pub async fn apply_all<M: Rules>(&self, items: Vec<DeltaItem<M>>, options: &ApplyOptions) -> Report<M> {
         let total = items.len() as u64;
         let (throttled_before, waited_before) = (
@@ -359,6 +389,7 @@ impl Client {
     /// out are cleared ([`plan`]); without it, only what `desired` states is sent and nothing is removed
     /// ([`plan_merge`]). What the service holds beyond what a request can state (unknown properties,
     /// annotations) is never a difference.
+    #[must_use = "items may have failed: check the report, e.g. with `report.into_result()?`"]
     pub async fn sync<M: Rules>(
         &self,
         desired: &MemoryTable<M>,
@@ -447,6 +478,26 @@ mod tests {
         assert_eq!(
             e.failures().iter().map(|(i, _)| *i).collect::<Vec<_>>(),
             [1, 2, 3, 4, 5, 6, 7]
+        );
+    }
+
+    #[test]
+    fn an_invalid_chunk_says_which_item_and_why() {
+        let invalid = crossmap_delta::RequestError::Invalid {
+            errors: vec![crossmap_delta::ItemError {
+                index: 1,
+                property: "targetUserIdentity.userPrincipalName".into(),
+                message: "\"\" is not a user principal name: it has no '@'".into(),
+            }],
+        };
+        let e = Arc::new(ClientError::Invalid(invalid));
+        let items = vec![ItemResult::Failed(e.clone()), ItemResult::Failed(e)];
+        let e = report(items).into_result().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "2 of 2 items were not applied (2 failed, 0 not sent): items 0..=1: the request is invalid and was \
+             not sent: nothing was applied: item 1, targetUserIdentity.userPrincipalName: \"\" is not a user \
+             principal name: it has no '@'"
         );
     }
 

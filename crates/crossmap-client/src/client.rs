@@ -681,7 +681,8 @@ impl Client {
         }
     }
 
-    /// Every mapping of the collection, page by page, following `@odata.nextLink` (an SDK-style call).
+    /// Every mapping of the collection, page by page, following `@odata.nextLink` (an SDK-style call);
+    /// [`Client::list_all`] collects it.
     pub fn list<M: Rules>(&self) -> impl Stream<Item = Result<M, ClientError>> + Send + '_ {
         let first = self.url(&format!("{}?$top=999", M::COLLECTION_PATH));
         let pages = futures_util::stream::try_unfold(Some(first), move |next| async move {
@@ -693,6 +694,12 @@ impl Client {
             )))
         });
         futures_util::TryStreamExt::try_flatten(pages)
+    }
+
+    /// Every mapping of the collection in one vector: [`Client::list`] collected, for callers without a
+    /// stream library at hand.
+    pub async fn list_all<M: Rules>(&self) -> Result<Vec<M>, ClientError> {
+        futures_util::TryStreamExt::try_collect(self.list::<M>()).await
     }
 
     /// Sends one delta request, after checking it with the engine: a request the server would refuse is

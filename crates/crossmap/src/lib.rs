@@ -14,7 +14,9 @@
 //! | `testing` | no | `testing::Emulator`: the emulator in your test's process, in one line | (this crate) |
 //!
 //! `default-features = false` pulls in no async runtime and no HTTP stack: the model and the engine
-//! only. `prelude` brings the names most code needs into scope.
+//! only. `prelude` brings the names most code needs into scope. docs.rs documents every feature; `cargo
+//! doc` in your crate only those of its `[dependencies]`, so `testing`, usually a dev-dependency's
+//! feature, shows with `cargo doc --features crossmap/testing`.
 //!
 //! ```toml
 //! [dependencies]
@@ -49,6 +51,9 @@
 //! # #[cfg(not(feature = "testing"))]
 //! # fn main() {}
 //! ```
+
+// The examples are what users copy: a warning in one would be a warning in their code.
+#![doc(test(attr(deny(warnings))))]
 
 pub use crossmap_delta as delta;
 pub use crossmap_model as model;

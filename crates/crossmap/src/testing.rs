@@ -4,7 +4,9 @@
 //! tokio task of the calling runtime, over an in-memory store, with one app registered holding every role.
 //! It gives the URLs, a ready [`Client`] for its tenant, tokens, and the admin plane's calls (reset, the
 //! request journal, fault rules); dropping it stops the server. For a data directory, another tenant or
-//! the admin plane's options, [`Emulator::builder`].
+//! the admin plane's options, [`Emulator::builder`]. What those calls take is re-exported here from
+//! `crossmap-server`: [`FaultConfig`] and its [`FaultRule`]s, [`AdminOptions`], the roles ([`ROLES`],
+//! [`READ_ROLE`], [`MANAGE_ROLE`]).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -21,13 +23,18 @@
 //! ```
 
 use crossmap_client::{Client, ClientBuilder, ClientError};
-use crossmap_server::{AdminOptions, App, AppState, Auth, AuthError, FaultConfig, ROLES, ServeOptions};
+use crossmap_server::{App, AppState, Auth, AuthError, ServeOptions};
 use crossmap_store::{Store, StoreError};
 use serde::Deserialize;
-use std::path::PathBuf;
-use std::time::Duration;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+// What a test hands to the emulator's calls, here so that a test needs no other import.
+pub use crossmap_server::{AdminOptions, FaultConfig, FaultMatch, FaultRule, MANAGE_ROLE, READ_ROLE, ROLES};
 
 /// The tenant an emulator serves unless told otherwise ([`EmulatorBuilder::tenant`]).
 pub const DEFAULT_TENANT: &str = "11111111-1111-1111-1111-111111111111";
@@ -70,6 +77,14 @@ pub enum EmulatorError {
         /// The answer's body (Graph's error shape).
         body: String,
     },
+    /// Another emulator of this process still serves the data directory: two stores appending to one
+    /// log would corrupt it.
+    #[error(
+        "the data directory {} is in use by another emulator of this process: `shutdown().await` it before \
+         opening the directory again",
+        .0.display()
+    )]
+    DirectoryInUse(PathBuf),
     /// The server's task ended in an error or panicked.
     #[error("the emulator's server failed: {0}")]
     Server(String),
@@ -111,6 +126,51 @@ pub struct JournalEntry {
     pub fault: Option<String>,
 }
 
+/// The data directories of this process's running emulators.
+static DIRECTORIES_IN_USE: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+
+/// How long [`EmulatorBuilder::start`] waits for an emulator on the same directory to stop: a dropped
+/// one stops within its one-second shutdown deadline.
+const DIRECTORY_WAIT: Duration = Duration::from_secs(3);
+
+/// A data directory taken for one emulator, given back when the emulator and its server are gone.
+#[derive(Debug)]
+struct DirectoryLease(PathBuf);
+
+impl DirectoryLease {
+    /// Takes `dir` (created if missing), waiting up to [`DIRECTORY_WAIT`] for another emulator of this
+    /// process to give it back.
+    async fn take(dir: &Path) -> Result<DirectoryLease, EmulatorError> {
+        // One name per directory, however it is spelled; a directory that cannot be made is the
+        // store's error to report, under the name given.
+        let _ = std::fs::create_dir_all(dir);
+        let dir = std::fs::canonicalize(dir)
+            .or_else(|_| std::path::absolute(dir))
+            .unwrap_or_else(|_| dir.to_owned());
+        let deadline = Instant::now() + DIRECTORY_WAIT;
+        loop {
+            if lock_directories().insert(dir.clone()) {
+                return Ok(DirectoryLease(dir));
+            }
+            if Instant::now() >= deadline {
+                return Err(EmulatorError::DirectoryInUse(dir));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for DirectoryLease {
+    fn drop(&mut self) {
+        lock_directories().remove(&self.0);
+    }
+}
+
+fn lock_directories() -> std::sync::MutexGuard<'static, BTreeSet<PathBuf>> {
+    // The set stays consistent whatever panicked while holding it: each call is one insert or remove.
+    DIRECTORIES_IN_USE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// How to start an [`Emulator`]: [`Emulator::builder`].
 #[derive(Debug, Clone, Default)]
 #[must_use]
@@ -122,9 +182,13 @@ pub struct EmulatorBuilder {
 
 impl EmulatorBuilder {
     /// Keeps the mappings in the data directory `dir` (created if missing), as `crossmap serve
-    /// --data-dir` does; its signing key too, so tokens outlive a restart on the same directory. To
-    /// start another emulator on the directory, [`Emulator::shutdown`] the first and wait for it: a
-    /// dropped one may still hold the store for a moment.
+    /// --data-dir` does; its signing key too, so tokens outlive a restart on the same directory.
+    ///
+    /// One emulator of a process at a time serves a directory: [`EmulatorBuilder::start`] on a
+    /// directory in use waits for the other emulator to stop (a dropped one stops within a second;
+    /// [`Emulator::shutdown`] waits for it), and after three seconds fails with
+    /// [`EmulatorError::DirectoryInUse`]. Tests running in parallel each need their own directory.
+    /// (Another process on the same directory is not detected.)
     pub fn durable(mut self, dir: impl Into<PathBuf>) -> Self {
         self.durable = Some(dir.into());
         self
@@ -156,9 +220,11 @@ impl EmulatorBuilder {
             secret: secret.clone(),
             roles: ROLES.iter().map(|r| (*r).to_owned()).collect(),
         };
+        let mut lease = None;
         let (store, auth) = match self.durable {
             None => (Store::in_memory(), Auth::ephemeral(vec![app])?),
             Some(dir) => {
+                lease = Some(Arc::new(DirectoryLease::take(&dir).await?));
                 // Opening replays the log and waits for fsyncs: off the async workers.
                 let opened = tokio::task::spawn_blocking(move || -> Result<_, EmulatorError> {
                     let key = Auth::key_in(&dir)?;
@@ -182,14 +248,17 @@ impl EmulatorBuilder {
             shutdown_deadline: Duration::from_secs(1),
             ..ServeOptions::default()
         };
-        let server = tokio::spawn(crossmap_server::serve(
-            listener,
-            crossmap_server::router(state.clone()),
-            options,
-            async {
+        let router = crossmap_server::router(state.clone());
+        let server_lease = lease.clone();
+        let server = tokio::spawn(async move {
+            let served = crossmap_server::serve(listener, router, options, async {
                 let _ = stopped.await;
-            },
-        ));
+            })
+            .await;
+            // The router, and with it the server's hold on the store, is gone: the directory may go too.
+            drop(server_lease);
+            served
+        });
         tracing::debug!(%origin, "emulator started");
         Ok(Emulator {
             tenant: crossmap_server::tenant_id(self.tenant.as_deref().unwrap_or(DEFAULT_TENANT)),
@@ -200,6 +269,7 @@ impl EmulatorBuilder {
             http: reqwest::Client::new(),
             stop: Some(stop),
             server: Some(server),
+            _lease: lease,
         })
     }
 }
@@ -218,6 +288,8 @@ pub struct Emulator {
     http: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
+    /// The data directory, held with the server's task (`None` in memory).
+    _lease: Option<Arc<DirectoryLease>>,
 }
 
 impl Emulator {
@@ -258,7 +330,7 @@ impl Emulator {
         &self.secret
     }
 
-    /// A bearer token for the tenant carrying `roles` (e.g. [`crossmap_server::READ_ROLE`]), minted as
+    /// A bearer token for the tenant carrying `roles` (e.g. [`READ_ROLE`]), minted as
     /// the token endpoint would.
     pub fn token(&self, roles: &[&str]) -> String {
         let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();

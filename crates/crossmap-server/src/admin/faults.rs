@@ -52,6 +52,9 @@ pub struct FaultRule {
     /// Fault every Nth matching request instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub every: Option<u64>,
+    /// Fire at most this many times, then let matching requests through (`1`: only the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub times: Option<u64>,
     /// Answer with a Graph error of this status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
@@ -179,6 +182,9 @@ impl FaultRule {
             (_, Some(0)) => return Err("every must be at least 1".into()),
             _ => {}
         }
+        if self.times == Some(0) {
+            return Err("times must be at least 1 (leave the rule out to fire never)".into());
+        }
         if let Some(status) = self.status {
             if code_of(status).is_none() {
                 let known: Vec<String> = STATUSES.iter().map(|(s, _)| s.to_string()).collect();
@@ -270,6 +276,8 @@ struct Live {
     rng: fastrand::Rng,
     /// Matching requests seen, per rule (for `every`).
     seen: Vec<u64>,
+    /// Times fired, per rule (for `times`).
+    fired: Vec<u64>,
 }
 
 /// What the rules decided for one request.
@@ -318,6 +326,7 @@ impl Faults {
                 config: FaultConfig::default(),
                 rng: fastrand::Rng::with_seed(0),
                 seen: Vec::new(),
+                fired: Vec::new(),
             }),
         };
         faults.set(config);
@@ -331,6 +340,7 @@ impl Faults {
         *live = Live {
             rng: fastrand::Rng::with_seed(config.seed),
             seen: vec![0; config.rules.len()],
+            fired: vec![0; config.rules.len()],
             config,
         };
     }
@@ -360,9 +370,11 @@ impl Faults {
                 (None, Some(rate)) => live.rng.f64() < rate,
                 (None, None) => true,
             };
-            if !fires {
+            // A rule that has used up its `times` still counts for `every`, but fires no more.
+            if !fires || rule.times.is_some_and(|n| live.fired[i] >= n) {
                 continue;
             }
+            live.fired[i] += 1;
             let mut what = Vec::new();
             if let Some([lo, hi]) = rule.latency_ms {
                 let ms = live.rng.u64(lo..=hi);
@@ -510,6 +522,26 @@ mod tests {
             }
         }
         assert_eq!(fired, [3, 6, 9]);
+    }
+
+    #[test]
+    fn times_stops_a_rule_after_it_fired_that_often() {
+        let f = Faults::new(
+            FaultConfig::from_json(
+                r#"{"rules": [{"match": {"method": "PATCH"}, "times": 1, "status": 429, "retryAfter": "1"},
+                              {"every": 2, "times": 2, "status": 503}]}"#,
+            )
+            .unwrap(),
+        );
+        let first = f.decide(&Method::PATCH, "/beta/x").unwrap();
+        assert_eq!(first.description, "rule 0: 429");
+        // Rule 1 saw the first PATCH neither: rule 0 answered it.
+        let fired: Vec<Option<String>> = (0..8)
+            .map(|_| f.decide(&Method::PATCH, "/beta/x").map(|d| d.description))
+            .collect();
+        let second = Some("rule 1: 503".to_owned());
+        assert_eq!(fired, [None, second.clone(), None, second, None, None, None, None]);
+        assert!(FaultConfig::from_json(r#"{"rules": [{"times": 0, "status": 503}]}"#).is_err());
     }
 
     #[test]

@@ -2,8 +2,7 @@
 
 use crossmap::client::ClientError;
 use crossmap::prelude::*;
-use crossmap::server::{AdminOptions, FaultConfig, MANAGE_ROLE, READ_ROLE};
-use crossmap::testing::{Emulator, EmulatorError};
+use crossmap::testing::{AdminOptions, Emulator, EmulatorError, FaultConfig, MANAGE_ROLE, READ_ROLE};
 use std::time::Duration;
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -126,6 +125,43 @@ async fn a_durable_emulator_keeps_its_mappings_and_tokens_across_a_restart() -> 
     let second = Emulator::builder().durable(dir.path()).start().await?;
     assert!(second.client()?.get::<UserMapping>(&key(1), None).await?.is_some());
     second.state().auth().verify(&token)?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_second_emulator_on_a_directory_in_use_is_refused_until_the_first_stops() -> Result {
+    let dir = tempfile::tempdir()?;
+    let first = Emulator::builder().durable(dir.path()).start().await?;
+    push(&first.client()?, 1).await?;
+    // Spelled otherwise, the same directory.
+    let other_spelling = dir.path().join(".");
+    match Emulator::builder().durable(&other_spelling).start().await {
+        Err(e @ EmulatorError::DirectoryInUse(_)) => {
+            assert!(e.to_string().contains("shutdown().await"), "{e}")
+        }
+        Err(e) => return Err(format!("another error: {e}").into()),
+        Ok(_) => return Err("two emulators serve one directory".into()),
+    }
+    // The refusal changed nothing: the first goes on, and once it is shut down the directory opens.
+    push(&first.client()?, 2).await?;
+    first.shutdown().await?;
+    let second = Emulator::builder().durable(dir.path()).start().await?;
+    assert_eq!(second.client()?.list_all::<UserMapping>().await?.len(), 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_directory_reopened_right_after_a_drop_waits_for_the_dropped_emulator() -> Result {
+    let dir = tempfile::tempdir()?;
+    for n in 1..=3 {
+        let emulator = Emulator::builder().durable(dir.path()).start().await?;
+        assert_eq!(
+            emulator.client()?.list_all::<UserMapping>().await?.len(),
+            n as usize - 1
+        );
+        push(&emulator.client()?, n).await?;
+        drop(emulator);
+    }
     Ok(())
 }
 
