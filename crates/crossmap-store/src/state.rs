@@ -73,6 +73,12 @@ impl<M: Rules> KindState<M> {
         self.sweep_if_stale();
     }
 
+    /// Makes room for `rows` more keys, so that a restore does not grow the tables on the way.
+    pub(crate) fn reserve(&mut self, rows: usize) {
+        self.slots.reserve(rows);
+        self.order.reserve(rows);
+    }
+
     /// Restores a checkpoint's row under the token of its latest change; call [`KindState::restored`]
     /// once every row of the checkpoint is in.
     pub(crate) fn restore_row(&mut self, token: u64, key: M::Key, row: crossmap_delta::Row) {

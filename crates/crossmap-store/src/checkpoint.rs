@@ -1,0 +1,777 @@
+//! The checkpoint: each key's latest row and each tenant and kind's feed position, in a file of its own
+//! beside the log (`checkpoint`), and the compaction that folds the log into it.
+//!
+//! Why a file and not a SQLite table: folding the log into a B-tree keyed by random GUIDs is random page
+//! writes, done in one transaction that held SQLite's only write lock for about a second while every
+//! writer waited. The file is rewritten whole instead, as one sequential stream: the old checkpoint
+//! (sorted by tenant, kind and key) merged with the log's latest record of each key (sorted by SQLite),
+//! on a connection of its own that only reads, so writers keep appending meanwhile. It is written to
+//! `checkpoint.tmp`, fsynced and renamed over the old one (then the directory fsynced): a crash leaves
+//! the old checkpoint or the new one, never a mix. The file names the last log record it covers; an
+//! open replays the log after it, and the covered records are deleted afterwards, in short transactions
+//! (a crash in between leaves records the next open skips).
+//!
+//! Layout (integers little-endian): a header (magic, format, the covered log sequence number, where the
+//! trailer starts, the number of rows, a CRC32C of those), the rows sorted by tenant, kind and key, each
+//! `tenant index u32, kind u8, token u64, key (u32 length, bytes), row (u32 length, bytes), crc u32` (the
+//! log record's own checksum, so rows are copied with it), then the trailer: the tenants' names, and each
+//! tenant and kind's position (latest token, horizon, row count) with its own CRC32C.
+
+use crate::StoreError;
+use crate::log::{Position, Record, Replay};
+use rusqlite::{Connection, params};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The checkpoint's file name in the data directory.
+pub(crate) const FILE: &str = "checkpoint";
+/// Where a checkpoint is written before it replaces the old one.
+const TMP: &str = "checkpoint.tmp";
+const MAGIC: &[u8; 8] = b"XMAPCKPT";
+const FORMAT: u32 = 1;
+const HEADER: usize = 8 + 4 + 8 + 8 + 8 + 4;
+/// Buffer for reading and writing the file: large sequential transfers.
+const BUFFER: usize = 1 << 20;
+
+/// What a checkpoint file says before its rows: the log it covers and the positions.
+#[derive(Debug, Default)]
+pub(crate) struct Head {
+    /// The last log record (sequence number) the checkpoint covers; 0 for none.
+    pub(crate) covered: i64,
+    /// Rows in the file.
+    pub(crate) rows: u64,
+    tenants: Vec<String>,
+    /// By (tenant index, kind): the position and the row count.
+    positions: BTreeMap<(u32, i64), (Position, u64)>,
+}
+
+impl Head {
+    /// Each tenant and kind with its position and row count.
+    pub(crate) fn positions(&self) -> impl Iterator<Item = (&str, i64, Position, u64)> {
+        self.positions
+            .iter()
+            .map(|((t, kind), (p, rows))| (self.tenants[*t as usize].as_str(), *kind, *p, *rows))
+    }
+}
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("the checkpoint file {what}"))
+}
+
+fn io(path: &Path, source: std::io::Error) -> StoreError {
+    StoreError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// A checkpoint file open for reading: its head read, its rows next.
+pub(crate) struct Reader {
+    head: Head,
+    input: BufReader<File>,
+    left: u64,
+    path: PathBuf,
+}
+
+impl Reader {
+    /// Opens the data directory's checkpoint, if it has one, and reads its header and trailer.
+    pub(crate) fn open(dir: &Path) -> Result<Option<Reader>, StoreError> {
+        let path = dir.join(FILE);
+        let mut file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(&path, e)),
+        };
+        let mut header = [0u8; HEADER];
+        file.read_exact(&mut header)
+            .map_err(|e| corrupt(format_args!("has no complete header: {e}")))?;
+        let crc = u32::from_le_bytes(header[HEADER - 4..].try_into().expect("4 bytes"));
+        if &header[..8] != MAGIC || crc32c::crc32c(&header[..HEADER - 4]) != crc {
+            return Err(corrupt("header is damaged"));
+        }
+        let mut at = 8;
+        let format = u32::from_le_bytes(take(&header, &mut at));
+        if format != FORMAT {
+            return Err(corrupt(format_args!("is of an unknown format ({format})")));
+        }
+        let covered = i64::from_le_bytes(take(&header, &mut at));
+        let trailer_at = u64::from_le_bytes(take(&header, &mut at));
+        let rows = u64::from_le_bytes(take(&header, &mut at));
+        file.seek(SeekFrom::Start(trailer_at)).map_err(|e| io(&path, e))?;
+        let mut trailer = Vec::new();
+        file.read_to_end(&mut trailer).map_err(|e| io(&path, e))?;
+        let mut head = Head {
+            covered,
+            rows,
+            ..Head::default()
+        };
+        read_trailer(&trailer, &mut head).map_err(|what| corrupt(format_args!("trailer {what}")))?;
+        file.seek(SeekFrom::Start(HEADER as u64)).map_err(|e| io(&path, e))?;
+        Ok(Some(Reader {
+            head,
+            input: BufReader::with_capacity(BUFFER, file),
+            left: rows,
+            path,
+        }))
+    }
+
+    /// The header and trailer.
+    pub(crate) fn head(&self) -> &Head {
+        &self.head
+    }
+
+    /// The next row, checked against its checksum; none after the last.
+    pub(crate) fn next_row(&mut self) -> Result<Option<(Record, u32)>, StoreError> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        self.left -= 1;
+        let input = &mut self.input;
+        let path = &self.path;
+        let truncated = |e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => corrupt("ends before its last row"),
+            _ => io(path, e),
+        };
+        let mut fixed = [0u8; 4 + 1 + 8 + 4];
+        input.read_exact(&mut fixed).map_err(truncated)?;
+        let mut at = 0;
+        let tenant = u32::from_le_bytes(take(&fixed, &mut at));
+        let kind = i64::from(fixed[4]);
+        at += 1;
+        let token = u64::from_le_bytes(take(&fixed, &mut at));
+        let key_len = u32::from_le_bytes(take(&fixed, &mut at)) as usize;
+        let tenant = self
+            .head
+            .tenants
+            .get(tenant as usize)
+            .ok_or_else(|| corrupt(format_args!("names tenant {tenant}, which it does not hold")))?
+            .clone();
+        let key = read_bytes(input, key_len).map_err(truncated)?;
+        let key = String::from_utf8(key).map_err(|_| corrupt("holds a key that is not UTF-8"))?;
+        let mut len = [0u8; 4];
+        input.read_exact(&mut len).map_err(truncated)?;
+        let row = read_bytes(input, u32::from_le_bytes(len) as usize).map_err(truncated)?;
+        let mut crc = [0u8; 4];
+        input.read_exact(&mut crc).map_err(truncated)?;
+        let crc = u32::from_le_bytes(crc);
+        let record = Record {
+            seq: 0,
+            tenant,
+            kind,
+            token,
+            key,
+            row: Some(row),
+        };
+        let computed = record.checksum();
+        if computed != crc {
+            return Err(StoreError::Corrupt(format!(
+                "{} fails its checksum (stored {crc:#010x}, computed {computed:#010x}): the file was changed \
+                 after it was written",
+                record.describe()
+            )));
+        }
+        Ok(Some((record, crc)))
+    }
+}
+
+/// Reads `len` bytes, refusing lengths beyond what a row can be rather than allocating them.
+fn read_bytes(input: &mut impl Read, len: usize) -> std::io::Result<Vec<u8>> {
+    if len > 64 << 20 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "a length beyond any row",
+        ));
+    }
+    let mut bytes = vec![0u8; len];
+    input.read_exact(&mut bytes)?;
+    Ok(bytes)
+}
+
+fn take<const N: usize>(bytes: &[u8], at: &mut usize) -> [u8; N] {
+    let out = bytes[*at..*at + N].try_into().expect("N bytes");
+    *at += N;
+    out
+}
+
+fn read_trailer(bytes: &[u8], head: &mut Head) -> Result<(), String> {
+    let mut at = 0;
+    let mut next = |n: usize| -> Result<&[u8], String> {
+        let out = bytes.get(at..at + n).ok_or("is cut short")?;
+        at += n;
+        Ok(out)
+    };
+    let u32_ = |b: &[u8]| u32::from_le_bytes(b.try_into().expect("4 bytes"));
+    let u64_ = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+    let tenants = u32_(next(4)?);
+    for _ in 0..tenants {
+        let len = u32_(next(4)?) as usize;
+        let name = std::str::from_utf8(next(len)?).map_err(|_| "holds a tenant name that is not UTF-8")?;
+        head.tenants.push(name.to_owned());
+    }
+    let positions = u32_(next(4)?);
+    for _ in 0..positions {
+        let tenant = u32_(next(4)?);
+        let kind = i64::from(next(1)?[0]);
+        let latest = u64_(next(8)?);
+        let horizon = u64_(next(8)?);
+        let rows = u64_(next(8)?);
+        let crc = u32_(next(4)?);
+        let name = head
+            .tenants
+            .get(tenant as usize)
+            .ok_or("names a tenant it does not hold")?;
+        if position_checksum(name, kind, latest, horizon, rows) != crc || horizon > latest {
+            return Err(format!(
+                "holds the checkpoint position of tenant {name:?}, kind {kind}, which fails its checksum"
+            ));
+        }
+        head.positions
+            .insert((tenant, kind), (Position { latest, horizon }, rows));
+    }
+    Ok(())
+}
+
+fn position_checksum(tenant: &str, kind: i64, latest: u64, horizon: u64, rows: u64) -> u32 {
+    let mut crc = 0;
+    let mut add = |bytes: &[u8]| crc = crc32c::crc32c_append(crc, bytes);
+    add(&(tenant.len() as u64).to_le_bytes());
+    add(tenant.as_bytes());
+    add(&kind.to_le_bytes());
+    add(&latest.to_le_bytes());
+    add(&horizon.to_le_bytes());
+    add(&rows.to_le_bytes());
+    crc
+}
+
+/// Hands a checkpoint's positions, then its rows, to `replay`; returns what it covers and how many rows
+/// it holds (none without a checkpoint file).
+pub(crate) fn restore(dir: &Path, replay: &mut impl Replay) -> Result<(i64, u64), StoreError> {
+    let Some(mut reader) = Reader::open(dir)? else {
+        replay.checkpoint_done()?;
+        return Ok((0, 0));
+    };
+    for (tenant, kind, position, rows) in reader.head().positions() {
+        replay.position(tenant, kind, position, rows)?;
+    }
+    let (covered, rows) = (reader.head().covered, reader.head().rows);
+    while let Some((record, _)) = reader.next_row()? {
+        replay.checkpoint_row(record)?;
+    }
+    replay.checkpoint_done()?;
+    Ok((covered, rows))
+}
+
+/// A checkpoint being written to `checkpoint.tmp`, rows in order.
+struct Output {
+    out: BufWriter<File>,
+    tmp: PathBuf,
+    tenants: Vec<String>,
+    positions: BTreeMap<(u32, i64), (Position, u64)>,
+    rows: u64,
+    written: u64,
+}
+
+impl Output {
+    fn create(dir: &Path) -> Result<Output, StoreError> {
+        let tmp = dir.join(TMP);
+        let file = File::create(&tmp).map_err(|e| io(&tmp, e))?;
+        let mut out = BufWriter::with_capacity(BUFFER, file);
+        out.write_all(&[0u8; HEADER]).map_err(|e| io(&tmp, e))?;
+        Ok(Output {
+            out,
+            tmp,
+            tenants: Vec::new(),
+            positions: BTreeMap::new(),
+            rows: 0,
+            written: HEADER as u64,
+        })
+    }
+
+    /// The index of `tenant`, added when new (rows come sorted by tenant: it is the last one or new).
+    fn tenant(&mut self, tenant: &str) -> u32 {
+        match self.tenants.iter().rposition(|t| t == tenant) {
+            Some(i) => i as u32,
+            None => {
+                self.tenants.push(tenant.to_owned());
+                (self.tenants.len() - 1) as u32
+            }
+        }
+    }
+
+    fn position(&mut self, tenant: &str, kind: i64) -> &mut (Position, u64) {
+        let t = self.tenant(tenant);
+        self.positions
+            .entry((t, kind))
+            .or_insert((Position { latest: 0, horizon: 0 }, 0))
+    }
+
+    fn row(&mut self, record: &Record, crc: u32) -> Result<(), StoreError> {
+        let t = self.tenant(&record.tenant);
+        let row = record.row.as_deref().unwrap_or_default();
+        let kind = u8::try_from(record.kind)
+            .map_err(|_| StoreError::Corrupt(format!("{} is of no known kind", record.describe())))?;
+        let mut fixed = [0u8; 4 + 1 + 8 + 4];
+        fixed[..4].copy_from_slice(&t.to_le_bytes());
+        fixed[4] = kind;
+        fixed[5..13].copy_from_slice(&record.token.to_le_bytes());
+        fixed[13..].copy_from_slice(&(record.key.len() as u32).to_le_bytes());
+        let write = |out: &mut BufWriter<File>| -> std::io::Result<()> {
+            out.write_all(&fixed)?;
+            out.write_all(record.key.as_bytes())?;
+            out.write_all(&(row.len() as u32).to_le_bytes())?;
+            out.write_all(row)?;
+            out.write_all(&crc.to_le_bytes())
+        };
+        write(&mut self.out).map_err(|e| io(&self.tmp, e))?;
+        self.written += (fixed.len() + record.key.len() + 4 + row.len() + 4) as u64;
+        self.rows += 1;
+        self.positions
+            .entry((t, record.kind))
+            .or_insert((Position { latest: 0, horizon: 0 }, 0))
+            .1 += 1;
+        Ok(())
+    }
+
+    /// Writes the trailer and header, makes the file durable and puts it in place of the old checkpoint.
+    fn finish(mut self, covered: i64) -> Result<u64, StoreError> {
+        let mut trailer = Vec::new();
+        trailer.extend((self.tenants.len() as u32).to_le_bytes());
+        for t in &self.tenants {
+            trailer.extend((t.len() as u32).to_le_bytes());
+            trailer.extend(t.as_bytes());
+        }
+        trailer.extend((self.positions.len() as u32).to_le_bytes());
+        for ((t, kind), (p, rows)) in &self.positions {
+            let name = &self.tenants[*t as usize];
+            trailer.extend(t.to_le_bytes());
+            trailer.push(*kind as u8);
+            trailer.extend(p.latest.to_le_bytes());
+            trailer.extend(p.horizon.to_le_bytes());
+            trailer.extend(rows.to_le_bytes());
+            trailer.extend(position_checksum(name, *kind, p.latest, p.horizon, *rows).to_le_bytes());
+        }
+        let mut header = Vec::with_capacity(HEADER);
+        header.extend(MAGIC);
+        header.extend(FORMAT.to_le_bytes());
+        header.extend(covered.to_le_bytes());
+        header.extend(self.written.to_le_bytes());
+        header.extend(self.rows.to_le_bytes());
+        header.extend(crc32c::crc32c(&header).to_le_bytes());
+        let tmp = self.tmp.clone();
+        let done = || -> std::io::Result<File> {
+            self.out.write_all(&trailer)?;
+            let mut file = self.out.into_inner().map_err(|e| e.into_error())?;
+            file.seek(SeekFrom::Start(0))?;
+            file.write_all(&header)?;
+            file.sync_all()?;
+            Ok(file)
+        };
+        drop(done().map_err(|e| io(&tmp, e))?);
+        let dir = tmp.parent().expect("in the data directory");
+        std::fs::rename(&tmp, dir.join(FILE)).map_err(|e| io(&tmp, e))?;
+        // The rename is durable only once the directory is: before the covered log records go.
+        File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io(dir, e))?;
+        Ok(self.rows)
+    }
+}
+
+/// What folding the log into the checkpoint did.
+#[derive(Debug, Default)]
+pub(crate) struct Folded {
+    /// The last log record now covered.
+    pub(crate) covered: i64,
+    /// Log records folded in.
+    pub(crate) records: u64,
+    /// Rows in the new checkpoint.
+    pub(crate) rows: u64,
+    /// Each tenant and kind the folded records touched: the last token covered, and the horizon.
+    pub(crate) positions: Vec<(String, i64, u64, u64)>,
+}
+
+/// The compaction was abandoned because the store is closing.
+pub(crate) struct Stopped;
+
+/// Folds every log record committed so far into a new checkpoint file, reading the log on `conn` (which
+/// writes nothing: writers go on meanwhile) and merging it with the old checkpoint. Checks `stop` as it
+/// goes. Deleting the covered records is the caller's ([`delete_covered`]).
+pub(crate) fn fold(dir: &Path, conn: &Connection, stop: &AtomicBool) -> Result<Result<Folded, Stopped>, StoreError> {
+    let mut old = Reader::open(dir)?;
+    let from = old.as_ref().map_or(0, |r| r.head().covered);
+    let upto: Option<i64> = conn
+        .query_row("SELECT max(seq) FROM log", [], |r| r.get(0))
+        .map_err(crate::log::database_error)?;
+    let upto = upto.unwrap_or(0);
+    if upto <= from {
+        return Ok(Ok(Folded {
+            covered: from,
+            rows: old.as_ref().map_or(0, |r| r.head().rows),
+            ..Folded::default()
+        }));
+    }
+    let records: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM log WHERE seq > ?1 AND seq <= ?2",
+            params![from, upto],
+            |r| r.get(0),
+        )
+        .map_err(crate::log::database_error)?;
+    let mut output = Output::create(dir)?;
+    // Positions as they were; those the log moves are noted in `touched`.
+    if let Some(old) = &old {
+        for (tenant, kind, p, _) in old.head().positions() {
+            output.position(tenant, kind).0 = p;
+        }
+    }
+    let mut touched: BTreeMap<(String, i64), ()> = BTreeMap::new();
+    // SQLite takes the bare columns of a max() aggregate from the row holding the maximum: each key's
+    // latest record, sorted as the checkpoint is.
+    let mut stmt = conn
+        .prepare(
+            "SELECT tenant, kind, key, token, row, crc, max(seq) FROM log WHERE seq > ?1 AND seq <= ?2
+             GROUP BY tenant, kind, key ORDER BY tenant, kind, key",
+        )
+        .map_err(crate::log::database_error)?;
+    let mut latest = stmt.query(params![from, upto]).map_err(crate::log::database_error)?;
+    let mut next_latest = || -> Result<Option<(Record, u32)>, StoreError> {
+        let Some(r) = latest.next().map_err(crate::log::database_error)? else {
+            return Ok(None);
+        };
+        let fields = || -> rusqlite::Result<(Record, i64)> {
+            Ok((
+                Record {
+                    seq: r.get(6)?,
+                    tenant: r.get(0)?,
+                    kind: r.get(1)?,
+                    key: r.get(2)?,
+                    token: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+                    row: r.get(4)?,
+                },
+                r.get(5)?,
+            ))
+        };
+        let (record, crc) = fields().map_err(|e| StoreError::Corrupt(format!("a log record cannot be read: {e}")))?;
+        Ok(Some((record, crc as u32)))
+    };
+    let mut next_old = || -> Result<Option<(Record, u32)>, StoreError> {
+        match &mut old {
+            Some(reader) => reader.next_row(),
+            None => Ok(None),
+        }
+    };
+    let mut a = next_old()?;
+    let mut b = next_latest()?;
+    let mut n = 0u64;
+    loop {
+        n += 1;
+        if n % 65_536 == 0 && stop.load(Ordering::Relaxed) {
+            drop(output);
+            let _ = std::fs::remove_file(dir.join(TMP));
+            return Ok(Err(Stopped));
+        }
+        let take_old = match (&a, &b) {
+            (None, None) => break,
+            (Some(_), None) => Some(true),
+            (None, Some(_)) => Some(false),
+            (Some((x, _)), Some((y, _))) => {
+                let (x, y) = (
+                    (x.tenant.as_bytes(), x.kind, x.key.as_bytes()),
+                    (y.tenant.as_bytes(), y.kind, y.key.as_bytes()),
+                );
+                match x.cmp(&y) {
+                    std::cmp::Ordering::Less => Some(true),
+                    std::cmp::Ordering::Greater => Some(false),
+                    // The log's record replaces the checkpoint's row.
+                    std::cmp::Ordering::Equal => None,
+                }
+            }
+        };
+        match take_old {
+            Some(true) => {
+                let (record, crc) = a.take().expect("present");
+                output.row(&record, crc)?;
+                a = next_old()?;
+            }
+            _ => {
+                if take_old.is_none() {
+                    a = next_old()?;
+                }
+                let (record, crc) = b.take().expect("present");
+                touched.entry((record.tenant.clone(), record.kind)).or_default();
+                let removal = record.row.is_none();
+                let position = &mut output.position(&record.tenant, record.kind).0;
+                position.latest = position.latest.max(record.token);
+                if removal {
+                    // A removal is dropped: tokens before it can no longer be served.
+                    position.horizon = position.horizon.max(record.token);
+                } else {
+                    output.row(&record, crc)?;
+                }
+                b = next_latest()?;
+            }
+        }
+    }
+    let positions = touched
+        .into_keys()
+        .map(|(tenant, kind)| {
+            let p = output.position(&tenant, kind).0;
+            (tenant, kind, p.latest, p.horizon)
+        })
+        .collect();
+    let rows = output.finish(upto)?;
+    Ok(Ok(Folded {
+        covered: upto,
+        records: records as u64,
+        rows,
+        positions,
+    }))
+}
+
+/// Deletes the log records up to `covered` (which the checkpoint holds), a slice at a time, each slice
+/// a short transaction taken under `gate` so that the log's writer waits at most for one.
+pub(crate) fn delete_covered(conn: &Connection, gate: &std::sync::Mutex<()>, covered: i64) -> rusqlite::Result<()> {
+    const SLICE: i64 = 20_000;
+    let first: Option<i64> = conn.query_row("SELECT min(seq) FROM log", [], |r| r.get(0))?;
+    let Some(mut upto) = first.map(|f| f - 1) else {
+        return Ok(());
+    };
+    while upto < covered {
+        upto = (upto + SLICE).min(covered);
+        let _held = gate.lock().unwrap_or_else(|e| e.into_inner());
+        conn.execute("DELETE FROM log WHERE seq <= ?1", params![upto])?;
+    }
+    Ok(())
+}
+
+/// Writes the checkpoint of a version-3 database (its `checkpoint` and `position` tables) as a file that
+/// covers no log record, for the upgrade to version 4.
+pub(crate) fn from_tables(dir: &Path, conn: &Connection) -> Result<u64, StoreError> {
+    let mut output = Output::create(dir)?;
+    {
+        let mut stmt = conn
+            .prepare("SELECT tenant, kind, latest, horizon, crc FROM position ORDER BY tenant, kind")
+            .map_err(crate::log::database_error)?;
+        let mut rows = stmt.query([]).map_err(crate::log::database_error)?;
+        while let Some(r) = rows.next().map_err(crate::log::database_error)? {
+            let read = || -> rusqlite::Result<(String, i64, i64, i64, i64)> {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            };
+            let (tenant, kind, latest, horizon, crc) =
+                read().map_err(|e| StoreError::Corrupt(format!("a checkpoint position cannot be read: {e}")))?;
+            if i64::from(v3_position_checksum(&tenant, kind, latest as u64, horizon as u64)) != crc || horizon > latest
+            {
+                return Err(StoreError::Corrupt(format!(
+                    "the checkpoint position of tenant {tenant:?}, kind {kind} fails its checksum"
+                )));
+            }
+            output.position(&tenant, kind).0 = Position {
+                latest: latest as u64,
+                horizon: horizon as u64,
+            };
+        }
+    }
+    {
+        let mut stmt = conn
+            .prepare("SELECT tenant, kind, key, token, row, crc FROM checkpoint ORDER BY tenant, kind, key")
+            .map_err(crate::log::database_error)?;
+        let mut rows = stmt.query([]).map_err(crate::log::database_error)?;
+        while let Some(r) = rows.next().map_err(crate::log::database_error)? {
+            let read = || -> rusqlite::Result<(Record, i64)> {
+                Ok((
+                    Record {
+                        seq: 0,
+                        tenant: r.get(0)?,
+                        kind: r.get(1)?,
+                        key: r.get(2)?,
+                        token: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+                        row: Some(r.get(4)?),
+                    },
+                    r.get(5)?,
+                ))
+            };
+            let (record, crc) =
+                read().map_err(|e| StoreError::Corrupt(format!("a checkpoint row cannot be read: {e}")))?;
+            output.row(&record, crc as u32)?;
+        }
+    }
+    output.finish(0)
+}
+
+/// A version-3 position's checksum: its tenant, kind, latest token and horizon.
+fn v3_position_checksum(tenant: &str, kind: i64, latest: u64, horizon: u64) -> u32 {
+    let mut crc = 0;
+    let mut add = |bytes: &[u8]| crc = crc32c::crc32c_append(crc, bytes);
+    add(&(tenant.len() as u64).to_le_bytes());
+    add(tenant.as_bytes());
+    add(&kind.to_le_bytes());
+    add(&latest.to_le_bytes());
+    add(&horizon.to_le_bytes());
+    crc
+}
+
+/// Removes a checkpoint left half-written by a crash.
+pub(crate) fn remove_leftover(dir: &Path) {
+    let _ = std::fs::remove_file(dir.join(TMP));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Store;
+    use crossmap_delta::Row;
+    use crossmap_model::{GroupKey, Guid, Identity, MappingKey, SharePointGroupIdentityMapping as Group};
+
+    fn key(n: u32) -> GroupKey {
+        GroupKey::parse(&format!("00000000-0000-0000-0000-{n:012}")).unwrap()
+    }
+
+    fn group(n: u32, target: u128) -> Group {
+        Group {
+            source_organization_id: Guid::from_u128(1).into(),
+            source_group_identity: Identity {
+                id: key(n).as_str().to_owned().into(),
+                ..Identity::default()
+            }
+            .into(),
+            target_group_identity: Identity {
+                id: Guid::from_u128(target).to_string().into(),
+                ..Identity::default()
+            }
+            .into(),
+            ..Group::default()
+        }
+    }
+
+    fn record(seq: i64, token: u64, n: u32, target: u128) -> Record {
+        Record {
+            seq,
+            tenant: "t1".into(),
+            kind: 2,
+            token,
+            key: key(n).as_str().to_owned(),
+            row: Some(Row::encode(&group(n, target)).as_bytes().to_vec()),
+        }
+    }
+
+    /// A data directory as version 3 left it: the checkpoint (keys 1 and 2, latest token 3, horizon 3)
+    /// in tables, and one log record after it (token 4).
+    fn version_3(dir: &Path) {
+        let conn = Connection::open(dir.join("crossmap.sqlite")).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE log (seq INTEGER PRIMARY KEY, tenant TEXT NOT NULL, kind INTEGER NOT NULL,
+                 token INTEGER NOT NULL, key TEXT NOT NULL, row BLOB, crc INTEGER);
+             CREATE TABLE checkpoint (tenant TEXT NOT NULL, kind INTEGER NOT NULL, key TEXT NOT NULL,
+                 token INTEGER NOT NULL, row BLOB NOT NULL, crc INTEGER NOT NULL,
+                 PRIMARY KEY (tenant, kind, key)) WITHOUT ROWID;
+             CREATE TABLE position (tenant TEXT NOT NULL, kind INTEGER NOT NULL, latest INTEGER NOT NULL,
+                 horizon INTEGER NOT NULL, crc INTEGER NOT NULL, PRIMARY KEY (tenant, kind)) WITHOUT ROWID;
+             PRAGMA user_version = 3;",
+        )
+        .unwrap();
+        for r in [record(0, 1, 1, 10), record(0, 2, 2, 20)] {
+            conn.execute(
+                "INSERT INTO checkpoint VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![r.tenant, r.kind, r.key, r.token as i64, r.row, r.checksum()],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "INSERT INTO position VALUES ('t1', 2, 3, 3, ?1)",
+            params![v3_position_checksum("t1", 2, 3, 3)],
+        )
+        .unwrap();
+        // Version 3 emptied the log as it checkpointed, so its numbering started again at 1.
+        let r = record(1, 4, 1, 11);
+        conn.execute(
+            "INSERT INTO log VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6)",
+            params![r.tenant, r.kind, r.token as i64, r.key, r.row, r.checksum()],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_version_3_data_directory_is_upgraded_to_a_checkpoint_file() {
+        let dir = tempfile::tempdir().unwrap();
+        version_3(dir.path());
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.get::<Group>("t1", &key(1)).unwrap(), Some(group(1, 11)));
+        assert_eq!(store.get::<Group>("t1", &key(2)).unwrap(), Some(group(2, 20)));
+        assert_eq!(store.latest_token::<Group>("t1").unwrap(), 4);
+        assert!(matches!(
+            store.changes_since::<Group>("t1", 2, 10),
+            Err(crate::StoreError::Feed(crossmap_delta::FeedError::Resync {
+                horizon: 3,
+                ..
+            }))
+        ));
+        drop(store);
+        let conn = Connection::open(dir.path().join("crossmap.sqlite")).unwrap();
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, crate::SCHEMA_VERSION);
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name IN ('checkpoint', 'position')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 0, "the tables are gone");
+        drop(conn);
+        // Reopened from the file, and a compaction folds the old log into it.
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.latest_token::<Group>("t1").unwrap(), 4);
+        let report = store.compact().unwrap();
+        assert_eq!((report.records_removed, report.checkpoint_rows), (1, 2));
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.get::<Group>("t1", &key(1)).unwrap(), Some(group(1, 11)));
+        assert_eq!(store.latest_token::<Group>("t1").unwrap(), 4);
+    }
+
+    #[test]
+    fn a_version_3_position_that_fails_its_checksum_stops_the_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        version_3(dir.path());
+        let conn = Connection::open(dir.path().join("crossmap.sqlite")).unwrap();
+        conn.execute("UPDATE position SET latest = 5", []).unwrap();
+        drop(conn);
+        let e = Store::open(dir.path()).unwrap_err();
+        assert!(e.to_string().contains("checkpoint position of tenant \"t1\""), "{e}");
+    }
+
+    #[test]
+    fn a_fold_merges_the_log_into_the_old_checkpoint_in_key_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_with(dir.path(), crate::StoreOptions::default().auto_compact(None)).unwrap();
+        let put = |n: u32, target: u128| {
+            let request = crossmap_delta::ParsedRequest {
+                context: Some("#$delta".into()),
+                items: vec![Ok(crossmap_model::DeltaItem::Upsert(group(n, target)))],
+            };
+            store
+                .apply::<Group>("t1", request, crossmap_delta::Mode::Atomic)
+                .unwrap();
+        };
+        for n in [5, 3, 9] {
+            put(n, 1);
+        }
+        store.compact().unwrap();
+        for n in [4, 9, 1] {
+            put(n, 2);
+        }
+        store.compact().unwrap();
+        let mut reader = Reader::open(dir.path()).unwrap().unwrap();
+        let mut rows = Vec::new();
+        while let Some((r, _)) = reader.next_row().unwrap() {
+            rows.push((r.key, r.token));
+        }
+        let expected: Vec<(String, u64)> = [(1, 6), (3, 2), (4, 4), (5, 1), (9, 5)]
+            .into_iter()
+            .map(|(n, t)| (key(n).as_str().to_owned(), t))
+            .collect();
+        assert_eq!(rows, expected);
+    }
+}
