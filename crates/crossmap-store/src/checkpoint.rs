@@ -20,7 +20,8 @@
 use crate::StoreError;
 use crate::log::{Position, Record, Replay};
 use rusqlite::{Connection, params};
-use std::collections::BTreeMap;
+use rustc_hash::FxBuildHasher;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -74,6 +75,29 @@ pub(crate) struct Reader {
     input: BufReader<File>,
     left: u64,
     path: PathBuf,
+    /// The current row, as read: its fixed fields, then key and row.
+    frame: Frame,
+}
+
+/// One row of the file, read into a buffer that is reused row after row.
+#[derive(Default)]
+pub(crate) struct Frame {
+    pub(crate) tenant: u32,
+    pub(crate) kind: i64,
+    pub(crate) token: u64,
+    pub(crate) crc: u32,
+    key_len: usize,
+    bytes: Vec<u8>,
+}
+
+impl Frame {
+    pub(crate) fn key(&self) -> &[u8] {
+        &self.bytes[..self.key_len]
+    }
+
+    pub(crate) fn row(&self) -> &[u8] {
+        &self.bytes[self.key_len..]
+    }
 }
 
 impl Reader {
@@ -115,6 +139,7 @@ impl Reader {
             input: BufReader::with_capacity(BUFFER, file),
             left: rows,
             path,
+            frame: Frame::default(),
         }))
     }
 
@@ -123,8 +148,8 @@ impl Reader {
         &self.head
     }
 
-    /// The next row, checked against its checksum; none after the last.
-    pub(crate) fn next_row(&mut self) -> Result<Option<(Record, u32)>, StoreError> {
+    /// Reads the next row, checked against its checksum, into the reader's frame; none after the last.
+    pub(crate) fn next_frame(&mut self) -> Result<Option<&Frame>, StoreError> {
         if self.left == 0 {
             return Ok(None);
         }
@@ -133,61 +158,86 @@ impl Reader {
         let path = &self.path;
         let truncated = |e: std::io::Error| match e.kind() {
             std::io::ErrorKind::UnexpectedEof => corrupt("ends before its last row"),
+            std::io::ErrorKind::InvalidData => corrupt("holds a length beyond any row"),
             _ => io(path, e),
         };
         let mut fixed = [0u8; 4 + 1 + 8 + 4];
         input.read_exact(&mut fixed).map_err(truncated)?;
         let mut at = 0;
-        let tenant = u32::from_le_bytes(take(&fixed, &mut at));
-        let kind = i64::from(fixed[4]);
+        let frame = &mut self.frame;
+        frame.tenant = u32::from_le_bytes(take(&fixed, &mut at));
+        frame.kind = i64::from(fixed[4]);
         at += 1;
-        let token = u64::from_le_bytes(take(&fixed, &mut at));
-        let key_len = u32::from_le_bytes(take(&fixed, &mut at)) as usize;
-        let tenant = self
-            .head
-            .tenants
-            .get(tenant as usize)
-            .ok_or_else(|| corrupt(format_args!("names tenant {tenant}, which it does not hold")))?
-            .clone();
-        let key = read_bytes(input, key_len).map_err(truncated)?;
-        let key = String::from_utf8(key).map_err(|_| corrupt("holds a key that is not UTF-8"))?;
+        frame.token = u64::from_le_bytes(take(&fixed, &mut at));
+        frame.key_len = u32::from_le_bytes(take(&fixed, &mut at)) as usize;
+        read_into(input, &mut frame.bytes, 0, frame.key_len).map_err(truncated)?;
         let mut len = [0u8; 4];
         input.read_exact(&mut len).map_err(truncated)?;
-        let row = read_bytes(input, u32::from_le_bytes(len) as usize).map_err(truncated)?;
+        read_into(input, &mut frame.bytes, frame.key_len, u32::from_le_bytes(len) as usize).map_err(truncated)?;
         let mut crc = [0u8; 4];
         input.read_exact(&mut crc).map_err(truncated)?;
-        let crc = u32::from_le_bytes(crc);
-        let record = Record {
-            seq: 0,
-            tenant,
-            kind,
-            token,
-            key,
-            row: Some(row),
+        frame.crc = u32::from_le_bytes(crc);
+        let Some(tenant) = self.head.tenants.get(frame.tenant as usize) else {
+            return Err(corrupt(format_args!(
+                "names tenant {}, which it does not hold",
+                frame.tenant
+            )));
         };
-        let computed = record.checksum();
-        if computed != crc {
+        let computed = crate::log::checksum(
+            tenant.as_bytes(),
+            frame.kind,
+            frame.token,
+            frame.key(),
+            Some(frame.row()),
+        );
+        if computed != frame.crc {
+            let record = Record {
+                seq: 0,
+                tenant: tenant.clone(),
+                kind: frame.kind,
+                token: frame.token,
+                key: String::new(),
+                row: None,
+            };
             return Err(StoreError::Corrupt(format!(
-                "{} fails its checksum (stored {crc:#010x}, computed {computed:#010x}): the file was changed \
+                "{} fails its checksum (stored {:#010x}, computed {computed:#010x}): the file was changed \
                  after it was written",
-                record.describe()
+                record.describe(),
+                frame.crc
             )));
         }
-        Ok(Some((record, crc)))
+        Ok(Some(&self.frame))
+    }
+
+    /// The next row as a record; none after the last.
+    pub(crate) fn next_row(&mut self) -> Result<Option<Record>, StoreError> {
+        if self.next_frame()?.is_none() {
+            return Ok(None);
+        }
+        let frame = &self.frame;
+        let key = std::str::from_utf8(frame.key()).map_err(|_| corrupt("holds a key that is not UTF-8"))?;
+        Ok(Some(Record {
+            seq: 0,
+            tenant: self.head.tenants[frame.tenant as usize].clone(),
+            kind: frame.kind,
+            token: frame.token,
+            key: key.to_owned(),
+            row: Some(frame.row().to_vec()),
+        }))
     }
 }
 
-/// Reads `len` bytes, refusing lengths beyond what a row can be rather than allocating them.
-fn read_bytes(input: &mut impl Read, len: usize) -> std::io::Result<Vec<u8>> {
+/// Reads `len` bytes into `buf` from `at` on (cutting it there), refusing lengths beyond what a row can
+/// be rather than allocating them.
+fn read_into(input: &mut impl Read, buf: &mut Vec<u8>, at: usize, len: usize) -> std::io::Result<()> {
     if len > 64 << 20 {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             "a length beyond any row",
         ));
     }
-    let mut bytes = vec![0u8; len];
-    input.read_exact(&mut bytes)?;
-    Ok(bytes)
+    buf.resize(at + len, 0);
+    input.read_exact(&mut buf[at..])
 }
 
 fn take<const N: usize>(bytes: &[u8], at: &mut usize) -> [u8; N] {
@@ -257,18 +307,19 @@ pub(crate) fn restore(dir: &Path, replay: &mut impl Replay) -> Result<(i64, u64)
         replay.position(tenant, kind, position, rows)?;
     }
     let (covered, rows) = (reader.head().covered, reader.head().rows);
-    while let Some((record, _)) = reader.next_row()? {
+    while let Some(record) = reader.next_row()? {
         replay.checkpoint_row(record)?;
     }
     replay.checkpoint_done()?;
     Ok((covered, rows))
 }
 
-/// A checkpoint being written to `checkpoint.tmp`, rows in order.
+/// A checkpoint being written to `checkpoint.tmp`.
 struct Output {
     out: BufWriter<File>,
     tmp: PathBuf,
     tenants: Vec<String>,
+    tenant_index: HashMap<String, u32>,
     positions: BTreeMap<(u32, i64), (Position, u64)>,
     rows: u64,
     written: u64,
@@ -284,54 +335,54 @@ impl Output {
             out,
             tmp,
             tenants: Vec::new(),
+            tenant_index: HashMap::new(),
             positions: BTreeMap::new(),
             rows: 0,
             written: HEADER as u64,
         })
     }
 
-    /// The index of `tenant`, added when new (rows come sorted by tenant: it is the last one or new).
+    /// The index of `tenant`, added when new.
     fn tenant(&mut self, tenant: &str) -> u32 {
-        match self.tenants.iter().rposition(|t| t == tenant) {
-            Some(i) => i as u32,
-            None => {
-                self.tenants.push(tenant.to_owned());
-                (self.tenants.len() - 1) as u32
-            }
+        if let Some(i) = self.tenant_index.get(tenant) {
+            return *i;
         }
+        let i = self.tenants.len() as u32;
+        self.tenants.push(tenant.to_owned());
+        self.tenant_index.insert(tenant.to_owned(), i);
+        i
     }
 
-    fn position(&mut self, tenant: &str, kind: i64) -> &mut (Position, u64) {
-        let t = self.tenant(tenant);
+    fn position(&mut self, tenant: u32, kind: i64) -> &mut (Position, u64) {
         self.positions
-            .entry((t, kind))
+            .entry((tenant, kind))
             .or_insert((Position { latest: 0, horizon: 0 }, 0))
     }
 
-    fn row(&mut self, record: &Record, crc: u32) -> Result<(), StoreError> {
-        let t = self.tenant(&record.tenant);
-        let row = record.row.as_deref().unwrap_or_default();
-        let kind = u8::try_from(record.kind)
-            .map_err(|_| StoreError::Corrupt(format!("{} is of no known kind", record.describe())))?;
+    /// Writes a row of tenant `tenant` (an index from [`Output::tenant`]) with its checksum.
+    fn row(&mut self, tenant: u32, kind: i64, token: u64, key: &[u8], row: &[u8], crc: u32) -> Result<(), StoreError> {
+        let kind_byte = u8::try_from(kind).map_err(|_| {
+            StoreError::Corrupt(format!(
+                "a record of tenant {:?} is of no known kind ({kind})",
+                self.tenants[tenant as usize]
+            ))
+        })?;
         let mut fixed = [0u8; 4 + 1 + 8 + 4];
-        fixed[..4].copy_from_slice(&t.to_le_bytes());
-        fixed[4] = kind;
-        fixed[5..13].copy_from_slice(&record.token.to_le_bytes());
-        fixed[13..].copy_from_slice(&(record.key.len() as u32).to_le_bytes());
+        fixed[..4].copy_from_slice(&tenant.to_le_bytes());
+        fixed[4] = kind_byte;
+        fixed[5..13].copy_from_slice(&token.to_le_bytes());
+        fixed[13..].copy_from_slice(&(key.len() as u32).to_le_bytes());
         let write = |out: &mut BufWriter<File>| -> std::io::Result<()> {
             out.write_all(&fixed)?;
-            out.write_all(record.key.as_bytes())?;
+            out.write_all(key)?;
             out.write_all(&(row.len() as u32).to_le_bytes())?;
             out.write_all(row)?;
             out.write_all(&crc.to_le_bytes())
         };
         write(&mut self.out).map_err(|e| io(&self.tmp, e))?;
-        self.written += (fixed.len() + record.key.len() + 4 + row.len() + 4) as u64;
+        self.written += (fixed.len() + key.len() + 4 + row.len() + 4) as u64;
         self.rows += 1;
-        self.positions
-            .entry((t, record.kind))
-            .or_insert((Position { latest: 0, horizon: 0 }, 0))
-            .1 += 1;
+        self.position(tenant, kind).1 += 1;
         Ok(())
     }
 
@@ -394,15 +445,28 @@ pub(crate) struct Folded {
 /// The compaction was abandoned because the store is closing.
 pub(crate) struct Stopped;
 
+/// A log record as the first pass keeps it: where its key is in the arena, its token, and whether it is
+/// a removal.
+struct Seen {
+    tenant: u32,
+    kind: i64,
+    key: (u32, u32),
+    token: u64,
+    removal: bool,
+}
+
 /// Folds every log record committed so far into a new checkpoint file, reading the log on `conn` (which
-/// writes nothing: writers go on meanwhile) and merging it with the old checkpoint. Checks `stop` as it
-/// goes. Deleting the covered records is the caller's ([`delete_covered`]).
+/// writes nothing: writers go on meanwhile). Three sequential passes, no sort: the records' keys (which
+/// record is each key's latest), the old checkpoint's rows whose key the log does not touch, then the
+/// log's latest record of each key. Checks `stop` as it goes. Deleting the covered records is the
+/// caller's ([`delete_covered`]).
 pub(crate) fn fold(dir: &Path, conn: &Connection, stop: &AtomicBool) -> Result<Result<Folded, Stopped>, StoreError> {
+    let db = crate::log::database_error;
     let mut old = Reader::open(dir)?;
     let from = old.as_ref().map_or(0, |r| r.head().covered);
     let upto: Option<i64> = conn
         .query_row("SELECT max(seq) FROM log", [], |r| r.get(0))
-        .map_err(crate::log::database_error)?;
+        .map_err(db)?;
     let upto = upto.unwrap_or(0);
     if upto <= from {
         return Ok(Ok(Folded {
@@ -411,119 +475,123 @@ pub(crate) fn fold(dir: &Path, conn: &Connection, stop: &AtomicBool) -> Result<R
             ..Folded::default()
         }));
     }
-    let records: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM log WHERE seq > ?1 AND seq <= ?2",
-            params![from, upto],
-            |r| r.get(0),
-        )
-        .map_err(crate::log::database_error)?;
+    let stopped = |n: usize| n % 65_536 == 0 && stop.load(Ordering::Relaxed);
     let mut output = Output::create(dir)?;
-    // Positions as they were; those the log moves are noted in `touched`.
+    let give_up = |output: Output| {
+        drop(output);
+        let _ = std::fs::remove_file(dir.join(TMP));
+        Ok(Err(Stopped))
+    };
+    // Positions as they were; the log moves some.
     if let Some(old) = &old {
         for (tenant, kind, p, _) in old.head().positions() {
-            output.position(tenant, kind).0 = p;
+            let t = output.tenant(tenant);
+            output.position(t, kind).0 = p;
         }
     }
-    let mut touched: BTreeMap<(String, i64), ()> = BTreeMap::new();
-    // SQLite takes the bare columns of a max() aggregate from the row holding the maximum: each key's
-    // latest record, sorted as the checkpoint is.
-    let mut stmt = conn
-        .prepare(
-            "SELECT tenant, kind, key, token, row, crc, max(seq) FROM log WHERE seq > ?1 AND seq <= ?2
-             GROUP BY tenant, kind, key ORDER BY tenant, kind, key",
-        )
-        .map_err(crate::log::database_error)?;
-    let mut latest = stmt.query(params![from, upto]).map_err(crate::log::database_error)?;
-    let mut next_latest = || -> Result<Option<(Record, u32)>, StoreError> {
-        let Some(r) = latest.next().map_err(crate::log::database_error)? else {
-            return Ok(None);
-        };
-        let fields = || -> rusqlite::Result<(Record, i64)> {
-            Ok((
-                Record {
-                    seq: r.get(6)?,
-                    tenant: r.get(0)?,
-                    kind: r.get(1)?,
-                    key: r.get(2)?,
-                    token: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
-                    row: r.get(4)?,
-                },
-                r.get(5)?,
-            ))
-        };
-        let (record, crc) = fields().map_err(|e| StoreError::Corrupt(format!("a log record cannot be read: {e}")))?;
-        Ok(Some((record, crc as u32)))
-    };
-    let mut next_old = || -> Result<Option<(Record, u32)>, StoreError> {
-        match &mut old {
-            Some(reader) => reader.next_row(),
-            None => Ok(None),
-        }
-    };
-    let mut a = next_old()?;
-    let mut b = next_latest()?;
-    let mut n = 0u64;
-    loop {
-        n += 1;
-        if n % 65_536 == 0 && stop.load(Ordering::Relaxed) {
-            drop(output);
-            let _ = std::fs::remove_file(dir.join(TMP));
-            return Ok(Err(Stopped));
-        }
-        let take_old = match (&a, &b) {
-            (None, None) => break,
-            (Some(_), None) => Some(true),
-            (None, Some(_)) => Some(false),
-            (Some((x, _)), Some((y, _))) => {
-                let (x, y) = (
-                    (x.tenant.as_bytes(), x.kind, x.key.as_bytes()),
-                    (y.tenant.as_bytes(), y.kind, y.key.as_bytes()),
-                );
-                match x.cmp(&y) {
-                    std::cmp::Ordering::Less => Some(true),
-                    std::cmp::Ordering::Greater => Some(false),
-                    // The log's record replaces the checkpoint's row.
-                    std::cmp::Ordering::Equal => None,
-                }
+    let unreadable = |e: rusqlite::Error| StoreError::Corrupt(format!("a log record cannot be read: {e}"));
+
+    // 1. Each record's key (into one arena), token and whether it removes.
+    let mut arena: Vec<u8> = Vec::new();
+    let mut seen: Vec<Seen> = Vec::new();
+    {
+        let mut stmt = conn
+            .prepare("SELECT tenant, kind, key, token, row IS NULL FROM log WHERE seq > ?1 AND seq <= ?2 ORDER BY seq")
+            .map_err(db)?;
+        let mut rows = stmt.query(params![from, upto]).map_err(db)?;
+        while let Some(r) = rows.next().map_err(db)? {
+            if stopped(seen.len()) {
+                return give_up(output);
             }
-        };
-        match take_old {
-            Some(true) => {
-                let (record, crc) = a.take().expect("present");
-                output.row(&record, crc)?;
-                a = next_old()?;
+            let tenant = output.tenant(r.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(unreadable)?);
+            let key = r.get_ref(2).and_then(|v| Ok(v.as_bytes()?)).map_err(unreadable)?;
+            let at = arena.len() as u32;
+            arena.extend_from_slice(key);
+            seen.push(Seen {
+                tenant,
+                kind: r.get(1).map_err(unreadable)?,
+                key: (at, key.len() as u32),
+                token: u64::try_from(r.get::<_, i64>(3).map_err(unreadable)?).unwrap_or(0),
+                removal: r.get(4).map_err(unreadable)?,
+            });
+        }
+    }
+    // Each key's latest record.
+    let mut latest: HashMap<(u32, i64, &[u8]), usize, FxBuildHasher> =
+        HashMap::with_capacity_and_hasher(seen.len(), FxBuildHasher);
+    for (i, s) in seen.iter().enumerate() {
+        let key = &arena[s.key.0 as usize..(s.key.0 + s.key.1) as usize];
+        latest.insert((s.tenant, s.kind, key), i);
+        let position = &mut output.position(s.tenant, s.kind).0;
+        position.latest = position.latest.max(s.token);
+    }
+    let mut is_latest = vec![false; seen.len()];
+    for &i in latest.values() {
+        is_latest[i] = true;
+        let s = &seen[i];
+        if s.removal {
+            // A removal is dropped: tokens before it can no longer be served.
+            let position = &mut output.position(s.tenant, s.kind).0;
+            position.horizon = position.horizon.max(s.token);
+        }
+    }
+
+    // 2. The old checkpoint's rows whose key the log leaves alone.
+    if let Some(reader) = &mut old {
+        let tenants: Vec<u32> = reader.head().tenants.clone().iter().map(|t| output.tenant(t)).collect();
+        let mut n = 0;
+        while let Some(frame) = reader.next_frame()? {
+            n += 1;
+            if stopped(n) {
+                return give_up(output);
             }
-            _ => {
-                if take_old.is_none() {
-                    a = next_old()?;
-                }
-                let (record, crc) = b.take().expect("present");
-                touched.entry((record.tenant.clone(), record.kind)).or_default();
-                let removal = record.row.is_none();
-                let position = &mut output.position(&record.tenant, record.kind).0;
-                position.latest = position.latest.max(record.token);
-                if removal {
-                    // A removal is dropped: tokens before it can no longer be served.
-                    position.horizon = position.horizon.max(record.token);
-                } else {
-                    output.row(&record, crc)?;
-                }
-                b = next_latest()?;
+            let tenant = tenants[frame.tenant as usize];
+            if !latest.contains_key(&(tenant, frame.kind, frame.key())) {
+                output.row(tenant, frame.kind, frame.token, frame.key(), frame.row(), frame.crc)?;
             }
         }
     }
+    drop(latest);
+    drop(arena);
+
+    // 3. The log's latest record of each key, unless a removal.
+    {
+        let mut stmt = conn
+            .prepare("SELECT key, token, row, crc FROM log WHERE seq > ?1 AND seq <= ?2 ORDER BY seq")
+            .map_err(db)?;
+        let mut rows = stmt.query(params![from, upto]).map_err(db)?;
+        let mut i = 0;
+        while let Some(r) = rows.next().map_err(db)? {
+            if stopped(i + 1) {
+                return give_up(output);
+            }
+            let s = seen
+                .get(i)
+                .ok_or_else(|| StoreError::Corrupt("the log changed under compaction".into()))?;
+            if is_latest[i] && !s.removal {
+                let key = r.get_ref(0).and_then(|v| Ok(v.as_bytes()?)).map_err(unreadable)?;
+                let row = r.get_ref(2).and_then(|v| Ok(v.as_blob()?)).map_err(unreadable)?;
+                let crc: i64 = r.get(3).map_err(unreadable)?;
+                output.row(s.tenant, s.kind, s.token, key, row, crc as u32)?;
+            }
+            i += 1;
+        }
+    }
+    let mut touched: Vec<(u32, i64)> = seen.iter().map(|s| (s.tenant, s.kind)).collect();
+    touched.sort_unstable();
+    touched.dedup();
     let positions = touched
-        .into_keys()
-        .map(|(tenant, kind)| {
-            let p = output.position(&tenant, kind).0;
-            (tenant, kind, p.latest, p.horizon)
+        .into_iter()
+        .map(|(t, kind)| {
+            let p = output.position(t, kind).0;
+            (output.tenants[t as usize].clone(), kind, p.latest, p.horizon)
         })
         .collect();
+    let records = seen.len() as u64;
     let rows = output.finish(upto)?;
     Ok(Ok(Folded {
         covered: upto,
-        records: records as u64,
+        records,
         rows,
         positions,
     }))
@@ -566,7 +634,8 @@ pub(crate) fn from_tables(dir: &Path, conn: &Connection) -> Result<u64, StoreErr
                     "the checkpoint position of tenant {tenant:?}, kind {kind} fails its checksum"
                 )));
             }
-            output.position(&tenant, kind).0 = Position {
+            let t = output.tenant(&tenant);
+            output.position(t, kind).0 = Position {
                 latest: latest as u64,
                 horizon: horizon as u64,
             };
@@ -593,7 +662,9 @@ pub(crate) fn from_tables(dir: &Path, conn: &Connection) -> Result<u64, StoreErr
             };
             let (record, crc) =
                 read().map_err(|e| StoreError::Corrupt(format!("a checkpoint row cannot be read: {e}")))?;
-            output.row(&record, crc as u32)?;
+            let t = output.tenant(&record.tenant);
+            let row = record.row.as_deref().unwrap_or_default();
+            output.row(t, record.kind, record.token, record.key.as_bytes(), row, crc as u32)?;
         }
     }
     output.finish(0)
@@ -743,7 +814,7 @@ mod tests {
     }
 
     #[test]
-    fn a_fold_merges_the_log_into_the_old_checkpoint_in_key_order() {
+    fn a_fold_keeps_each_keys_latest_row_once() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_with(dir.path(), crate::StoreOptions::default().auto_compact(None)).unwrap();
         let put = |n: u32, target: u128| {
@@ -765,9 +836,10 @@ mod tests {
         store.compact().unwrap();
         let mut reader = Reader::open(dir.path()).unwrap().unwrap();
         let mut rows = Vec::new();
-        while let Some((r, _)) = reader.next_row().unwrap() {
+        while let Some(r) = reader.next_row().unwrap() {
             rows.push((r.key, r.token));
         }
+        rows.sort();
         let expected: Vec<(String, u64)> = [(1, 6), (3, 2), (4, 4), (5, 1), (9, 5)]
             .into_iter()
             .map(|(n, t)| (key(n).as_str().to_owned(), t))

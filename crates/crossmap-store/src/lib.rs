@@ -10,9 +10,9 @@
 //! checked against its CRC32C and its place in its tenant's sequence of changes: a damaged or missing
 //! record stops the open with [`StoreError::Corrupt`] naming it, rather than be served.
 //!
-//! [`Store::compact`] (and the store itself, past [`AutoCompact`]'s threshold) folds the log into a
-//! checkpoint of the current rows in one transaction, so the data directory and the time to open follow
-//! the state, not its history.
+//! [`Store::compact`] (and the store itself, past [`AutoCompact`]'s threshold, on a thread of its own
+//! beside the writers) folds the log into a checkpoint file of the current rows, so the data directory
+//! and the time to open follow the state, not its history.
 //!
 //! ```
 //! use crossmap_delta::{Mode, parse_request};

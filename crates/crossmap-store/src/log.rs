@@ -52,23 +52,13 @@ impl Record {
     /// The CRC32C of everything the record says, each field length-prefixed so that no two records share
     /// an input. Its place in the log is not covered: the feed tokens catch records out of order or missing.
     pub(crate) fn checksum(&self) -> u32 {
-        let mut crc = 0;
-        let mut add = |bytes: &[u8]| crc = crc32c::crc32c_append(crc, bytes);
-        add(&(self.tenant.len() as u64).to_le_bytes());
-        add(self.tenant.as_bytes());
-        add(&self.kind.to_le_bytes());
-        add(&self.token.to_le_bytes());
-        add(&(self.key.len() as u64).to_le_bytes());
-        add(self.key.as_bytes());
-        match &self.row {
-            None => add(&[0]),
-            Some(row) => {
-                add(&[1]);
-                add(&(row.len() as u64).to_le_bytes());
-                add(row);
-            }
-        }
-        crc
+        checksum(
+            self.tenant.as_bytes(),
+            self.kind,
+            self.token,
+            self.key.as_bytes(),
+            self.row.as_deref(),
+        )
     }
 
     /// Where the record is, for a message: its place in the log, tenant, kind and token.
@@ -87,6 +77,27 @@ impl Record {
         };
         format!("{place} (tenant {:?}, {kind}, token {})", self.tenant, self.token)
     }
+}
+
+/// The CRC32C of a record's fields, each length-prefixed so that no two records share an input.
+pub(crate) fn checksum(tenant: &[u8], kind: i64, token: u64, key: &[u8], row: Option<&[u8]>) -> u32 {
+    let mut crc = 0;
+    let mut add = |bytes: &[u8]| crc = crc32c::crc32c_append(crc, bytes);
+    add(&(tenant.len() as u64).to_le_bytes());
+    add(tenant);
+    add(&kind.to_le_bytes());
+    add(&token.to_le_bytes());
+    add(&(key.len() as u64).to_le_bytes());
+    add(key);
+    match row {
+        None => add(&[0]),
+        Some(row) => {
+            add(&[1]);
+            add(&(row.len() as u64).to_le_bytes());
+            add(row);
+        }
+    }
+    crc
 }
 
 /// Where a tenant's kind stood when the checkpoint was taken: its latest token, and the horizon (tokens
