@@ -145,6 +145,9 @@ pub(crate) fn store(sh: &Shell, root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// One PATCH flood: items/s, p50, p99 and max latency in ms.
+type Flood = (f64, f64, f64, f64);
+
 /// `bench compaction [--rounds N] [--baseline BIN]`: the durable PATCH flood (`patch_load`, new group
 /// mappings, 32 connections, 10 s) on a fresh emulator with automatic compaction on (the default
 /// threshold) and off (`--compact-after 0`), alternately, N rounds of each; with a baseline binary, its
@@ -170,7 +173,7 @@ pub(crate) fn compaction(sh: &Shell, root: &Path, rounds: usize, baseline: Optio
     );
     println!("\n| run | items/s | p50 ms | p99 ms | max ms |");
     println!("|---|---|---|---|---|");
-    let mut results: Vec<(&str, (f64, f64, f64, f64))> = Vec::new();
+    let mut results: Vec<(&str, Flood)> = Vec::new();
     for _ in 0..rounds {
         for (label, binary, extra) in &runs {
             let dir = std::env::temp_dir().join(format!("crossmap-bench-compaction-{}", std::process::id()));
@@ -198,7 +201,7 @@ pub(crate) fn compaction(sh: &Shell, root: &Path, rounds: usize, baseline: Optio
             results.push((label, (items, p50, p99, max)));
         }
     }
-    let mean = |label: &str, f: fn(&(f64, f64, f64, f64)) -> f64| {
+    let mean = |label: &str, f: fn(&Flood) -> f64| {
         let v: Vec<f64> = results.iter().filter(|r| r.0 == label).map(|r| f(&r.1)).collect();
         v.iter().sum::<f64>() / v.len() as f64
     };
