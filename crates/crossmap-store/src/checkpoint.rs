@@ -36,6 +36,8 @@ const FORMAT: u32 = 1;
 const HEADER: usize = 8 + 4 + 8 + 8 + 8 + 4;
 /// Buffer for reading and writing the file: large sequential transfers.
 const BUFFER: usize = 1 << 20;
+/// How much of a new checkpoint is written before it is flushed to disk.
+const SYNC_EVERY: u64 = 8 << 20;
 
 /// What a checkpoint file says before its rows: the log it covers and the positions.
 #[derive(Debug, Default)]
@@ -380,7 +382,14 @@ impl Output {
             out.write_all(&crc.to_le_bytes())
         };
         write(&mut self.out).map_err(|e| io(&self.tmp, e))?;
+        let before = self.written;
         self.written += (fixed.len() + key.len() + 4 + row.len() + 4) as u64;
+        if before / SYNC_EVERY != self.written / SYNC_EVERY {
+            // Written back as it goes: one fsync of the whole file at the end would hold the log's own
+            // fsyncs behind it (the file system commits them together).
+            let flushed = self.out.flush().and_then(|()| self.out.get_ref().sync_data());
+            flushed.map_err(|e| io(&self.tmp, e))?;
+        }
         self.rows += 1;
         self.position(tenant, kind).1 += 1;
         Ok(())
@@ -600,7 +609,7 @@ pub(crate) fn fold(dir: &Path, conn: &Connection, stop: &AtomicBool) -> Result<R
 /// Deletes the log records up to `covered` (which the checkpoint holds), a slice at a time, each slice
 /// a short transaction taken under `gate` so that the log's writer waits at most for one.
 pub(crate) fn delete_covered(conn: &Connection, gate: &std::sync::Mutex<()>, covered: i64) -> rusqlite::Result<()> {
-    const SLICE: i64 = 20_000;
+    const SLICE: i64 = 5_000;
     let first: Option<i64> = conn.query_row("SELECT min(seq) FROM log", [], |r| r.get(0))?;
     let Some(mut upto) = first.map(|f| f - 1) else {
         return Ok(());

@@ -101,9 +101,13 @@ impl<M: Rules> KindState<M> {
     /// serves tokens from `horizon` on.
     pub(crate) fn checkpointed(&mut self, covered: u64, horizon: u64) {
         self.horizon = self.horizon.max(horizon);
+        // Called under the kind's lock while writers wait: without tombstones there is nothing to scan.
+        if self.slots.len() == self.live {
+            return;
+        }
         let dropped = |s: &Slot| s.row.is_none() && s.token <= covered;
         if !self.slots.values().any(dropped) {
-            return self.sweep();
+            return;
         }
         // `retain` keeps the survivors in order: each one's new index is its old one less the slots
         // dropped before it.
