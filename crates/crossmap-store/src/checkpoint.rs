@@ -468,13 +468,31 @@ struct Seen {
 /// writes nothing: writers go on meanwhile). Three sequential passes, no sort: the records' keys (which
 /// record is each key's latest), the old checkpoint's rows whose key the log does not touch, then the
 /// log's latest record of each key. Checks `stop` as it goes. Deleting the covered records is the
-/// caller's ([`delete_covered`]).
-pub(crate) fn fold(dir: &Path, conn: &Connection, stop: &AtomicBool) -> Result<Result<Folded, Stopped>, StoreError> {
+/// caller's ([`drop_covered`]).
+///
+/// First the log is set aside, under `gate` (between two of the writer's transactions): `log` becomes
+/// `log_old` and a new, empty `log` takes the writes, so that the fold reads a table nobody writes and
+/// the covered records go with one `DROP TABLE` rather than row by row. A `log_old` left by a fold that
+/// failed is folded first, before anything is set aside.
+pub(crate) fn fold(
+    dir: &Path,
+    conn: &Connection,
+    gate: &std::sync::Mutex<()>,
+    stop: &AtomicBool,
+) -> Result<Result<Folded, Stopped>, StoreError> {
     let db = crate::log::database_error;
+    if !has_old_log(conn).map_err(db)? {
+        let _held = gate.lock().unwrap_or_else(|e| e.into_inner());
+        conn.execute_batch(&format!(
+            "BEGIN; ALTER TABLE log RENAME TO log_old; {}; COMMIT;",
+            crate::log::CREATE_LOG
+        ))
+        .map_err(db)?;
+    }
     let mut old = Reader::open(dir)?;
     let from = old.as_ref().map_or(0, |r| r.head().covered);
     let upto: Option<i64> = conn
-        .query_row("SELECT max(seq) FROM log", [], |r| r.get(0))
+        .query_row("SELECT max(seq) FROM log_old", [], |r| r.get(0))
         .map_err(db)?;
     let upto = upto.unwrap_or(0);
     if upto <= from {
@@ -505,7 +523,9 @@ pub(crate) fn fold(dir: &Path, conn: &Connection, stop: &AtomicBool) -> Result<R
     let mut seen: Vec<Seen> = Vec::new();
     {
         let mut stmt = conn
-            .prepare("SELECT tenant, kind, key, token, row IS NULL FROM log WHERE seq > ?1 AND seq <= ?2 ORDER BY seq")
+            .prepare(
+                "SELECT tenant, kind, key, token, row IS NULL FROM log_old WHERE seq > ?1 AND seq <= ?2 ORDER BY seq",
+            )
             .map_err(db)?;
         let mut rows = stmt.query(params![from, upto]).map_err(db)?;
         while let Some(r) = rows.next().map_err(db)? {
@@ -566,7 +586,7 @@ pub(crate) fn fold(dir: &Path, conn: &Connection, stop: &AtomicBool) -> Result<R
     // 3. The log's latest record of each key, unless a removal.
     {
         let mut stmt = conn
-            .prepare("SELECT key, token, row, crc FROM log WHERE seq > ?1 AND seq <= ?2 ORDER BY seq")
+            .prepare("SELECT key, token, row, crc FROM log_old WHERE seq > ?1 AND seq <= ?2 ORDER BY seq")
             .map_err(db)?;
         let mut rows = stmt.query(params![from, upto]).map_err(db)?;
         let mut i = 0;
@@ -606,20 +626,21 @@ pub(crate) fn fold(dir: &Path, conn: &Connection, stop: &AtomicBool) -> Result<R
     }))
 }
 
-/// Deletes the log records up to `covered` (which the checkpoint holds), a slice at a time, each slice
-/// a short transaction taken under `gate` so that the log's writer waits at most for one.
-pub(crate) fn delete_covered(conn: &Connection, gate: &std::sync::Mutex<()>, covered: i64) -> rusqlite::Result<()> {
-    const SLICE: i64 = 5_000;
-    let first: Option<i64> = conn.query_row("SELECT min(seq) FROM log", [], |r| r.get(0))?;
-    let Some(mut upto) = first.map(|f| f - 1) else {
-        return Ok(());
-    };
-    while upto < covered {
-        upto = (upto + SLICE).min(covered);
-        let _held = gate.lock().unwrap_or_else(|e| e.into_inner());
-        conn.execute("DELETE FROM log WHERE seq <= ?1", params![upto])?;
-    }
-    Ok(())
+/// Whether a log set aside by [`fold`] is still there.
+pub(crate) fn has_old_log(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'log_old'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+}
+
+/// Drops the log [`fold`] set aside, once the checkpoint covering it is durable: one short transaction
+/// under `gate` (its pages go to the free list, reused by the log's next records).
+pub(crate) fn drop_covered(conn: &Connection, gate: &std::sync::Mutex<()>) -> rusqlite::Result<()> {
+    let _held = gate.lock().unwrap_or_else(|e| e.into_inner());
+    conn.execute_batch("DROP TABLE IF EXISTS log_old")
 }
 
 /// Writes the checkpoint of a version-3 database (its `checkpoint` and `position` tables) as a file that

@@ -21,6 +21,17 @@ use std::time::{Duration, Instant};
 /// own beside the database, naming the last log record it covers (an older database is upgraded on open).
 pub const SCHEMA_VERSION: i64 = 4;
 
+/// The log's table: each record under its sequence number (given by the writer).
+pub(crate) const CREATE_LOG: &str = "CREATE TABLE log (
+    seq    INTEGER PRIMARY KEY,
+    tenant TEXT    NOT NULL,
+    kind   INTEGER NOT NULL,
+    token  INTEGER NOT NULL,
+    key    TEXT    NOT NULL,
+    row    BLOB,
+    crc    INTEGER
+)";
+
 /// One change as logged: the tenant, the kind, its feed token, the key, and the row (none for a removal).
 #[derive(Debug, Clone)]
 pub(crate) struct Record {
@@ -276,21 +287,8 @@ impl Writer {
             });
         }
         if version == 0 {
-            conn.execute_batch(
-                "BEGIN;
-                 CREATE TABLE IF NOT EXISTS log (
-                     seq    INTEGER PRIMARY KEY,
-                     tenant TEXT    NOT NULL,
-                     kind   INTEGER NOT NULL,
-                     token  INTEGER NOT NULL,
-                     key    TEXT    NOT NULL,
-                     row    BLOB,
-                     crc    INTEGER
-                 );
-                 PRAGMA user_version = 4;
-                 COMMIT;",
-            )
-            .map_err(database_error)?;
+            conn.execute_batch(&format!("BEGIN; {CREATE_LOG}; PRAGMA user_version = 4; COMMIT;"))
+                .map_err(database_error)?;
         }
         if (1..2).contains(&version) {
             add_checksums(&mut conn)?;
@@ -503,17 +501,18 @@ impl Compactor {
         }
         let start = Instant::now();
         let bytes_before = disk_size(&self.dir);
-        let folded = match checkpoint::fold(&self.dir, &self.conn, &self.common.stop)? {
+        let folded = match checkpoint::fold(&self.dir, &self.conn, &self.common.gate, &self.common.stop)? {
             Ok(folded) => folded,
             Err(checkpoint::Stopped) => {
                 return Err(StoreError::Unavailable("the store is closing".into()));
             }
         };
+        tracing::debug!(covered = folded.covered, "checkpoint written");
         // The new checkpoint is durable: memory forgets what it dropped, the log what it covers.
         self.common.checkpoint_rows.store(folded.rows, Ordering::Release);
         self.common.log_records.fetch_sub(folded.records, Ordering::AcqRel);
         (self.on_checkpoint)(&folded.positions);
-        checkpoint::delete_covered(&self.conn, &self.common.gate, folded.covered).map_err(database_error)?;
+        checkpoint::drop_covered(&self.conn, &self.common.gate).map_err(database_error)?;
         if shrink_after && let Err(e) = shrink(&self.conn, &self.common.gate) {
             tracing::warn!(error = %e, "the data directory could not be shrunk after compaction");
         }
@@ -670,6 +669,17 @@ fn read_all_pipelined(dir: &Path, conn: &Connection, replay: &mut (impl Replay +
 /// each checked against its checksum.
 fn read_all(dir: &Path, conn: &Connection, replay: &mut impl Replay) -> Result<Read, StoreError> {
     let (covered, checkpoint_rows) = checkpoint::restore(dir, replay)?;
+    if checkpoint::has_old_log(conn).map_err(database_error)? {
+        // A fold was cut short: what the checkpoint does not cover goes back before the newer records,
+        // in one transaction (a crash in between leaves both tables, and this runs again).
+        conn.execute_batch(&format!(
+            "BEGIN;
+             INSERT INTO log SELECT seq, tenant, kind, token, key, row, crc FROM log_old WHERE seq > {covered};
+             DROP TABLE log_old;
+             COMMIT;"
+        ))
+        .map_err(database_error)?;
+    }
     let mut stmt = conn
         .prepare("SELECT seq, tenant, kind, token, key, row, crc FROM log WHERE seq > ?1 ORDER BY seq")
         .map_err(database_error)?;

@@ -328,3 +328,33 @@ fn dropping_the_store_during_an_automatic_compaction_stops_it_cleanly() {
     assert_eq!(groups(&store, "t1"), before);
     assert_eq!(store.latest_token::<Group>("t1").unwrap(), 600);
 }
+
+#[test]
+fn a_log_set_aside_by_a_fold_cut_short_is_replayed_before_the_newer_records() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = manual(dir.path());
+        apply_groups(&store, "t1", json!([group(1), group(2)]), Mode::Atomic).unwrap();
+        store.compact().unwrap();
+        apply_groups(&store, "t1", json!([with_target(1, 5), remove(2)]), Mode::Atomic).unwrap();
+    }
+    // A crash after the fold set the log aside and before its checkpoint replaced the old one.
+    let conn = rusqlite::Connection::open(dir.path().join("crossmap.sqlite")).unwrap();
+    conn.execute_batch(
+        "ALTER TABLE log RENAME TO log_old;
+         CREATE TABLE log (seq INTEGER PRIMARY KEY, tenant TEXT NOT NULL, kind INTEGER NOT NULL,
+             token INTEGER NOT NULL, key TEXT NOT NULL, row BLOB, crc INTEGER);",
+    )
+    .unwrap();
+    drop(conn);
+    let store = manual(dir.path());
+    apply_groups(&store, "t1", json!([group(3)]), Mode::Atomic).unwrap();
+    let expected = groups(&store, "t1");
+    assert_eq!(expected.len(), 2, "key 1 changed, key 2 removed, key 3 new");
+    assert_eq!(store.latest_token::<Group>("t1").unwrap(), 5);
+    drop(store);
+    let store = manual(dir.path());
+    assert_eq!(groups(&store, "t1"), expected);
+    assert_eq!(store.latest_token::<Group>("t1").unwrap(), 5);
+    assert_eq!(log_records(dir.path()), 3, "the set-aside records are back in the log");
+}
