@@ -3,16 +3,16 @@
 //!
 //! Why a file and not a SQLite table: folding the log into a B-tree keyed by random GUIDs is random page
 //! writes, done in one transaction that held SQLite's only write lock for about a second while every
-//! writer waited. The file is rewritten whole instead, as one sequential stream: the old checkpoint
-//! (sorted by tenant, kind and key) merged with the log's latest record of each key (sorted by SQLite),
-//! on a connection of its own that only reads, so writers keep appending meanwhile. It is written to
+//! writer waited. The file is rewritten whole instead, as one sequential stream: the old checkpoint's
+//! rows the log leaves alone, then the log's latest record of each key, read from a log set aside
+//! (`log_old`) that nobody writes, so writers keep appending to a new `log` meanwhile. It is written to
 //! `checkpoint.tmp`, fsynced and renamed over the old one (then the directory fsynced): a crash leaves
 //! the old checkpoint or the new one, never a mix. The file names the last log record it covers; an
-//! open replays the log after it, and the covered records are deleted afterwards, in short transactions
-//! (a crash in between leaves records the next open skips).
+//! open replays the log after it. The set-aside log is dropped whole afterwards (a crash before that
+//! leaves it, and the open puts back what the checkpoint does not cover).
 //!
 //! Layout (integers little-endian): a header (magic, format, the covered log sequence number, where the
-//! trailer starts, the number of rows, a CRC32C of those), the rows sorted by tenant, kind and key, each
+//! trailer starts, the number of rows, a CRC32C of those), the rows in no particular order, each
 //! `tenant index u32, kind u8, token u64, key (u32 length, bytes), row (u32 length, bytes), crc u32` (the
 //! log record's own checksum, so rows are copied with it), then the trailer: the tenants' names, and each
 //! tenant and kind's position (latest token, horizon, row count) with its own CRC32C.

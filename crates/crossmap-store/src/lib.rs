@@ -806,6 +806,8 @@ fn decode_row<T: crossmap_model::compact::Compact>(bytes: &[u8]) -> Result<T, St
 struct Opening {
     tenants: HashMap<String, Arc<Tenant>>,
     positions: HashMap<String, HashMap<i64, log::Position>>,
+    /// The tenant and kind of the last checkpoint row: its latest token and the tenant.
+    last: Option<(String, i64, u64, Arc<Tenant>)>,
     rows: usize,
     records: usize,
 }
@@ -863,20 +865,25 @@ impl log::Replay for Opening {
 
     fn checkpoint_row(&mut self, mut record: log::Record) -> Result<(), StoreError> {
         let corrupt = |record: &log::Record, e: String| StoreError::Corrupt(format!("{}: {e}", record.describe()));
-        match self
-            .positions
-            .get(record.tenant.as_str())
-            .and_then(|k| k.get(&record.kind))
-        {
-            Some(p) if (1..=p.latest).contains(&record.token) => {}
-            _ => {
-                return Err(corrupt(
-                    &record,
-                    "its token is outside its checkpoint's position".into(),
-                ));
-            }
+        // Rows come in runs of one tenant and kind: their position and tenant are looked up once a run.
+        let hit = matches!(&self.last, Some((name, kind, _, _)) if *name == record.tenant && *kind == record.kind);
+        if !hit {
+            let latest = self
+                .positions
+                .get(record.tenant.as_str())
+                .and_then(|k| k.get(&record.kind))
+                .map_or(0, |p| p.latest);
+            let tenant = self.tenant(&record.tenant);
+            self.last = Some((record.tenant.clone(), record.kind, latest, tenant));
         }
-        let tenant = self.tenant(&record.tenant);
+        let (_, _, latest, tenant) = self.last.as_ref().expect("set above");
+        if !(1..=*latest).contains(&record.token) {
+            return Err(corrupt(
+                &record,
+                "its token is outside its checkpoint's position".into(),
+            ));
+        }
+        let tenant = tenant.clone();
         match record.kind {
             1 => restore::<SharePointUserIdentityMapping>(&tenant, record)?,
             2 => restore::<SharePointGroupIdentityMapping>(&tenant, record)?,
@@ -892,6 +899,7 @@ impl log::Replay for Opening {
     }
 
     fn checkpoint_done(&mut self) -> Result<(), StoreError> {
+        self.last = None;
         let positions = std::mem::take(&mut self.positions);
         for (name, kind, p) in positions
             .into_iter()

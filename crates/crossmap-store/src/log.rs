@@ -133,13 +133,14 @@ pub(crate) trait Replay {
     fn record(&mut self, record: Record) -> Result<(), StoreError>;
 }
 
-/// When the store compacts by itself: once the log holds `min_records` records and at least half as many
-/// as the checkpoint has rows (so the data directory stays within about twice a fresh load of the state,
-/// and the work of compacting is linear in the writes). The compaction runs on a thread of its own, beside
-/// the writers.
+/// When the store compacts by itself: once the log holds `min_records` records and at least a quarter as
+/// many as the checkpoint has rows (so the data directory stays within about 1.25 times a fresh load of
+/// the state plus the checkpoint's looser packing, a restart replays at most a quarter of the state from
+/// the log, and the work of compacting is linear in the writes: each compaction rewrites at most about
+/// four times the records it folds). The compaction runs on a thread of its own, beside the writers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AutoCompact {
-    /// The fewest log records that make a compaction worth its pause.
+    /// The fewest log records that make a compaction worth its work.
     pub min_records: u64,
 }
 
@@ -225,7 +226,7 @@ impl Common {
             self.log_records.load(Ordering::Acquire)
                 >= auto
                     .min_records
-                    .max(self.checkpoint_rows.load(Ordering::Acquire) / 2)
+                    .max(self.checkpoint_rows.load(Ordering::Acquire) / 4)
                     .max(1)
         })
     }

@@ -37,7 +37,7 @@ fn serve(dir: &Path) -> (Child, String) {
         "w:secret:manage".into(),
         "--data-dir".into(),
         dir.into(),
-        // Compact whenever the log holds 50 records (or half as many as the checkpoint has rows).
+        // Compact whenever the log holds 50 records (or a quarter as many as the checkpoint has rows).
         "--compact-after".into(),
         "50".into(),
     ]);
