@@ -19,10 +19,11 @@
 
 use crate::StoreError;
 use crate::log::{Position, Record, Replay};
+use hashbrown::HashTable;
 use rusqlite::{Connection, params};
-use rustc_hash::FxBuildHasher;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
+use std::hash::{Hash, Hasher};
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -458,7 +459,7 @@ pub(crate) struct Stopped;
 /// a removal.
 struct Seen {
     tenant: u32,
-    kind: i64,
+    kind: u8,
     key: (u32, u32),
     token: u64,
     removal: bool,
@@ -518,9 +519,17 @@ pub(crate) fn fold(
     }
     let unreadable = |e: rusqlite::Error| StoreError::Corrupt(format!("a log record cannot be read: {e}"));
 
-    // 1. Each record's key (into one arena), token and whether it removes.
-    let mut arena: Vec<u8> = Vec::new();
-    let mut seen: Vec<Seen> = Vec::new();
+    // 1. Each record's key (into one arena), token and whether it removes. Sized exactly up front: a
+    // fold runs beside a full store, and growth by doubling would hold up to twice as much.
+    let (count, key_bytes): (i64, i64) = conn
+        .query_row(
+            "SELECT count(*), coalesce(sum(length(CAST(key AS BLOB))), 0) FROM log_old WHERE seq > ?1 AND seq <= ?2",
+            params![from, upto],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(db)?;
+    let mut arena: Vec<u8> = Vec::with_capacity(usize::try_from(key_bytes).unwrap_or(0));
+    let mut seen: Vec<Seen> = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
     {
         let mut stmt = conn
             .prepare(
@@ -536,31 +545,50 @@ pub(crate) fn fold(
             let key = r.get_ref(2).and_then(|v| Ok(v.as_bytes()?)).map_err(unreadable)?;
             let at = arena.len() as u32;
             arena.extend_from_slice(key);
+            let kind: i64 = r.get(1).map_err(unreadable)?;
             seen.push(Seen {
                 tenant,
-                kind: r.get(1).map_err(unreadable)?,
+                kind: u8::try_from(kind)
+                    .map_err(|_| StoreError::Corrupt(format!("a log record is of no known kind ({kind})")))?,
                 key: (at, key.len() as u32),
                 token: u64::try_from(r.get::<_, i64>(3).map_err(unreadable)?).unwrap_or(0),
                 removal: r.get(4).map_err(unreadable)?,
             });
         }
     }
-    // Each key's latest record.
-    let mut latest: HashMap<(u32, i64, &[u8]), usize, FxBuildHasher> =
-        HashMap::with_capacity_and_hasher(seen.len(), FxBuildHasher);
+    // Each key's latest record: a table of indices into `seen` (4 bytes each), its keys in the arena.
+    let key_of = |s: &Seen| &arena[s.key.0 as usize..(s.key.0 + s.key.1) as usize];
+    let hash = |tenant: u32, kind: u8, key: &[u8]| {
+        let mut h = rustc_hash::FxHasher::default();
+        (tenant, kind, key).hash(&mut h);
+        h.finish()
+    };
+    let mut latest: HashTable<u32> = HashTable::with_capacity(seen.len());
     for (i, s) in seen.iter().enumerate() {
-        let key = &arena[s.key.0 as usize..(s.key.0 + s.key.1) as usize];
-        latest.insert((s.tenant, s.kind, key), i);
-        let position = &mut output.position(s.tenant, s.kind).0;
+        let h = hash(s.tenant, s.kind, key_of(s));
+        let same = |j: &u32| {
+            let t = &seen[*j as usize];
+            t.tenant == s.tenant && t.kind == s.kind && key_of(t) == key_of(s)
+        };
+        match latest.find_mut(h, same) {
+            Some(j) => *j = i as u32,
+            None => {
+                latest.insert_unique(h, i as u32, |j| {
+                    let t = &seen[*j as usize];
+                    hash(t.tenant, t.kind, key_of(t))
+                });
+            }
+        }
+        let position = &mut output.position(s.tenant, i64::from(s.kind)).0;
         position.latest = position.latest.max(s.token);
     }
     let mut is_latest = vec![false; seen.len()];
-    for &i in latest.values() {
-        is_latest[i] = true;
-        let s = &seen[i];
+    for &i in latest.iter() {
+        is_latest[i as usize] = true;
+        let s = &seen[i as usize];
         if s.removal {
             // A removal is dropped: tokens before it can no longer be served.
-            let position = &mut output.position(s.tenant, s.kind).0;
+            let position = &mut output.position(s.tenant, i64::from(s.kind)).0;
             position.horizon = position.horizon.max(s.token);
         }
     }
@@ -575,7 +603,14 @@ pub(crate) fn fold(
                 return give_up(output);
             }
             let tenant = tenants[frame.tenant as usize];
-            if !latest.contains_key(&(tenant, frame.kind, frame.key())) {
+            let kind = frame.kind as u8; // read from one byte
+            let touched = latest
+                .find(hash(tenant, kind, frame.key()), |j| {
+                    let t = &seen[*j as usize];
+                    t.tenant == tenant && t.kind == kind && key_of(t) == frame.key()
+                })
+                .is_some();
+            if !touched {
                 output.row(tenant, frame.kind, frame.token, frame.key(), frame.row(), frame.crc)?;
             }
         }
@@ -601,12 +636,12 @@ pub(crate) fn fold(
                 let key = r.get_ref(0).and_then(|v| Ok(v.as_bytes()?)).map_err(unreadable)?;
                 let row = r.get_ref(2).and_then(|v| Ok(v.as_blob()?)).map_err(unreadable)?;
                 let crc: i64 = r.get(3).map_err(unreadable)?;
-                output.row(s.tenant, s.kind, s.token, key, row, crc as u32)?;
+                output.row(s.tenant, i64::from(s.kind), s.token, key, row, crc as u32)?;
             }
             i += 1;
         }
     }
-    let mut touched: Vec<(u32, i64)> = seen.iter().map(|s| (s.tenant, s.kind)).collect();
+    let mut touched: Vec<(u32, i64)> = seen.iter().map(|s| (s.tenant, i64::from(s.kind))).collect();
     touched.sort_unstable();
     touched.dedup();
     let positions = touched
