@@ -25,8 +25,8 @@ impl Drop for Running {
 
 const SERVER_CORE: &str = "0";
 const LOAD_CORE: &str = "1";
-const SECONDS: &str = "10";
-const CONNECTIONS: &str = "32";
+pub(crate) const SECONDS: &str = "10";
+pub(crate) const CONNECTIONS: &str = "32";
 
 fn spawn_pinned(program: &Path, args: &[&str], port: u16) -> Result<Running> {
     let child = Command::new("taskset")
@@ -50,7 +50,7 @@ fn spawn_pinned(program: &Path, args: &[&str], port: u16) -> Result<Running> {
 
 /// The release emulator `crossmap`, durable in `data_dir`, listening on `port` with the bench's app, pinned
 /// to the server's core; `extra` flags after those.
-fn durable_emulator(crossmap: &Path, data_dir: &str, port: u16, extra: &[&str]) -> Result<Running> {
+pub(crate) fn durable_emulator(crossmap: &Path, data_dir: &str, port: u16, extra: &[&str]) -> Result<Running> {
     let addr = format!("127.0.0.1:{port}");
     let mut args = vec![
         "serve",

@@ -2,7 +2,7 @@
 //! and after compaction, against a fresh load of the same state. The history is written straight
 //! through the store's API (the `history` example of `crossmap-store`), not over HTTP, to take minutes.
 
-use crate::bench::{Running, release_dir, rss_mib};
+use crate::bench::{CONNECTIONS, Running, SECONDS, durable_emulator, release_dir, rss_mib};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use std::net::TcpStream;
@@ -142,5 +142,83 @@ pub(crate) fn store(sh: &Shell, root: &Path) -> Result<()> {
         start(sh, &crossmap, &auto)?,
     );
     let _ = std::fs::remove_dir_all(&base);
+    Ok(())
+}
+
+/// One PATCH flood: items/s, p50, p99 and max latency in ms.
+type Flood = (f64, f64, f64, f64);
+
+/// `bench compaction [--rounds N] [--baseline BIN]`: the durable PATCH flood (`patch_load`, new group
+/// mappings, 32 connections, 10 s) on a fresh emulator with automatic compaction on (the default
+/// threshold) and off (`--compact-after 0`), alternately, N rounds of each; with a baseline binary, its
+/// default too, in the same rounds. Prints each run, then the means and the ratio on / off.
+pub(crate) fn compaction(sh: &Shell, root: &Path, rounds: usize, baseline: Option<&Path>) -> Result<()> {
+    cmd!(
+        sh,
+        "cargo build --release -p crossmap-cli -p crossmap-server --bins --examples"
+    )
+    .run()?;
+    let release = release_dir(root);
+    let crossmap = release.join("crossmap");
+    let patch_exe = release.join("examples/patch_load");
+    let mut runs: Vec<(&str, &Path, &[&str])> = vec![
+        ("this tree, compaction on (default)", &crossmap, &[]),
+        ("this tree, --compact-after 0", &crossmap, &["--compact-after", "0"]),
+    ];
+    if let Some(b) = baseline {
+        runs.push(("baseline, compaction on (default)", b, &[]));
+    }
+    println!(
+        "bench compaction: durable PATCH of 50 new group mappings, {CONNECTIONS} connections, {SECONDS} s, {rounds} rounds"
+    );
+    println!("\n| run | items/s | p50 ms | p99 ms | max ms |");
+    println!("|---|---|---|---|---|");
+    let mut results: Vec<(&str, Flood)> = Vec::new();
+    for _ in 0..rounds {
+        for (label, binary, extra) in &runs {
+            let dir = std::env::temp_dir().join(format!("crossmap-bench-compaction-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let dir_s = dir.to_str().context("a UTF-8 temp dir")?.to_owned();
+            let port = 18495;
+            let emulator = durable_emulator(binary, &dir_s, port, extra)?;
+            let token = cmd!(sh, "{binary} token --data-dir {dir_s} --tenant bench")
+                .quiet()
+                .read()?;
+            let url =
+                format!("http://127.0.0.1:{port}/beta/solutions/sharePoint/migrations/crossOrganizationGroupMappings");
+            let out = cmd!(sh, "taskset -c 1 {patch_exe} {url} {token} {SECONDS} {CONNECTIONS}")
+                .quiet()
+                .read()?;
+            let v: Value = serde_json::from_str(&out).context("patch_load's output")?;
+            if v["errors"].as_u64() != Some(0) {
+                bail!("patch_load saw errors: {out}");
+            }
+            let f = |k: &str| v[k].as_f64().with_context(|| format!("patch_load: {k}"));
+            let (items, p50, p99, max) = (f("items_per_s")?, f("p50_ms")?, f("p99_ms")?, f("max_ms")?);
+            drop(emulator);
+            let _ = std::fs::remove_dir_all(&dir);
+            println!("| {label} | {items:.0} | {p50:.1} | {p99:.1} | {max:.1} |");
+            results.push((label, (items, p50, p99, max)));
+        }
+    }
+    let mean = |label: &str, f: fn(&Flood) -> f64| {
+        let v: Vec<f64> = results.iter().filter(|r| r.0 == label).map(|r| f(&r.1)).collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    println!("\n| means of {rounds} runs | items/s | p50 ms | p99 ms | max ms |");
+    println!("|---|---|---|---|---|");
+    for (label, _, _) in &runs {
+        println!(
+            "| {label} | {:.0} | {:.1} | {:.1} | {:.1} |",
+            mean(label, |r| r.0),
+            mean(label, |r| r.1),
+            mean(label, |r| r.2),
+            mean(label, |r| r.3)
+        );
+    }
+    println!(
+        "\nthroughput, compaction on / off: {:.3}",
+        mean(runs[0].0, |r| r.0) / mean(runs[1].0, |r| r.0)
+    );
     Ok(())
 }

@@ -19,6 +19,8 @@
 //!   `--memory`: only its resident memory with 1,000,000 group mappings;
 //! - `bench store`: the data directory's size and the emulator's start after 10,000,000 changes, before and
 //!   after compaction, against a fresh load;
+//! - `bench compaction [--rounds N] [--baseline BIN]`: the durable PATCH flood with automatic compaction on
+//!   and off, alternately (and a baseline binary's default);
 //! - `bench client`: `apply_all` of 100,000 mappings against the emulator, and the Python SDK doing the same;
 //! - `bench throttled`: 40,000 mappings into the emulator under a quota: crossmap's pacing against a fixed
 //!   client and the Python SDK, with the 429s and early requests the emulator counted;
@@ -66,6 +68,18 @@ fn main() -> Result<()> {
         ["bench", "server", "--baseline", bin] => bench::server(&sh, &project_root(), Some(Path::new(bin))),
         ["bench", "server", "--memory"] => bench::server_memory(&sh, &project_root()),
         ["bench", "store"] => bench_store::store(&sh, &project_root()),
+        ["bench", "compaction", rest @ ..] => {
+            let (mut rounds, mut baseline) = (3, None);
+            let mut rest = rest.iter();
+            while let Some(flag) = rest.next() {
+                match (*flag, rest.next()) {
+                    ("--rounds", Some(n)) => rounds = n.parse().context("--rounds takes a whole number")?,
+                    ("--baseline", Some(bin)) => baseline = Some(Path::new(*bin)),
+                    _ => bail!("usage: cargo xtask bench compaction [--rounds N] [--baseline BIN]"),
+                }
+            }
+            bench_store::compaction(&sh, &project_root(), rounds, baseline)
+        }
         ["bench", "client"] => bench::client(&sh, &project_root()),
         ["bench", "throttled"] => bench::throttled(&sh, &project_root()),
         ["bench", "cli", rest @ ..] => {
@@ -91,7 +105,7 @@ fn main() -> Result<()> {
         ["fuzz", targets @ ..] => fuzz::run(&sh, &project_root(), 60, targets),
         _ => {
             eprintln!(
-                "usage: cargo xtask <codegen [--check] | layers | docs | package | features | msrv | proptest [--cases N] | ci | browser | crashloop [--rounds N] | bench server [--baseline BIN | --memory] | bench store | bench client | bench throttled | bench cli [--baseline BIN] [--rows N] | bench match | bench match-cli | fuzz [--seconds N] [TARGET...]>"
+                "usage: cargo xtask <codegen [--check] | layers | docs | package | features | msrv | proptest [--cases N] | ci | browser | crashloop [--rounds N] | bench server [--baseline BIN | --memory] | bench store | bench compaction [--rounds N] [--baseline BIN] | bench client | bench throttled | bench cli [--baseline BIN] [--rows N] | bench match | bench match-cli | fuzz [--seconds N] [TARGET...]>"
             );
             bail!("unknown task {args:?}")
         }

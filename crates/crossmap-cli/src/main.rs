@@ -270,9 +270,9 @@ struct ServeArgs {
     /// used, answers carry RateLimit-*; beyond the quota, 429 with Retry-After. Off by default.
     #[arg(long, value_name = "LIMIT/WINDOW")]
     throttle: Option<crossmap_server::ThrottleConfig>,
-    /// Compact the log by itself once it holds this many records and at least half as many as the
-    /// checkpoint has rows (so the data directory stays within about twice the state); 0: only `crossmap
-    /// compact`.
+    /// Compact the log by itself, beside the requests, once it holds this many records and at least a
+    /// quarter as many as the checkpoint has rows (so the data directory stays within about twice the
+    /// state); 0: only `crossmap compact`.
     #[arg(long, value_name = "RECORDS", default_value_t = 100_000)]
     compact_after: u64,
 }

@@ -88,11 +88,12 @@ async fn main() {
     };
     let requests = latencies.len() as u64;
     println!(
-        "{{\"requests\":{requests},\"items\":{},\"seconds\":{elapsed:.3},\"items_per_s\":{:.0},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"errors\":{}}}",
+        "{{\"requests\":{requests},\"items\":{},\"seconds\":{elapsed:.3},\"items_per_s\":{:.0},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3},\"errors\":{}}}",
         requests * ITEMS,
         (requests * ITEMS) as f64 / elapsed,
         pct(0.50),
         pct(0.99),
+        pct(1.0),
         errors.load(Ordering::Relaxed)
     );
 }

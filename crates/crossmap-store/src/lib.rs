@@ -10,9 +10,9 @@
 //! checked against its CRC32C and its place in its tenant's sequence of changes: a damaged or missing
 //! record stops the open with [`StoreError::Corrupt`] naming it, rather than be served.
 //!
-//! [`Store::compact`] (and the store itself, past [`AutoCompact`]'s threshold) folds the log into a
-//! checkpoint of the current rows in one transaction, so the data directory and the time to open follow
-//! the state, not its history.
+//! [`Store::compact`] (and the store itself, past [`AutoCompact`]'s threshold, on a thread of its own
+//! beside the writers) folds the log into a checkpoint file of the current rows, so the data directory
+//! and the time to open follow the state, not its history.
 //!
 //! ```
 //! use crossmap_delta::{Mode, parse_request};
@@ -32,6 +32,7 @@
 //! assert!(store.get::<Group>("tenant-2", &key).unwrap().is_none()); // tenants are kept apart
 //! ```
 
+mod checkpoint;
 mod directory;
 mod log;
 mod state;
@@ -193,9 +194,12 @@ pub struct Store {
     shared: Arc<Shared>,
 }
 
+/// Every tenant, by name; shared with the compactor, which tells their states what a checkpoint dropped.
+type Tenants = Arc<RwLock<HashMap<String, Arc<Tenant>>>>;
+
 #[derive(Debug)]
 struct Shared {
-    tenants: RwLock<HashMap<String, Arc<Tenant>>>,
+    tenants: Tenants,
     log: Option<log::Writer>,
 }
 
@@ -204,7 +208,7 @@ impl Store {
     pub fn in_memory() -> Store {
         Store {
             shared: Arc::new(Shared {
-                tenants: RwLock::default(),
+                tenants: Tenants::default(),
                 log: None,
             }),
         }
@@ -224,16 +228,27 @@ impl Store {
             source,
         })?;
         let mut opening = Opening::default();
-        let writer = log::Writer::open(&dir.join("crossmap.sqlite"), options.auto_compact, &mut opening)?;
+        let tenants = Tenants::default();
+        let on_checkpoint = {
+            let tenants = tenants.clone();
+            Box::new(move |positions: &[(String, i64, u64, u64)]| {
+                if let Err(e) = checkpointed(&tenants, positions) {
+                    tracing::error!(error = %e, "the checkpoint's dropped removals could not be forgotten");
+                }
+            })
+        };
+        let writer = log::Writer::open(dir, options.auto_compact, &mut opening, on_checkpoint)?;
         tracing::info!(
             checkpoint_rows = opening.rows,
             records = opening.records,
             dir = %dir.display(),
             "store opened"
         );
+        *tenants.write().unwrap_or_else(|e| e.into_inner()) = opening.tenants;
+        writer.compact_if_due();
         Ok(Store {
             shared: Arc::new(Shared {
-                tenants: RwLock::new(opening.tenants),
+                tenants,
                 log: Some(writer),
             }),
         })
@@ -241,8 +256,10 @@ impl Store {
 
     /// Folds the log into the checkpoint and empties it: the data directory then holds about the current
     /// state, and the next open restores that instead of replaying history. Change-feed tokens from
-    /// before a removal it drops get `resyncRequired` afterwards. Writes wait meanwhile; the store also
-    /// does this on its own (see [`AutoCompact`]). An in-memory store has no log: nothing to do.
+    /// before a removal it drops get `resyncRequired` afterwards. Returns once that is durable; writes go
+    /// on meanwhile (they wait only for the final shrink of the database, which then holds just the log
+    /// written since). The store also does this on its own, on a thread of its own (see
+    /// [`AutoCompact`]). An in-memory store has no log: nothing to do.
     ///
     /// ```
     /// use crossmap_delta::{Mode, parse_request};
@@ -265,30 +282,7 @@ impl Store {
         let Some(writer) = &self.shared.log else {
             return Ok(Compaction::default());
         };
-        let report = writer.compact()?;
-        for (tenant, kind, covered, horizon) in &report.positions {
-            let Some(t) = self.existing(tenant) else { continue };
-            match *kind {
-                SharePointUserIdentityMapping::CODE => {
-                    lock(SharePointUserIdentityMapping::state(&t))?.checkpointed(*covered, *horizon)
-                }
-                SharePointGroupIdentityMapping::CODE => {
-                    lock(SharePointGroupIdentityMapping::state(&t))?.checkpointed(*covered, *horizon)
-                }
-                _ => {} // directories keep no removals in memory
-            }
-        }
-        Ok(report)
-    }
-
-    /// Compacts when the log has grown past the automatic threshold; a write that got there pays for it.
-    fn compact_if_due(&self) {
-        if let Some(writer) = &self.shared.log
-            && writer.take_due()
-            && let Err(e) = self.compact()
-        {
-            tracing::error!(error = %e, "automatic compaction failed");
-        }
+        writer.compact()
     }
 
     /// Validates and applies a delta request for `tenant`; returns once its changes are durable.
@@ -375,7 +369,6 @@ impl Store {
         };
         if let Some(ticket) = ticket {
             ticket.wait()?;
-            self.compact_if_due();
         }
         Ok(Applied { outcomes, token })
     }
@@ -640,7 +633,6 @@ impl Store {
         };
         if let Some(ticket) = ticket {
             ticket.wait()?;
-            self.compact_if_due();
         }
         Ok(out)
     }
@@ -814,6 +806,8 @@ fn decode_row<T: crossmap_model::compact::Compact>(bytes: &[u8]) -> Result<T, St
 struct Opening {
     tenants: HashMap<String, Arc<Tenant>>,
     positions: HashMap<String, HashMap<i64, log::Position>>,
+    /// The tenant and kind of the last checkpoint row: its latest token and the tenant.
+    last: Option<(String, i64, u64, Arc<Tenant>)>,
     rows: usize,
     records: usize,
 }
@@ -832,8 +826,36 @@ fn unknown_kind(record: &log::Record) -> StoreError {
     StoreError::Corrupt(format!("{} is of no known kind", record.describe()))
 }
 
+/// Tells each tenant's kind a checkpoint covered its changes up to a token: it forgets the removals
+/// the checkpoint dropped.
+fn checkpointed(tenants: &Tenants, positions: &[(String, i64, u64, u64)]) -> Result<(), StoreError> {
+    for (tenant, kind, covered, horizon) in positions {
+        let Some(t) = tenants.read().unwrap_or_else(|e| e.into_inner()).get(tenant).cloned() else {
+            continue;
+        };
+        match *kind {
+            SharePointUserIdentityMapping::CODE => {
+                lock(SharePointUserIdentityMapping::state(&t))?.checkpointed(*covered, *horizon)
+            }
+            SharePointGroupIdentityMapping::CODE => {
+                lock(SharePointGroupIdentityMapping::state(&t))?.checkpointed(*covered, *horizon)
+            }
+            _ => {} // directories keep no removals in memory
+        }
+    }
+    Ok(())
+}
+
 impl log::Replay for Opening {
-    fn position(&mut self, tenant: &str, kind: i64, position: log::Position) -> Result<(), StoreError> {
+    fn position(&mut self, tenant: &str, kind: i64, position: log::Position, rows: u64) -> Result<(), StoreError> {
+        // The tables take the checkpoint's rows without growing on the way.
+        let t = self.tenant(tenant);
+        let rows = usize::try_from(rows).unwrap_or(0);
+        match kind {
+            SharePointUserIdentityMapping::CODE => lock(&t.users)?.reserve(rows),
+            SharePointGroupIdentityMapping::CODE => lock(&t.groups)?.reserve(rows),
+            _ => {}
+        }
         self.positions
             .entry(tenant.to_owned())
             .or_default()
@@ -843,20 +865,25 @@ impl log::Replay for Opening {
 
     fn checkpoint_row(&mut self, mut record: log::Record) -> Result<(), StoreError> {
         let corrupt = |record: &log::Record, e: String| StoreError::Corrupt(format!("{}: {e}", record.describe()));
-        match self
-            .positions
-            .get(record.tenant.as_str())
-            .and_then(|k| k.get(&record.kind))
-        {
-            Some(p) if (1..=p.latest).contains(&record.token) => {}
-            _ => {
-                return Err(corrupt(
-                    &record,
-                    "its token is outside its checkpoint's position".into(),
-                ));
-            }
+        // Rows come in runs of one tenant and kind: their position and tenant are looked up once a run.
+        let hit = matches!(&self.last, Some((name, kind, _, _)) if *name == record.tenant && *kind == record.kind);
+        if !hit {
+            let latest = self
+                .positions
+                .get(record.tenant.as_str())
+                .and_then(|k| k.get(&record.kind))
+                .map_or(0, |p| p.latest);
+            let tenant = self.tenant(&record.tenant);
+            self.last = Some((record.tenant.clone(), record.kind, latest, tenant));
         }
-        let tenant = self.tenant(&record.tenant);
+        let (_, _, latest, tenant) = self.last.as_ref().expect("set above");
+        if !(1..=*latest).contains(&record.token) {
+            return Err(corrupt(
+                &record,
+                "its token is outside its checkpoint's position".into(),
+            ));
+        }
+        let tenant = tenant.clone();
         match record.kind {
             1 => restore::<SharePointUserIdentityMapping>(&tenant, record)?,
             2 => restore::<SharePointGroupIdentityMapping>(&tenant, record)?,
@@ -872,6 +899,7 @@ impl log::Replay for Opening {
     }
 
     fn checkpoint_done(&mut self) -> Result<(), StoreError> {
+        self.last = None;
         let positions = std::mem::take(&mut self.positions);
         for (name, kind, p) in positions
             .into_iter()

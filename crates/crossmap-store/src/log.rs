@@ -1,15 +1,14 @@
 //! The durable log: every change, appended to SQLite by one writer thread that commits in groups. Each
-//! record carries a CRC32C of its contents, checked when the log is read back. Compaction folds the log
-//! into the checkpoint (each key's latest row, and each tenant and kind's feed position) and empties it,
-//! in one transaction.
+//! record carries a CRC32C of its contents, checked when the log is read back. Compaction runs on a
+//! thread of its own, beside the writer: it folds the log into the checkpoint file (`checkpoint.rs`) on
+//! its own connection, then deletes the records it covered in short transactions.
 
-use crate::StoreError;
+use crate::{StoreError, checkpoint};
 use crossmap_delta::Change;
 use crossmap_model::{IdentityMapping, MappingKey};
 use rusqlite::{Connection, ErrorCode, params};
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -18,8 +17,20 @@ use std::time::{Duration, Instant};
 /// The schema version this build writes and the newest it reads (`PRAGMA user_version`).
 ///
 /// 1: the log without checksums; 2: each record with its CRC32C (a version-1 log is upgraded on open);
-/// 3: the checkpoint and the feed positions beside the log (an older log is upgraded on open).
-pub const SCHEMA_VERSION: i64 = 3;
+/// 3: the checkpoint and the feed positions in tables beside the log; 4: the checkpoint in a file of its
+/// own beside the database, naming the last log record it covers (an older database is upgraded on open).
+pub const SCHEMA_VERSION: i64 = 4;
+
+/// The log's table: each record under its sequence number (given by the writer).
+pub(crate) const CREATE_LOG: &str = "CREATE TABLE log (
+    seq    INTEGER PRIMARY KEY,
+    tenant TEXT    NOT NULL,
+    kind   INTEGER NOT NULL,
+    token  INTEGER NOT NULL,
+    key    TEXT    NOT NULL,
+    row    BLOB,
+    crc    INTEGER
+)";
 
 /// One change as logged: the tenant, the kind, its feed token, the key, and the row (none for a removal).
 #[derive(Debug, Clone)]
@@ -52,23 +63,13 @@ impl Record {
     /// The CRC32C of everything the record says, each field length-prefixed so that no two records share
     /// an input. Its place in the log is not covered: the feed tokens catch records out of order or missing.
     pub(crate) fn checksum(&self) -> u32 {
-        let mut crc = 0;
-        let mut add = |bytes: &[u8]| crc = crc32c::crc32c_append(crc, bytes);
-        add(&(self.tenant.len() as u64).to_le_bytes());
-        add(self.tenant.as_bytes());
-        add(&self.kind.to_le_bytes());
-        add(&self.token.to_le_bytes());
-        add(&(self.key.len() as u64).to_le_bytes());
-        add(self.key.as_bytes());
-        match &self.row {
-            None => add(&[0]),
-            Some(row) => {
-                add(&[1]);
-                add(&(row.len() as u64).to_le_bytes());
-                add(row);
-            }
-        }
-        crc
+        checksum(
+            self.tenant.as_bytes(),
+            self.kind,
+            self.token,
+            self.key.as_bytes(),
+            self.row.as_deref(),
+        )
     }
 
     /// Where the record is, for a message: its place in the log, tenant, kind and token.
@@ -89,6 +90,27 @@ impl Record {
     }
 }
 
+/// The CRC32C of a record's fields, each length-prefixed so that no two records share an input.
+pub(crate) fn checksum(tenant: &[u8], kind: i64, token: u64, key: &[u8], row: Option<&[u8]>) -> u32 {
+    let mut crc = 0;
+    let mut add = |bytes: &[u8]| crc = crc32c::crc32c_append(crc, bytes);
+    add(&(tenant.len() as u64).to_le_bytes());
+    add(tenant);
+    add(&kind.to_le_bytes());
+    add(&token.to_le_bytes());
+    add(&(key.len() as u64).to_le_bytes());
+    add(key);
+    match row {
+        None => add(&[0]),
+        Some(row) => {
+            add(&[1]);
+            add(&(row.len() as u64).to_le_bytes());
+            add(row);
+        }
+    }
+    crc
+}
+
 /// Where a tenant's kind stood when the checkpoint was taken: its latest token, and the horizon (tokens
 /// older than it were followed by removals the checkpoint dropped, so they cannot be served).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,24 +119,12 @@ pub(crate) struct Position {
     pub(crate) horizon: u64,
 }
 
-impl Position {
-    fn checksum(tenant: &str, kind: i64, latest: u64, horizon: u64) -> u32 {
-        let mut crc = 0;
-        let mut add = |bytes: &[u8]| crc = crc32c::crc32c_append(crc, bytes);
-        add(&(tenant.len() as u64).to_le_bytes());
-        add(tenant.as_bytes());
-        add(&kind.to_le_bytes());
-        add(&latest.to_le_bytes());
-        add(&horizon.to_le_bytes());
-        crc
-    }
-}
-
 /// What opening the database hands back, in this order: the checkpoint's positions, its rows, then every
 /// log record after it, each checked against its checksum.
 pub(crate) trait Replay {
-    /// A tenant's kind's position in the checkpoint (every position comes before any row).
-    fn position(&mut self, tenant: &str, kind: i64, position: Position) -> Result<(), StoreError>;
+    /// A tenant's kind's position in the checkpoint and how many rows it holds there (every position
+    /// comes before any row).
+    fn position(&mut self, tenant: &str, kind: i64, position: Position, rows: u64) -> Result<(), StoreError>;
     /// A row of the checkpoint: a key's latest row, under the token of its latest change (seq 0).
     fn checkpoint_row(&mut self, record: Record) -> Result<(), StoreError>;
     /// The checkpoint is in; log records follow.
@@ -123,12 +133,14 @@ pub(crate) trait Replay {
     fn record(&mut self, record: Record) -> Result<(), StoreError>;
 }
 
-/// When the store compacts by itself: once the log holds `min_records` records and at least half as many
-/// as the checkpoint has rows (so the data directory stays within about twice a fresh load of the state,
-/// and the work of compacting is linear in the writes).
+/// When the store compacts by itself: once the log holds `min_records` records and at least a quarter as
+/// many as the checkpoint has rows (so the data directory stays within about 1.25 times a fresh load of
+/// the state plus the checkpoint's looser packing, a restart replays at most a quarter of the state from
+/// the log, and the work of compacting is linear in the writes: each compaction rewrites at most about
+/// four times the records it folds). The compaction runs on a thread of its own, beside the writers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AutoCompact {
-    /// The fewest log records that make a compaction worth its pause.
+    /// The fewest log records that make a compaction worth its work.
     pub min_records: u64,
 }
 
@@ -150,7 +162,7 @@ pub struct Compaction {
     pub bytes_before: u64,
     /// Its size afterwards, in bytes.
     pub bytes_after: u64,
-    /// How long it took, the store's writes waiting meanwhile.
+    /// How long it took (writes went on meanwhile).
     pub elapsed: Duration,
     /// For each tenant and kind the log held: the last token it covered, and the new horizon.
     pub(crate) positions: Vec<(String, i64, u64, u64)>,
@@ -171,11 +183,6 @@ struct Batch {
     done: mpsc::SyncSender<Result<(), String>>,
 }
 
-enum Job {
-    Write(Batch),
-    Compact(mpsc::SyncSender<Result<Compaction, String>>),
-}
-
 /// A submitted batch: wait for it to be durable.
 pub(crate) struct Ticket(mpsc::Receiver<Result<(), String>>);
 
@@ -190,13 +197,56 @@ impl Ticket {
     }
 }
 
-/// The writer thread's handle.
+/// Told, after each compaction, which tenant and kind it covered up to which token and their horizons,
+/// so that memory drops the removals the checkpoint dropped.
+pub(crate) type OnCheckpoint = Box<dyn Fn(&[(String, i64, u64, u64)]) + Send + Sync>;
+
+/// What the writer and the compactor share.
+struct Common {
+    failed: Mutex<Option<String>>,
+    /// Held around every write transaction, so that the two connections never wait on SQLite's lock.
+    gate: Mutex<()>,
+    /// Log records after the checkpoint, and rows in it: when to compact.
+    log_records: AtomicU64,
+    checkpoint_rows: AtomicU64,
+    /// Set while an automatic compaction is asked for or running, so that it is asked for once.
+    compacting: AtomicBool,
+    /// Set when the store closes: a compaction under way gives up.
+    stop: AtomicBool,
+    auto: Option<AutoCompact>,
+}
+
+impl Common {
+    fn failure(&self) -> Option<String> {
+        self.failed.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn due(&self) -> bool {
+        self.auto.is_some_and(|auto| {
+            self.log_records.load(Ordering::Acquire)
+                >= auto
+                    .min_records
+                    .max(self.checkpoint_rows.load(Ordering::Acquire) / 4)
+                    .max(1)
+        })
+    }
+}
+
+enum Ask {
+    /// The log has grown past the threshold.
+    Auto,
+    /// On request: the report, once the covered records are gone and the file shrunk.
+    Now(mpsc::SyncSender<Result<Compaction, StoreError>>),
+    Stop,
+}
+
+/// The writer thread's and the compactor thread's handle.
 pub(crate) struct Writer {
-    tx: Option<mpsc::Sender<Job>>,
-    failed: Arc<Mutex<Option<String>>>,
-    /// Set by the writer thread once the log has grown past the automatic threshold.
-    due: Arc<AtomicBool>,
+    tx: Option<mpsc::Sender<Batch>>,
+    compactor: mpsc::Sender<Ask>,
+    common: Arc<Common>,
     thread: Option<JoinHandle<()>>,
+    compactor_thread: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -205,20 +255,29 @@ impl std::fmt::Debug for Writer {
     }
 }
 
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(database_error)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(database_error)?;
+    // FULL: a commit is on disk (the WAL fsynced) before it returns; that is what we acknowledge on.
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(database_error)?;
+    // The gate keeps our two connections apart; this only covers another process (`crossmap compact`).
+    conn.busy_timeout(Duration::from_secs(10)).map_err(database_error)?;
+    Ok(conn)
+}
+
 impl Writer {
-    /// Opens the database, checks its schema version (upgrading an older one), hands the checkpoint and
-    /// every log record after it to `replay`, and starts the writer thread.
+    /// Opens the database in `dir`, checks its schema version (upgrading an older one), hands the
+    /// checkpoint and every log record after it to `replay`, and starts the writer and compactor threads.
     pub(crate) fn open(
-        path: &Path,
+        dir: &Path,
         auto: Option<AutoCompact>,
         replay: &mut (impl Replay + Send),
+        on_checkpoint: OnCheckpoint,
     ) -> Result<Writer, StoreError> {
-        let mut conn = Connection::open(path).map_err(database_error)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(database_error)?;
-        // FULL: a commit is on disk (the WAL fsynced) before it returns; that is what we acknowledge on.
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(database_error)?;
+        let path = dir.join("crossmap.sqlite");
+        let mut conn = connect(&path)?;
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(database_error)?;
@@ -229,76 +288,77 @@ impl Writer {
             });
         }
         if version == 0 {
-            conn.execute_batch(
-                "BEGIN;
-                 CREATE TABLE IF NOT EXISTS log (
-                     seq    INTEGER PRIMARY KEY,
-                     tenant TEXT    NOT NULL,
-                     kind   INTEGER NOT NULL,
-                     token  INTEGER NOT NULL,
-                     key    TEXT    NOT NULL,
-                     row    BLOB
-                 );
-                 PRAGMA user_version = 1;
-                 COMMIT;",
-            )
-            .map_err(database_error)?;
+            conn.execute_batch(&format!("BEGIN; {CREATE_LOG}; PRAGMA user_version = 4; COMMIT;"))
+                .map_err(database_error)?;
         }
-        if version < 2 {
+        if (1..2).contains(&version) {
             add_checksums(&mut conn)?;
         }
-        if version < 3 {
-            // One transaction: a crash leaves version 2 and no new table, or both.
+        if version == 1 || version == 2 {
+            // Neither had a checkpoint: the whole log is replayed, as before.
+            conn.pragma_update(None, "user_version", 4).map_err(database_error)?;
+        }
+        if version == 3 {
+            // The tables' checkpoint becomes the file (covering no log record: version 3 emptied the log
+            // as it checkpointed), then the tables go. A crash before the commit leaves version 3, and
+            // the next open does this again.
+            let rows = checkpoint::from_tables(dir, &conn)?;
             conn.execute_batch(
                 "BEGIN;
-                 CREATE TABLE checkpoint (
-                     tenant TEXT    NOT NULL,
-                     kind   INTEGER NOT NULL,
-                     key    TEXT    NOT NULL,
-                     token  INTEGER NOT NULL,
-                     row    BLOB    NOT NULL,
-                     crc    INTEGER NOT NULL,
-                     PRIMARY KEY (tenant, kind, key)
-                 ) WITHOUT ROWID;
-                 CREATE TABLE position (
-                     tenant  TEXT    NOT NULL,
-                     kind    INTEGER NOT NULL,
-                     latest  INTEGER NOT NULL,
-                     horizon INTEGER NOT NULL,
-                     crc     INTEGER NOT NULL,
-                     PRIMARY KEY (tenant, kind)
-                 ) WITHOUT ROWID;
-                 PRAGMA user_version = 3;
+                 DROP TABLE checkpoint;
+                 DROP TABLE position;
+                 PRAGMA user_version = 4;
                  COMMIT;",
             )
             .map_err(database_error)?;
+            tracing::info!(
+                rows,
+                "upgraded the data directory to schema version 4: the checkpoint is a file"
+            );
         }
-        let (checkpoint_rows, log_records) = read_all_pipelined(&conn, replay)?;
-        let (tx, rx) = mpsc::channel::<Job>();
-        let failed = Arc::new(Mutex::new(None));
-        let due = Arc::new(AtomicBool::new(false));
+        checkpoint::remove_leftover(dir);
+        let read = read_all_pipelined(dir, &conn, replay)?;
+        let common = Arc::new(Common {
+            failed: Mutex::new(None),
+            gate: Mutex::new(()),
+            log_records: AtomicU64::new(read.log_records),
+            checkpoint_rows: AtomicU64::new(read.checkpoint_rows),
+            compacting: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            auto,
+        });
+        let (ask, asked) = mpsc::channel::<Ask>();
+        let compactor = Compactor {
+            conn: connect(&path)?,
+            dir: dir.to_owned(),
+            common: common.clone(),
+            on_checkpoint,
+        };
+        let spawn_error = |source| StoreError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let compactor_thread = std::thread::Builder::new()
+            .name("crossmap-compact".into())
+            .spawn(move || compactor.run(asked))
+            .map_err(spawn_error)?;
+        let (tx, rx) = mpsc::channel::<Batch>();
         let thread = WriterThread {
             conn,
-            path: path.to_owned(),
-            failed: failed.clone(),
-            due: due.clone(),
-            auto,
-            checkpoint_rows,
-            log_records,
+            common: common.clone(),
+            compactor: ask.clone(),
+            next_seq: read.last_seq + 1,
         };
-        thread.check_due();
         let thread = std::thread::Builder::new()
             .name("crossmap-log".into())
             .spawn(move || thread.run(rx))
-            .map_err(|source| StoreError::Io {
-                path: path.display().to_string(),
-                source,
-            })?;
+            .map_err(spawn_error)?;
         Ok(Writer {
             tx: Some(tx),
-            failed,
-            due,
+            compactor: ask,
+            common,
             thread: Some(thread),
+            compactor_thread: Some(compactor_thread),
         })
     }
 
@@ -306,46 +366,50 @@ impl Writer {
     pub(crate) fn submit(&self, records: Vec<Record>) -> Result<Ticket, StoreError> {
         self.check_failed()?;
         let (done, wait) = mpsc::sync_channel(1);
-        self.send(Job::Write(Batch { records, done }))?;
-        Ok(Ticket(wait))
-    }
-
-    /// Folds the log into the checkpoint, after every batch submitted before; returns once it is durable.
-    pub(crate) fn compact(&self) -> Result<Compaction, StoreError> {
-        self.check_failed()?;
-        let (done, wait) = mpsc::sync_channel(1);
-        self.send(Job::Compact(done))?;
-        match wait.recv() {
-            Ok(Ok(report)) => Ok(report),
-            Ok(Err(e)) => Err(StoreError::Unavailable(e)),
-            Err(_) => Err(StoreError::Unavailable("the log writer stopped".into())),
-        }
-    }
-
-    /// Whether the log has grown past the automatic threshold; clears the flag, so that one caller acts.
-    pub(crate) fn take_due(&self) -> bool {
-        self.due.swap(false, Ordering::AcqRel)
-    }
-
-    fn check_failed(&self) -> Result<(), StoreError> {
-        match self.failed.lock().unwrap_or_else(|e| e.into_inner()).clone() {
-            Some(e) => Err(StoreError::Unavailable(e)),
-            None => Ok(()),
-        }
-    }
-
-    fn send(&self, job: Job) -> Result<(), StoreError> {
         self.tx
             .as_ref()
             .expect("the sender lives until drop")
-            .send(job)
-            .map_err(|_| StoreError::Unavailable("the log writer stopped".into()))
+            .send(Batch { records, done })
+            .map_err(|_| StoreError::Unavailable("the log writer stopped".into()))?;
+        Ok(Ticket(wait))
+    }
+
+    /// Asks for an automatic compaction if the log read on open is already past the threshold.
+    pub(crate) fn compact_if_due(&self) {
+        if self.common.due() && !self.common.compacting.swap(true, Ordering::AcqRel) {
+            let _ = self.compactor.send(Ask::Auto);
+        }
+    }
+
+    /// Folds every record committed so far into the checkpoint, deletes them from the log and gives back
+    /// the space; returns once that is durable. Writers go on meanwhile.
+    pub(crate) fn compact(&self) -> Result<Compaction, StoreError> {
+        self.check_failed()?;
+        let (done, wait) = mpsc::sync_channel(1);
+        self.compactor
+            .send(Ask::Now(done))
+            .map_err(|_| StoreError::Unavailable("the compactor stopped".into()))?;
+        wait.recv()
+            .map_err(|_| StoreError::Unavailable("the compactor stopped".into()))?
+    }
+
+    fn check_failed(&self) -> Result<(), StoreError> {
+        match self.common.failure() {
+            Some(e) => Err(StoreError::Unavailable(e)),
+            None => Ok(()),
+        }
     }
 }
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        // Closing the channel lets the thread finish what is queued and stop.
+        // A compaction under way gives up (its file is left half-written and removed at the next open);
+        // then closing the channel lets the writer finish what is queued and stop.
+        self.common.stop.store(true, Ordering::Release);
+        let _ = self.compactor.send(Ask::Stop);
+        if let Some(t) = self.compactor_thread.take() {
+            let _ = t.join();
+        }
         self.tx.take();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -356,54 +420,41 @@ impl Drop for Writer {
 /// The writer thread's own state.
 struct WriterThread {
     conn: Connection,
-    path: std::path::PathBuf,
-    failed: Arc<Mutex<Option<String>>>,
-    due: Arc<AtomicBool>,
-    auto: Option<AutoCompact>,
-    checkpoint_rows: u64,
-    log_records: u64,
+    common: Arc<Common>,
+    compactor: mpsc::Sender<Ask>,
+    /// The sequence number of the next record: past every record the log or the checkpoint has seen.
+    next_seq: i64,
 }
 
 impl WriterThread {
-    /// Takes every job waiting: consecutive batches go in one transaction, and a compaction runs after
-    /// the batches queued before it.
-    fn run(mut self, rx: mpsc::Receiver<Job>) {
+    /// Takes every batch waiting and commits them in one transaction.
+    fn run(mut self, rx: mpsc::Receiver<Batch>) {
         while let Ok(first) = rx.recv() {
-            let mut batches = Vec::new();
-            for job in std::iter::once(first).chain(rx.try_iter()) {
-                match job {
-                    Job::Write(batch) => batches.push(batch),
-                    Job::Compact(done) => {
-                        self.write_batches(std::mem::take(&mut batches));
-                        let _ = done.send(self.compact());
-                    }
-                }
-            }
+            let batches: Vec<Batch> = std::iter::once(first).chain(rx.try_iter()).collect();
             self.write_batches(batches);
         }
     }
 
-    fn failure(&self) -> Option<String> {
-        self.failed.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
     fn fail(&self, message: String) -> String {
         tracing::error!(error = %message, "the log could not be written; the store stops accepting writes");
-        *self.failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(message.clone());
+        *self.common.failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(message.clone());
         message
     }
 
     fn write_batches(&mut self, batches: Vec<Batch>) {
-        if batches.is_empty() {
-            return;
-        }
-        let result = match self.failure() {
+        let result = match self.common.failure() {
             Some(e) => Err(e),
-            None => write(&mut self.conn, &batches).map_err(|e| self.fail(format!("writing the log failed: {e}"))),
+            None => {
+                let _held = self.common.gate.lock().unwrap_or_else(|e| e.into_inner());
+                write(&mut self.conn, &batches, self.next_seq)
+                    .map_err(|e| self.fail(format!("writing the log failed: {e}")))
+            }
         };
         if result.is_ok() {
-            self.log_records += batches.iter().map(|b| b.records.len() as u64).sum::<u64>();
-            self.check_due();
+            let written = batches.iter().map(|b| b.records.len() as u64).sum::<u64>();
+            self.next_seq += written as i64;
+            self.common.log_records.fetch_add(written, Ordering::AcqRel);
+            self.ask_if_due();
         }
         tracing::trace!(batches = batches.len(), "log group committed");
         for b in batches {
@@ -411,32 +462,69 @@ impl WriterThread {
         }
     }
 
-    fn check_due(&self) {
-        if let Some(auto) = self.auto
-            && self.log_records >= auto.min_records.max(self.checkpoint_rows / 2).max(1)
-        {
-            self.due.store(true, Ordering::Release);
+    /// Asks the compactor to run when the log has grown past the threshold and it is not running yet.
+    fn ask_if_due(&self) {
+        if self.common.due() && !self.common.compacting.swap(true, Ordering::AcqRel) {
+            let _ = self.compactor.send(Ask::Auto);
+        }
+    }
+}
+
+/// The compactor thread's own state: a connection that reads the log and deletes what was folded.
+struct Compactor {
+    conn: Connection,
+    dir: std::path::PathBuf,
+    common: Arc<Common>,
+    on_checkpoint: OnCheckpoint,
+}
+
+impl Compactor {
+    fn run(self, asked: mpsc::Receiver<Ask>) {
+        while let Ok(ask) = asked.recv() {
+            match ask {
+                Ask::Stop => return,
+                Ask::Auto => {
+                    if let Err(e) = self.compact(false) {
+                        tracing::error!(error = %e, "automatic compaction failed");
+                    }
+                    self.common.compacting.store(false, Ordering::Release);
+                }
+                Ask::Now(done) => {
+                    let _ = done.send(self.compact(true));
+                }
+            }
         }
     }
 
-    fn compact(&mut self) -> Result<Compaction, String> {
-        if let Some(e) = self.failure() {
-            return Err(e);
+    fn compact(&self, shrink_after: bool) -> Result<Compaction, StoreError> {
+        if let Some(e) = self.common.failure() {
+            return Err(StoreError::Unavailable(e));
         }
         let start = Instant::now();
-        let bytes_before = disk_size(&self.path);
-        let mut report = compact(&mut self.conn).map_err(|e| self.fail(format!("compacting the log failed: {e}")))?;
-        // The checkpoint is durable: what follows only gives space back, each step atomic on its own.
-        if let Err(e) = shrink(&self.conn) {
+        let bytes_before = disk_size(&self.dir);
+        let folded = match checkpoint::fold(&self.dir, &self.conn, &self.common.gate, &self.common.stop)? {
+            Ok(folded) => folded,
+            Err(checkpoint::Stopped) => {
+                return Err(StoreError::Unavailable("the store is closing".into()));
+            }
+        };
+        tracing::debug!(covered = folded.covered, "checkpoint written");
+        // The new checkpoint is durable: memory forgets what it dropped, the log what it covers.
+        self.common.checkpoint_rows.store(folded.rows, Ordering::Release);
+        self.common.log_records.fetch_sub(folded.records, Ordering::AcqRel);
+        (self.on_checkpoint)(&folded.positions);
+        checkpoint::drop_covered(&self.conn, &self.common.gate).map_err(database_error)?;
+        if shrink_after && let Err(e) = shrink(&self.conn, &self.common.gate) {
             tracing::warn!(error = %e, "the data directory could not be shrunk after compaction");
         }
-        self.checkpoint_rows = report.checkpoint_rows;
-        self.log_records = 0;
-        // Batches committed while this compaction waited in the queue may have raised the flag again.
-        self.due.store(false, Ordering::Release);
-        report.bytes_before = bytes_before;
-        report.bytes_after = disk_size(&self.path);
-        report.elapsed = start.elapsed();
+        let report = Compaction {
+            records_removed: folded.records,
+            checkpoint_rows: folded.rows,
+            bytes_before,
+            bytes_after: disk_size(&self.dir),
+            elapsed: start.elapsed(),
+            positions: folded.positions,
+        };
         tracing::info!(
             removed = report.records_removed,
             rows = report.checkpoint_rows,
@@ -449,100 +537,20 @@ impl WriterThread {
     }
 }
 
-/// The database's main file and write-ahead log, in bytes.
-fn disk_size(path: &Path) -> u64 {
-    let mut wal = path.as_os_str().to_owned();
-    wal.push("-wal");
-    [path.to_owned(), wal.into()]
+/// The data directory's size: the database, its write-ahead log and the checkpoint, in bytes.
+fn disk_size(dir: &Path) -> u64 {
+    ["crossmap.sqlite", "crossmap.sqlite-wal", checkpoint::FILE]
         .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
+        .filter_map(|name| std::fs::metadata(dir.join(name)).ok())
         .map(|m| m.len())
         .sum()
 }
 
-/// Folds every log record into the checkpoint, in one transaction: each key's latest record replaces
-/// its checkpoint row (a removal deletes it), each tenant and kind's position moves to its latest token
-/// (the horizon to its newest removal dropped), and the log is emptied. A crash before the commit leaves
-/// the old checkpoint and the whole log; after it, the new checkpoint and an empty log: either opens to
-/// the same state.
-fn compact(conn: &mut Connection) -> rusqlite::Result<Compaction> {
-    let tx = conn.transaction()?;
-    let records_removed: i64 = tx.query_row("SELECT count(*) FROM log", [], |r| r.get(0))?;
-    // SQLite takes the bare columns of a max() aggregate from the row holding the maximum.
-    tx.execute_batch(
-        "CREATE TEMP TABLE latest (
-             tenant TEXT NOT NULL, kind INTEGER NOT NULL, key TEXT NOT NULL,
-             token INTEGER NOT NULL, row BLOB, crc INTEGER,
-             PRIMARY KEY (tenant, kind, key)
-         ) WITHOUT ROWID;
-         INSERT INTO temp.latest
-             SELECT tenant, kind, key, token, row, crc FROM
-                 (SELECT tenant, kind, key, token, row, crc, max(seq) FROM log GROUP BY tenant, kind, key);
-         INSERT OR REPLACE INTO checkpoint (tenant, kind, key, token, row, crc)
-             SELECT tenant, kind, key, token, row, crc FROM temp.latest WHERE row IS NOT NULL;
-         DELETE FROM checkpoint WHERE (tenant, kind, key) IN
-             (SELECT tenant, kind, key FROM temp.latest WHERE row IS NULL);",
-    )?;
-    let mut positions: HashMap<(String, i64), (u64, u64)> = HashMap::new();
-    {
-        let mut stmt = tx.prepare("SELECT tenant, kind, latest, horizon FROM position")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                (r.get(0)?, r.get(1)?),
-                (r.get::<_, i64>(2)? as u64, r.get::<_, i64>(3)? as u64),
-            ))
-        })?;
-        for row in rows {
-            let (k, v) = row?;
-            positions.insert(k, v);
-        }
-    }
-    let mut covered = Vec::new();
-    {
-        let mut stmt = tx.prepare(
-            "SELECT tenant, kind, max(token),
-                 (SELECT max(token) FROM temp.latest l WHERE l.tenant = log.tenant AND l.kind = log.kind AND l.row IS NULL)
-             FROM log GROUP BY tenant, kind",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)? as u64,
-                r.get::<_, Option<i64>>(3)?.map(|t| t as u64),
-            ))
-        })?;
-        for row in rows {
-            let (tenant, kind, latest, removal) = row?;
-            let position = positions.entry((tenant.clone(), kind)).or_insert((0, 0));
-            position.0 = latest;
-            position.1 = position.1.max(removal.unwrap_or(0));
-            covered.push((tenant, kind, position.0, position.1));
-        }
-    }
-    {
-        let mut put = tx.prepare(
-            "INSERT OR REPLACE INTO position (tenant, kind, latest, horizon, crc) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?;
-        for (tenant, kind, latest, horizon) in &covered {
-            let crc = Position::checksum(tenant, *kind, *latest, *horizon);
-            put.execute(params![tenant, kind, *latest as i64, *horizon as i64, crc])?;
-        }
-    }
-    tx.execute_batch("DELETE FROM log; DROP TABLE temp.latest;")?;
-    let checkpoint_rows: i64 = tx.query_row("SELECT count(*) FROM checkpoint", [], |r| r.get(0))?;
-    tx.commit()?;
-    Ok(Compaction {
-        records_removed: records_removed as u64,
-        checkpoint_rows: checkpoint_rows as u64,
-        positions: covered,
-        ..Compaction::default()
-    })
-}
-
 /// Gives back the space compaction freed, when it is most of the file: `VACUUM` rewrites the database
-/// (atomically, as a transaction), then the write-ahead log is checkpointed and truncated.
-fn shrink(conn: &Connection) -> rusqlite::Result<()> {
+/// (atomically, as a transaction), then the write-ahead log is checkpointed and truncated. Writers wait
+/// meanwhile: the database then holds only the log after the checkpoint.
+fn shrink(conn: &Connection, gate: &Mutex<()>) -> rusqlite::Result<()> {
+    let _held = gate.lock().unwrap_or_else(|e| e.into_inner());
     let pages: i64 = conn.pragma_query_value(None, "page_count", |r| r.get(0))?;
     let free: i64 = conn.pragma_query_value(None, "freelist_count", |r| r.get(0))?;
     if free * 2 > pages {
@@ -552,13 +560,23 @@ fn shrink(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn write(conn: &mut Connection, batches: &[Batch]) -> rusqlite::Result<()> {
+/// Appends the batches' records in one transaction, numbered from `first`.
+fn write(conn: &mut Connection, batches: &[Batch], first: i64) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     {
-        let mut insert =
-            tx.prepare_cached("INSERT INTO log (tenant, kind, token, key, row, crc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
-        for r in batches.iter().flat_map(|b| &b.records) {
-            insert.execute(params![r.tenant, r.kind, r.token as i64, r.key, r.row, r.checksum()])?;
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO log (seq, tenant, kind, token, key, row, crc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        for (i, r) in batches.iter().flat_map(|b| &b.records).enumerate() {
+            insert.execute(params![
+                first + i as i64,
+                r.tenant,
+                r.kind,
+                r.token as i64,
+                r.key,
+                r.row,
+                r.checksum()
+            ])?;
         }
     }
     tx.commit()
@@ -566,7 +584,7 @@ fn write(conn: &mut Connection, batches: &[Batch]) -> rusqlite::Result<()> {
 
 /// What `read_all` hands on, queued for the thread that replays it.
 enum Item {
-    Position(String, i64, Position),
+    Position(String, i64, Position, u64),
     CheckpointRow(Record),
     CheckpointDone,
     Record(Record),
@@ -599,8 +617,8 @@ impl Forward {
 }
 
 impl Replay for Forward {
-    fn position(&mut self, tenant: &str, kind: i64, position: Position) -> Result<(), StoreError> {
-        self.push(Item::Position(tenant.to_owned(), kind, position))
+    fn position(&mut self, tenant: &str, kind: i64, position: Position, rows: u64) -> Result<(), StoreError> {
+        self.push(Item::Position(tenant.to_owned(), kind, position, rows))
     }
     fn checkpoint_row(&mut self, record: Record) -> Result<(), StoreError> {
         self.push(Item::CheckpointRow(record))
@@ -613,15 +631,23 @@ impl Replay for Forward {
     }
 }
 
+/// What reading the data directory found.
+struct Read {
+    checkpoint_rows: u64,
+    log_records: u64,
+    /// The highest sequence number the log or the checkpoint has used.
+    last_seq: i64,
+}
+
 /// [`read_all`] on this thread while `replay` runs on another, so that reading and checking records
 /// overlaps with decoding and indexing them: the time to open a large checkpoint.
-fn read_all_pipelined(conn: &Connection, replay: &mut (impl Replay + Send)) -> Result<(u64, u64), StoreError> {
+fn read_all_pipelined(dir: &Path, conn: &Connection, replay: &mut (impl Replay + Send)) -> Result<Read, StoreError> {
     std::thread::scope(|s| {
         let (tx, rx) = mpsc::sync_channel::<Vec<Item>>(16);
         let consumer = s.spawn(move || -> Result<(), StoreError> {
             for item in rx.into_iter().flatten() {
                 match item {
-                    Item::Position(tenant, kind, p) => replay.position(&tenant, kind, p)?,
+                    Item::Position(tenant, kind, p, rows) => replay.position(&tenant, kind, p, rows)?,
                     Item::CheckpointRow(record) => replay.checkpoint_row(record)?,
                     Item::CheckpointDone => replay.checkpoint_done()?,
                     Item::Record(record) => replay.record(record)?,
@@ -633,68 +659,34 @@ fn read_all_pipelined(conn: &Connection, replay: &mut (impl Replay + Send)) -> R
             tx,
             batch: Vec::with_capacity(Forward::BATCH),
         };
-        let read = read_all(conn, &mut forward).and_then(|counts| forward.flush().map(|()| counts));
+        let read = read_all(dir, conn, &mut forward).and_then(|counts| forward.flush().map(|()| counts));
         drop(forward);
         consumer.join().expect("the replay thread does not panic")?;
         read
     })
 }
 
-/// Hands the checkpoint's positions, its rows and then every log record in order to `replay`, each checked
-/// against its checksum; returns how many checkpoint rows and log records there were.
-fn read_all(conn: &Connection, replay: &mut impl Replay) -> Result<(u64, u64), StoreError> {
-    {
-        let mut stmt = conn
-            .prepare("SELECT tenant, kind, latest, horizon, crc FROM position")
-            .map_err(database_error)?;
-        let mut rows = stmt.query([]).map_err(database_error)?;
-        while let Some(r) = rows.next().map_err(database_error)? {
-            let fields = || -> rusqlite::Result<(String, i64, i64, i64, i64)> {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            };
-            let (tenant, kind, latest, horizon, crc) =
-                fields().map_err(|e| StoreError::Corrupt(format!("a checkpoint position cannot be read: {e}")))?;
-            let (latest, horizon) = (latest as u64, horizon as u64);
-            if i64::from(Position::checksum(&tenant, kind, latest, horizon)) != crc || horizon > latest {
-                return Err(StoreError::Corrupt(format!(
-                    "the checkpoint position of tenant {tenant:?}, kind {kind} fails its checksum"
-                )));
-            }
-            replay.position(&tenant, kind, Position { latest, horizon })?;
-        }
-    }
-    let mut checkpoint_rows = 0;
-    {
-        let mut stmt = conn
-            .prepare("SELECT tenant, kind, token, key, row, crc FROM checkpoint")
-            .map_err(database_error)?;
-        let mut rows = stmt.query([]).map_err(database_error)?;
-        while let Some(r) = rows.next().map_err(database_error)? {
-            let fields = || -> rusqlite::Result<(Record, Option<i64>)> {
-                Ok((
-                    Record {
-                        seq: 0,
-                        tenant: r.get(0)?,
-                        kind: r.get(1)?,
-                        token: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
-                        key: r.get(3)?,
-                        row: Some(r.get(4)?),
-                    },
-                    r.get(5)?,
-                ))
-            };
-            let (record, crc) =
-                fields().map_err(|e| StoreError::Corrupt(format!("a checkpoint row cannot be read: {e}")))?;
-            replay.checkpoint_row(verify(record, crc)?)?;
-            checkpoint_rows += 1;
-        }
-    }
-    replay.checkpoint_done()?;
-    let mut stmt = conn
-        .prepare("SELECT seq, tenant, kind, token, key, row, crc FROM log ORDER BY seq")
+/// Hands the checkpoint's positions, its rows and then every log record after it in order to `replay`,
+/// each checked against its checksum.
+fn read_all(dir: &Path, conn: &Connection, replay: &mut impl Replay) -> Result<Read, StoreError> {
+    let (covered, checkpoint_rows) = checkpoint::restore(dir, replay)?;
+    if checkpoint::has_old_log(conn).map_err(database_error)? {
+        // A fold was cut short: what the checkpoint does not cover goes back before the newer records,
+        // in one transaction (a crash in between leaves both tables, and this runs again).
+        conn.execute_batch(&format!(
+            "BEGIN;
+             INSERT INTO log SELECT seq, tenant, kind, token, key, row, crc FROM log_old WHERE seq > {covered};
+             DROP TABLE log_old;
+             COMMIT;"
+        ))
         .map_err(database_error)?;
-    let mut rows = stmt.query([]).map_err(database_error)?;
+    }
+    let mut stmt = conn
+        .prepare("SELECT seq, tenant, kind, token, key, row, crc FROM log WHERE seq > ?1 ORDER BY seq")
+        .map_err(database_error)?;
+    let mut rows = stmt.query(params![covered]).map_err(database_error)?;
     let mut log_records = 0;
+    let mut last_seq = covered;
     while let Some(r) = rows.next().map_err(database_error)? {
         let seq: i64 = r.get(0).map_err(database_error)?;
         // A damaged field can change its type: name the record rather than fail on the column.
@@ -715,8 +707,13 @@ fn read_all(conn: &Connection, replay: &mut impl Replay) -> Result<(u64, u64), S
             fields().map_err(|e| StoreError::Corrupt(format!("log record {seq} cannot be read: {e}")))?;
         replay.record(verify(record, crc)?)?;
         log_records += 1;
+        last_seq = seq;
     }
-    Ok((checkpoint_rows, log_records))
+    Ok(Read {
+        checkpoint_rows,
+        log_records,
+        last_seq,
+    })
 }
 
 fn verify(record: Record, stored: Option<i64>) -> Result<Record, StoreError> {

@@ -73,6 +73,12 @@ impl<M: Rules> KindState<M> {
         self.sweep_if_stale();
     }
 
+    /// Makes room for `rows` more keys, so that a restore does not grow the tables on the way.
+    pub(crate) fn reserve(&mut self, rows: usize) {
+        self.slots.reserve(rows);
+        self.order.reserve(rows);
+    }
+
     /// Restores a checkpoint's row under the token of its latest change; call [`KindState::restored`]
     /// once every row of the checkpoint is in.
     pub(crate) fn restore_row(&mut self, token: u64, key: M::Key, row: crossmap_delta::Row) {
@@ -95,9 +101,13 @@ impl<M: Rules> KindState<M> {
     /// serves tokens from `horizon` on.
     pub(crate) fn checkpointed(&mut self, covered: u64, horizon: u64) {
         self.horizon = self.horizon.max(horizon);
+        // Called under the kind's lock while writers wait: without tombstones there is nothing to scan.
+        if self.slots.len() == self.live {
+            return;
+        }
         let dropped = |s: &Slot| s.row.is_none() && s.token <= covered;
         if !self.slots.values().any(dropped) {
-            return self.sweep();
+            return;
         }
         // `retain` keeps the survivors in order: each one's new index is its old one less the slots
         // dropped before it.

@@ -37,7 +37,7 @@ fn serve(dir: &Path) -> (Child, String) {
         "w:secret:manage".into(),
         "--data-dir".into(),
         dir.into(),
-        // Compact whenever the log holds 50 records (or half as many as the checkpoint has rows).
+        // Compact whenever the log holds 50 records (or a quarter as many as the checkpoint has rows).
         "--compact-after".into(),
         "50".into(),
     ]);
@@ -266,7 +266,15 @@ async fn a_delta_token_from_before_a_compacted_removal_gets_resync_required() {
             .status(),
         200
     );
-    let r = http.get(&delta_link).bearer_auth(&token).send().await.unwrap();
+    // The compaction runs beside the writes, soon after the one that crossed the threshold.
+    let waited = std::time::Instant::now();
+    let r = loop {
+        let r = http.get(&delta_link).bearer_auth(&token).send().await.unwrap();
+        if r.status() != 200 || waited.elapsed() > Duration::from_secs(20) {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(r.status(), 410);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "resyncRequired", "{body}");

@@ -196,13 +196,26 @@ fn the_store_compacts_by_itself_past_its_threshold() {
         apply_groups(&store, "t1", json!([group(n % 5)]), Mode::Atomic).unwrap();
         apply_groups(&store, "t1", json!([remove(n % 5)]), Mode::Atomic).unwrap();
     }
-    // 38 records written; each time the log reached 20 it was folded in.
+    // 38 records written; each time the log reached 20 it was folded in, beside the writes.
+    let start = std::time::Instant::now();
+    while log_records(dir.path()) >= 20 && start.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     assert!(log_records(dir.path()) < 20, "{} records left", log_records(dir.path()));
     apply_groups(&store, "t1", json!([group(1)]), Mode::Atomic).unwrap();
     drop(store);
     let store = Store::open_with(dir.path(), options).unwrap();
     assert_eq!(groups(&store, "t1").len(), 1);
     assert_eq!(store.latest_token::<Group>("t1").unwrap(), 39);
+}
+
+/// Changes the checkpoint file's byte at `at` (from the end when negative).
+fn damage_checkpoint(dir: &Path, at: i64) {
+    let path = dir.join("checkpoint");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = if at < 0 { bytes.len() as i64 + at } else { at } as usize;
+    bytes[at] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
 }
 
 #[test]
@@ -213,9 +226,8 @@ fn a_damaged_checkpoint_row_is_reported_not_trusted() {
         apply_groups(&store, "t1", json!([group(1)]), Mode::Atomic).unwrap();
         store.compact().unwrap();
     }
-    let conn = rusqlite::Connection::open(dir.path().join("crossmap.sqlite")).unwrap();
-    conn.execute("UPDATE checkpoint SET token = token + 1", []).unwrap();
-    drop(conn);
+    // The first row's token, just after the 40-byte header and the row's tenant and kind.
+    damage_checkpoint(dir.path(), 40 + 5);
     let e = Store::open(dir.path()).unwrap_err();
     assert!(matches!(e, StoreError::Corrupt(_)), "{e}");
     assert!(
@@ -232,9 +244,117 @@ fn a_damaged_checkpoint_position_is_reported_not_trusted() {
         apply_groups(&store, "t1", json!([group(1), group(2)]), Mode::Atomic).unwrap();
         store.compact().unwrap();
     }
-    let conn = rusqlite::Connection::open(dir.path().join("crossmap.sqlite")).unwrap();
-    conn.execute("UPDATE position SET latest = 1", []).unwrap();
-    drop(conn);
+    // The trailer ends with the one position: latest, horizon, rows (8 bytes each), its checksum.
+    damage_checkpoint(dir.path(), -28);
     let e = Store::open(dir.path()).unwrap_err();
+    assert!(matches!(e, StoreError::Corrupt(_)), "{e}");
     assert!(e.to_string().contains("checkpoint position of tenant \"t1\""), "{e}");
+}
+
+#[test]
+fn a_damaged_checkpoint_header_is_reported_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = manual(dir.path());
+        apply_groups(&store, "t1", json!([group(1)]), Mode::Atomic).unwrap();
+        store.compact().unwrap();
+    }
+    // The number of rows.
+    damage_checkpoint(dir.path(), 8 + 4 + 8 + 8);
+    let e = Store::open(dir.path()).unwrap_err();
+    assert!(e.to_string().contains("the checkpoint file header is damaged"), "{e}");
+}
+
+#[test]
+fn a_checkpoint_left_half_written_by_a_crash_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = manual(dir.path());
+        apply_groups(&store, "t1", json!([group(1)]), Mode::Atomic).unwrap();
+        store.compact().unwrap();
+        apply_groups(&store, "t1", json!([group(2)]), Mode::Atomic).unwrap();
+    }
+    std::fs::write(dir.path().join("checkpoint.tmp"), b"XMAPCKPT half").unwrap();
+    let store = manual(dir.path());
+    assert_eq!(groups(&store, "t1").len(), 2);
+    assert!(!dir.path().join("checkpoint.tmp").exists());
+}
+
+#[test]
+fn writes_go_on_while_compactions_run_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = manual(dir.path());
+    let writing = std::sync::atomic::AtomicBool::new(true);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for n in 0..600u32 {
+                let item = match n % 3 {
+                    0 => group(n % 200),
+                    1 => with_target(n % 200, n),
+                    _ => remove((n + 100) % 200),
+                };
+                apply_groups(&store, "t1", json!([item]), Mode::Atomic).unwrap();
+            }
+            writing.store(false, std::sync::atomic::Ordering::Release);
+        });
+        let mut compactions = 0;
+        while writing.load(std::sync::atomic::Ordering::Acquire) {
+            store.compact().unwrap();
+            compactions += 1;
+        }
+        assert!(compactions > 1, "{compactions} compactions");
+    });
+    let before = groups(&store, "t1");
+    let latest = store.latest_token::<Group>("t1").unwrap();
+    drop(store);
+    let store = manual(dir.path());
+    assert_eq!(groups(&store, "t1"), before);
+    assert_eq!(store.latest_token::<Group>("t1").unwrap(), latest);
+    apply_groups(&store, "t1", json!([group(500)]), Mode::Atomic).unwrap();
+    assert_eq!(store.latest_token::<Group>("t1").unwrap(), latest + 1);
+}
+
+#[test]
+fn dropping_the_store_during_an_automatic_compaction_stops_it_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions::default().auto_compact(Some(AutoCompact { min_records: 1 }));
+    let store = Store::open_with(dir.path(), options).unwrap();
+    for n in 0..300u32 {
+        apply_groups(&store, "t1", json!([group(n), with_target(n + 1000, n)]), Mode::Atomic).unwrap();
+    }
+    let before = groups(&store, "t1");
+    drop(store); // joins the compactor, whatever it was doing
+    let store = manual(dir.path());
+    assert_eq!(groups(&store, "t1"), before);
+    assert_eq!(store.latest_token::<Group>("t1").unwrap(), 600);
+}
+
+#[test]
+fn a_log_set_aside_by_a_fold_cut_short_is_replayed_before_the_newer_records() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = manual(dir.path());
+        apply_groups(&store, "t1", json!([group(1), group(2)]), Mode::Atomic).unwrap();
+        store.compact().unwrap();
+        apply_groups(&store, "t1", json!([with_target(1, 5), remove(2)]), Mode::Atomic).unwrap();
+    }
+    // A crash after the fold set the log aside and before its checkpoint replaced the old one.
+    let conn = rusqlite::Connection::open(dir.path().join("crossmap.sqlite")).unwrap();
+    conn.execute_batch(
+        "ALTER TABLE log RENAME TO log_old;
+         CREATE TABLE log (seq INTEGER PRIMARY KEY, tenant TEXT NOT NULL, kind INTEGER NOT NULL,
+             token INTEGER NOT NULL, key TEXT NOT NULL, row BLOB, crc INTEGER);",
+    )
+    .unwrap();
+    drop(conn);
+    let store = manual(dir.path());
+    apply_groups(&store, "t1", json!([group(3)]), Mode::Atomic).unwrap();
+    let expected = groups(&store, "t1");
+    assert_eq!(expected.len(), 2, "key 1 changed, key 2 removed, key 3 new");
+    assert_eq!(store.latest_token::<Group>("t1").unwrap(), 5);
+    drop(store);
+    let store = manual(dir.path());
+    assert_eq!(groups(&store, "t1"), expected);
+    assert_eq!(store.latest_token::<Group>("t1").unwrap(), 5);
+    assert_eq!(log_records(dir.path()), 3, "the set-aside records are back in the log");
 }
