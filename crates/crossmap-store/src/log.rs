@@ -483,12 +483,19 @@ impl Compactor {
         while let Ok(ask) = asked.recv() {
             match ask {
                 Ask::Stop => return,
-                Ask::Auto => {
-                    if let Err(e) = self.compact(false) {
-                        tracing::error!(error = %e, "automatic compaction failed");
-                    }
+                Ask::Auto => loop {
+                    let result = self.compact(false);
                     self.common.compacting.store(false, Ordering::Release);
-                }
+                    if let Err(e) = result {
+                        tracing::error!(error = %e, "automatic compaction failed");
+                        break;
+                    }
+                    // A write that crossed the threshold while this fold ran found it running and asked
+                    // nobody: look again, or its records would wait for the next write.
+                    if !self.common.due() || self.common.compacting.swap(true, Ordering::AcqRel) {
+                        break;
+                    }
+                },
                 Ask::Now(done) => {
                     let _ = done.send(self.compact(true));
                 }
