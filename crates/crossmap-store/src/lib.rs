@@ -80,6 +80,13 @@ pub enum StoreError {
     /// SQLite failed.
     #[error("the database failed")]
     Database(#[from] rusqlite::Error),
+    /// Another store holds the data directory: a running `crossmap serve`, or a store not yet dropped in
+    /// this process. Two writers on one log would interleave their records and corrupt it.
+    #[error("the data directory {path} is in use by another crossmap (a running `crossmap serve`?): stop it first")]
+    InUse {
+        /// The directory.
+        path: String,
+    },
     /// The data directory could not be created or read.
     #[error("cannot use the data directory {path}")]
     Io {
@@ -194,6 +201,28 @@ pub struct Store {
     shared: Arc<Shared>,
 }
 
+/// Takes the data directory's lock (an OS file lock on `dir/lock`, released by the kernel when the
+/// process dies, so a SIGKILLed emulator never leaves the directory locked).
+fn lock_dir(dir: &Path) -> Result<std::fs::File, StoreError> {
+    let io = |source| StoreError::Io {
+        path: dir.display().to_string(),
+        source,
+    };
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lock"))
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse {
+            path: dir.display().to_string(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+    }
+}
+
 /// Every tenant, by name; shared with the compactor, which tells their states what a checkpoint dropped.
 type Tenants = Arc<RwLock<HashMap<String, Arc<Tenant>>>>;
 
@@ -201,6 +230,9 @@ type Tenants = Arc<RwLock<HashMap<String, Arc<Tenant>>>>;
 struct Shared {
     tenants: Tenants,
     log: Option<log::Writer>,
+    /// The data directory's lock, declared last so that it is released only once the writer and the
+    /// compactor (dropped with `log`) have stopped.
+    _lock: Option<std::fs::File>,
 }
 
 impl Store {
@@ -210,6 +242,7 @@ impl Store {
             shared: Arc::new(Shared {
                 tenants: Tenants::default(),
                 log: None,
+                _lock: None,
             }),
         }
     }
@@ -227,6 +260,7 @@ impl Store {
             path: dir.display().to_string(),
             source,
         })?;
+        let lock = lock_dir(dir)?;
         let mut opening = Opening::default();
         let tenants = Tenants::default();
         let on_checkpoint = {
@@ -250,6 +284,7 @@ impl Store {
             shared: Arc::new(Shared {
                 tenants,
                 log: Some(writer),
+                _lock: Some(lock),
             }),
         })
     }

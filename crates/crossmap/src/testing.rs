@@ -188,7 +188,8 @@ impl EmulatorBuilder {
     /// directory in use waits for the other emulator to stop (a dropped one stops within a second;
     /// [`Emulator::shutdown`] waits for it), and after three seconds fails with
     /// [`EmulatorError::DirectoryInUse`]. Tests running in parallel each need their own directory.
-    /// (Another process on the same directory is not detected.)
+    /// (Another process on the same directory is refused by the store's lock: `EmulatorError` wraps its
+    /// `StoreError::InUse`.)
     pub fn durable(mut self, dir: impl Into<PathBuf>) -> Self {
         self.durable = Some(dir.into());
         self

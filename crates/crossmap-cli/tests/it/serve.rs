@@ -185,3 +185,39 @@ fn ctrl_c_stops_serve_within_seconds_even_with_a_stalled_client() {
     );
     drop((stalled, idle));
 }
+
+/// A second `crossmap serve` (or an offline `crossmap compact`) on a data directory a running emulator
+/// holds is refused with a clear message and exits non-zero, so two writers never interleave one log.
+#[test]
+fn a_second_process_on_a_data_directory_in_use_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut first, _base) = serve(dir.path());
+    let second = Command::new(env!("CARGO_BIN_EXE_crossmap"))
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--app",
+            "w:secret:manage",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let compact = Command::new(env!("CARGO_BIN_EXE_crossmap"))
+        .args(["compact", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    first.kill().unwrap();
+    first.wait().unwrap();
+    for (what, out) in [("serve", second), ("compact", compact)] {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "a second {what} started: {stderr}");
+        assert!(stderr.contains("in use by another crossmap"), "{what}: {stderr}");
+    }
+    // Once the first is gone (even SIGKILLed: the kernel drops its lock), the directory opens again.
+    let (mut again, _base) = serve(dir.path());
+    again.kill().unwrap();
+    again.wait().unwrap();
+}

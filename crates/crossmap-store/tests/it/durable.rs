@@ -39,6 +39,27 @@ fn state_and_feed_survive_a_reopen() {
     assert_eq!(store.latest_token::<Group>("t1").unwrap(), 4);
 }
 
+/// Two stores on one log would interleave their records: the second open is refused while the first
+/// lives, names the directory, and succeeds once the first is dropped.
+#[test]
+fn a_data_directory_in_use_is_refused_until_its_store_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Store::open(dir.path()).unwrap();
+    apply_groups(&first, "t1", json!([group(1)]), Mode::Atomic).unwrap();
+    match Store::open(dir.path()) {
+        Err(e @ StoreError::InUse { .. }) => {
+            assert!(e.to_string().contains(&dir.path().display().to_string()), "{e}")
+        }
+        other => panic!("a second store on a directory in use: {other:?}"),
+    }
+    // The refused open changed nothing: the first store still writes, and a later open sees it all.
+    apply_groups(&first, "t1", json!([group(2)]), Mode::Atomic).unwrap();
+    drop(first);
+    let second = Store::open(dir.path()).unwrap();
+    assert!(second.get::<Group>("t1", &gkey(1)).unwrap().is_some());
+    assert!(second.get::<Group>("t1", &gkey(2)).unwrap().is_some());
+}
+
 #[test]
 fn a_clear_is_logged_feeds_removals_and_leaves_other_tenants() {
     use crossmap_model::{Guid, directory::User};
