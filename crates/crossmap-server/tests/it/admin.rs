@@ -2,7 +2,7 @@
 //! the admin token, and seeded faults (reproducible, `every`, Graph's error shapes, `drop` over a real
 //! socket, no state change on a faulted request).
 
-use crate::support::{Emulator, TENANT, graph_error, group, json};
+use crate::support::{Emulator, TENANT, graph_error, group, json, reopen};
 use crossmap_server::{AdminOptions, FaultConfig};
 use crossmap_store::Store;
 use serde_json::{Value, json};
@@ -80,7 +80,7 @@ async fn reset_clears_one_tenant_or_all_and_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let key = b"test-key".to_vec();
     {
-        let e = Emulator::with_admin(Store::open(dir.path()).unwrap(), AdminOptions::default()).await;
+        let e = Emulator::with_admin(reopen(dir.path()).await, AdminOptions::default()).await;
         assert_eq!(patch(&e, TENANT, GROUPS, vec![group(1), group(2)]).await, 200);
         assert_eq!(patch(&e, TENANT, USERS, vec![user(1)]).await, 200);
         assert_eq!(patch(&e, OTHER, GROUPS, vec![group(1)]).await, 200);
@@ -104,19 +104,19 @@ async fn reset_clears_one_tenant_or_all_and_survives_a_restart() {
     }
     {
         // Reopened: the reset was logged.
-        let e = Emulator::start(Store::open(dir.path()).unwrap(), key.clone()).await;
+        let e = Emulator::start(reopen(dir.path()).await, key.clone()).await;
         assert_eq!(count_groups(&e, TENANT).await, 0);
         assert_eq!(count_groups(&e, OTHER).await, 1);
         // Writing after a reset continues the log's sequences.
         assert_eq!(patch(&e, TENANT, GROUPS, vec![group(3)]).await, 200);
     }
     {
-        let e = Emulator::with_admin(Store::open(dir.path()).unwrap(), AdminOptions::default()).await;
+        let e = Emulator::with_admin(reopen(dir.path()).await, AdminOptions::default()).await;
         assert_eq!(count_groups(&e, TENANT).await, 1);
         let r = e.http.post(e.admin("reset")).send().await.unwrap();
         assert_eq!(r.status(), 204);
     }
-    let e = Emulator::start(Store::open(dir.path()).unwrap(), key).await;
+    let e = Emulator::start(reopen(dir.path()).await, key).await;
     assert_eq!(count_groups(&e, TENANT).await, 0);
     assert_eq!(count_groups(&e, OTHER).await, 0);
 }
@@ -125,7 +125,7 @@ async fn reset_clears_one_tenant_or_all_and_survives_a_restart() {
 async fn compact_folds_the_log_and_keeps_every_mapping() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let e = Emulator::with_admin(Store::open(dir.path()).unwrap(), AdminOptions::default()).await;
+        let e = Emulator::with_admin(reopen(dir.path()).await, AdminOptions::default()).await;
         assert_eq!(patch(&e, TENANT, GROUPS, (1..=20).map(group).collect()).await, 200);
         assert_eq!(patch(&e, TENANT, GROUPS, (1..=10).map(group).collect()).await, 200);
         let done = json(e.http.post(e.admin("compact")).send().await.unwrap(), 200).await;
@@ -146,7 +146,7 @@ async fn compact_folds_the_log_and_keeps_every_mapping() {
         assert_eq!(count_groups(&e, TENANT).await, 20);
     }
     // Reopened from the checkpoint alone.
-    let e = Emulator::with_admin(Store::open(dir.path()).unwrap(), AdminOptions::default()).await;
+    let e = Emulator::with_admin(reopen(dir.path()).await, AdminOptions::default()).await;
     assert_eq!(count_groups(&e, TENANT).await, 20);
 }
 

@@ -1,6 +1,6 @@
 //! The emulator's rules, each over HTTP.
 
-use crate::support::{Emulator, MIGRATIONS, TENANT, graph_error, group, json};
+use crate::support::{Emulator, MIGRATIONS, TENANT, graph_error, group, json, reopen};
 use crossmap_model::{CollectionResponse, EntityResponse, SharePointGroupIdentityMapping as Group};
 use crossmap_store::Store;
 use crossmap_test_support::fixture;
@@ -592,7 +592,7 @@ async fn data_and_tokens_survive_a_restart_on_the_same_data_directory() {
     let key = crossmap_server::Auth::key_in(dir.path()).unwrap();
     let token;
     {
-        let e = Emulator::start(Store::open(dir.path()).unwrap(), key.clone()).await;
+        let e = Emulator::start(reopen(dir.path()).await, key.clone()).await;
         token = e.writer(TENANT);
         json(e.groups_delta(json!([group(1)])).await, 200).await;
     }
@@ -603,7 +603,7 @@ async fn data_and_tokens_survive_a_restart_on_the_same_data_directory() {
         key,
         "the key is kept, not remade"
     );
-    let e = Emulator::start(Store::open(dir.path()).unwrap(), key).await;
+    let e = Emulator::start(reopen(dir.path()).await, key).await;
     let got = json(
         e.get(
             &format!("{GROUPS}(sourceGroupObjectId='00000000-0000-0000-0000-000000000001')"),

@@ -1,7 +1,7 @@
 //! Graph's directory in the emulator, over HTTP: every route, the default property sets and `$select`,
 //! paging (also while the directory changes), every filter, `$count`, every 400, permissions, tenants.
 
-use crate::support::{Emulator, TENANT, graph_error, json};
+use crate::support::{Emulator, TENANT, graph_error, json, reopen};
 use crossmap_server::seed_directory;
 use crossmap_store::Store;
 use reqwest::Response;
@@ -917,7 +917,7 @@ async fn query_options_a_list_does_not_take_are_refused() {
 async fn a_durable_directory_survives_a_restart_of_the_emulator() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = Store::open(dir.path()).unwrap();
+        let store = reopen(dir.path()).await;
         seed_directory(&store, TENANT, &seed_file(3)).unwrap();
         let e = Emulator::start(store, b"k".to_vec()).await;
         let ann = json!({"id": uid(77), "accountEnabled": true, "displayName": "Ann", "mailNickname": "ann",
@@ -932,7 +932,7 @@ async fn a_durable_directory_survives_a_restart_of_the_emulator() {
             .unwrap();
         assert_eq!(r.status(), 204);
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = reopen(dir.path()).await;
     // Seeding the same file again re-creates the deleted user only.
     let report = seed_directory(&store, TENANT, &seed_file(3)).unwrap();
     assert_eq!((report.outcome.created, report.outcome.unchanged), (1, 8));

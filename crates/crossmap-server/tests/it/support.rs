@@ -161,3 +161,18 @@ pub(crate) fn group(n: u32) -> Value {
         "sourceGroupIdentity": {"id": format!("00000000-0000-0000-0000-{n:012}")},
         "targetGroupIdentity": {"id": format!("99999999-0000-0000-0000-{n:012}")}})
 }
+
+/// Opens the durable store in `dir` once the emulator dropped before it has let go of it: aborting the
+/// server task and closing its client's connections drops the store a moment later, and until then the
+/// directory's lock refuses a second store.
+pub(crate) async fn reopen(dir: &std::path::Path) -> Store {
+    let start = std::time::Instant::now();
+    loop {
+        match Store::open(dir) {
+            Err(crossmap_store::StoreError::InUse { .. }) if start.elapsed() < std::time::Duration::from_secs(10) => {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            other => return other.expect("the store opens"),
+        }
+    }
+}
