@@ -2,7 +2,6 @@
 
 use crate::support::{Emulator, MIGRATIONS, TENANT, graph_error, group, json, reopen};
 use crossmap_model::{CollectionResponse, EntityResponse, SharePointGroupIdentityMapping as Group};
-use crossmap_store::Store;
 use crossmap_test_support::fixture;
 use serde_json::{Value, json};
 
