@@ -89,15 +89,18 @@ fn oha(sh: &Shell, url: &str, token: &str) -> Result<(f64, f64, f64)> {
     Ok((rps, p("p50")?, p("p99")?))
 }
 
-/// (items/s, p50 ms, p99 ms) from patch_load.
-fn patch_load(
+/// What patch_load reports: (items/s, p50 ms, p99 ms, max ms).
+pub(crate) type Flood = (f64, f64, f64, f64);
+
+/// patch_load pinned to the load core: `seconds` of 50-item delta PATCHes over the bench's connections.
+pub(crate) fn patch_load(
     sh: &Shell,
     exe: &Path,
     url: &str,
     token: &str,
     seconds: &str,
     max: Option<&str>,
-) -> Result<(f64, f64, f64)> {
+) -> Result<Flood> {
     let max = max.map(str::to_owned).into_iter();
     let out = cmd!(
         sh,
@@ -110,7 +113,7 @@ fn patch_load(
         bail!("patch_load saw errors: {out}");
     }
     let f = |k: &str| v[k].as_f64().with_context(|| format!("patch_load: {k}"));
-    Ok((f("items_per_s")?, f("p50_ms")?, f("p99_ms")?))
+    Ok((f("items_per_s")?, f("p50_ms")?, f("p99_ms")?, f("max_ms")?))
 }
 
 /// The release build's directory: under `CARGO_TARGET_DIR` when set, else the workspace's `target/`.
@@ -169,7 +172,7 @@ const SERVER_ROUNDS: usize = 3;
 /// What one emulator binary does in `bench server`.
 struct Figures {
     /// Durable delta PATCH: (items/s, p50 ms, p99 ms).
-    patch: (f64, f64, f64),
+    patch: Flood,
     /// GET by alternate key: (requests/s, p50 ms, p99 ms).
     get: (f64, f64, f64),
     /// RSS holding 1,000,000 group mappings, MiB.
@@ -200,6 +203,7 @@ pub(crate) fn server(sh: &Shell, root: &Path, baseline: Option<&Path>) -> Result
             mean(&results, label, |f| f.patch.0),
             mean(&results, label, |f| f.patch.1),
             mean(&results, label, |f| f.patch.2),
+            mean(&results, label, |f| f.patch.3),
         ),
         get: (
             mean(&results, label, |f| f.get.0),

@@ -2,7 +2,7 @@
 //! and after compaction, against a fresh load of the same state. The history is written straight
 //! through the store's API (the `history` example of `crossmap-store`), not over HTTP, to take minutes.
 
-use crate::bench::{CONNECTIONS, Running, SECONDS, durable_emulator, release_dir, rss_mib};
+use crate::bench::{CONNECTIONS, Flood, Running, SECONDS, durable_emulator, patch_load, release_dir, rss_mib};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use std::net::TcpStream;
@@ -145,9 +145,6 @@ pub(crate) fn store(sh: &Shell, root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// One PATCH flood: items/s, p50, p99 and max latency in ms.
-type Flood = (f64, f64, f64, f64);
-
 /// `bench compaction [--rounds N] [--baseline BIN]`: the durable PATCH flood (`patch_load`, new group
 /// mappings, 32 connections, 10 s) on a fresh emulator with automatic compaction on (the default
 /// threshold) and off (`--compact-after 0`), alternately, N rounds of each; with a baseline binary, its
@@ -186,15 +183,7 @@ pub(crate) fn compaction(sh: &Shell, root: &Path, rounds: usize, baseline: Optio
                 .read()?;
             let url =
                 format!("http://127.0.0.1:{port}/beta/solutions/sharePoint/migrations/crossOrganizationGroupMappings");
-            let out = cmd!(sh, "taskset -c 1 {patch_exe} {url} {token} {SECONDS} {CONNECTIONS}")
-                .quiet()
-                .read()?;
-            let v: Value = serde_json::from_str(&out).context("patch_load's output")?;
-            if v["errors"].as_u64() != Some(0) {
-                bail!("patch_load saw errors: {out}");
-            }
-            let f = |k: &str| v[k].as_f64().with_context(|| format!("patch_load: {k}"));
-            let (items, p50, p99, max) = (f("items_per_s")?, f("p50_ms")?, f("p99_ms")?, f("max_ms")?);
+            let (items, p50, p99, max) = patch_load(sh, &patch_exe, &url, &token, SECONDS, None)?;
             drop(emulator);
             let _ = std::fs::remove_dir_all(&dir);
             println!("| {label} | {items:.0} | {p50:.1} | {p99:.1} | {max:.1} |");
