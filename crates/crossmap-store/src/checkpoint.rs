@@ -9,7 +9,8 @@
 //! `checkpoint.tmp`, fsynced and renamed over the old one (then the directory fsynced): a crash leaves
 //! the old checkpoint or the new one, never a mix. The file names the last log record it covers; an
 //! open replays the log after it. The set-aside log is dropped whole afterwards (a crash before that
-//! leaves it, and the open puts back what the checkpoint does not cover).
+//! leaves it: the open replays what the checkpoint does not cover of it where it is, and the next fold
+//! folds it before anything else).
 //!
 //! Layout (integers little-endian): a header (magic, format, the covered log sequence number, where the
 //! trailer starts, the number of rows, a CRC32C of those), the rows in no particular order, each
@@ -18,7 +19,7 @@
 //! tenant and kind's position (latest token, horizon, row count) with its own CRC32C.
 
 use crate::StoreError;
-use crate::log::{Position, Record, Replay};
+use crate::log::{Position, Record, RecordRef, Sink};
 use hashbrown::HashTable;
 use rusqlite::{Connection, params};
 use std::collections::{BTreeMap, HashMap};
@@ -194,38 +195,30 @@ impl Reader {
             Some(frame.row()),
         );
         if computed != frame.crc {
-            let record = Record {
-                seq: 0,
-                tenant: tenant.clone(),
-                kind: frame.kind,
-                token: frame.token,
-                key: String::new(),
-                row: None,
-            };
             return Err(StoreError::Corrupt(format!(
                 "{} fails its checksum (stored {:#010x}, computed {computed:#010x}): the file was changed \
                  after it was written",
-                record.describe(),
+                crate::log::describe(0, tenant, frame.kind, frame.token),
                 frame.crc
             )));
         }
         Ok(Some(&self.frame))
     }
 
-    /// The next row as a record; none after the last.
-    pub(crate) fn next_row(&mut self) -> Result<Option<Record>, StoreError> {
+    /// The next row, borrowed from the reader's buffer; none after the last.
+    pub(crate) fn next_row(&mut self) -> Result<Option<RecordRef<'_>>, StoreError> {
         if self.next_frame()?.is_none() {
             return Ok(None);
         }
         let frame = &self.frame;
         let key = std::str::from_utf8(frame.key()).map_err(|_| corrupt("holds a key that is not UTF-8"))?;
-        Ok(Some(Record {
+        Ok(Some(RecordRef {
             seq: 0,
-            tenant: self.head.tenants[frame.tenant as usize].clone(),
+            tenant: &self.head.tenants[frame.tenant as usize],
             kind: frame.kind,
             token: frame.token,
-            key: key.to_owned(),
-            row: Some(frame.row().to_vec()),
+            key,
+            row: Some(frame.row()),
         }))
     }
 }
@@ -301,7 +294,7 @@ fn position_checksum(tenant: &str, kind: i64, latest: u64, horizon: u64, rows: u
 
 /// Hands a checkpoint's positions, then its rows, to `replay`; returns what it covers and how many rows
 /// it holds (none without a checkpoint file).
-pub(crate) fn restore(dir: &Path, replay: &mut impl Replay) -> Result<(i64, u64), StoreError> {
+pub(crate) fn restore(dir: &Path, replay: &mut impl Sink) -> Result<(i64, u64), StoreError> {
     let Some(mut reader) = Reader::open(dir)? else {
         replay.checkpoint_done()?;
         return Ok((0, 0));
@@ -902,7 +895,7 @@ mod tests {
         let mut reader = Reader::open(dir.path()).unwrap().unwrap();
         let mut rows = Vec::new();
         while let Some(r) = reader.next_row().unwrap() {
-            rows.push((r.key, r.token));
+            rows.push((r.key.to_owned(), r.token));
         }
         rows.sort();
         let expected: Vec<(String, u64)> = [(1, 6), (3, 2), (4, 4), (5, 1), (9, 5)]

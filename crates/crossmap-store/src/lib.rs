@@ -857,10 +857,6 @@ impl Opening {
     }
 }
 
-fn unknown_kind(record: &log::Record) -> StoreError {
-    StoreError::Corrupt(format!("{} is of no known kind", record.describe()))
-}
-
 /// Tells each tenant's kind a checkpoint covered its changes up to a token: it forgets the removals
 /// the checkpoint dropped.
 fn checkpointed(tenants: &Tenants, positions: &[(String, i64, u64, u64)]) -> Result<(), StoreError> {
@@ -882,6 +878,30 @@ fn checkpointed(tenants: &Tenants, positions: &[(String, i64, u64, u64)]) -> Res
 }
 
 impl log::Replay for Opening {
+    type Ready = Ready;
+
+    fn ready(record: log::RecordRef<'_>) -> Result<Ready, StoreError> {
+        let change = match record.kind {
+            SharePointUserIdentityMapping::CODE => ReadyChange::Users(ready_change(&record)?),
+            SharePointGroupIdentityMapping::CODE => ReadyChange::Groups(ready_change(&record)?),
+            directory::USER_CODE | directory::GROUP_CODE | directory::ORGANIZATION_CODE => {
+                ReadyChange::Directory(record.to_record())
+            }
+            _ => {
+                return Err(StoreError::Corrupt(format!(
+                    "{} is of no known kind",
+                    record.describe()
+                )));
+            }
+        };
+        Ok(Ready {
+            seq: record.seq,
+            kind: record.kind,
+            token: record.token,
+            change,
+        })
+    }
+
     fn position(&mut self, tenant: &str, kind: i64, position: log::Position, rows: u64) -> Result<(), StoreError> {
         // The tables take the checkpoint's rows without growing on the way.
         let t = self.tenant(tenant);
@@ -898,36 +918,40 @@ impl log::Replay for Opening {
         Ok(())
     }
 
-    fn checkpoint_row(&mut self, mut record: log::Record) -> Result<(), StoreError> {
-        let corrupt = |record: &log::Record, e: String| StoreError::Corrupt(format!("{}: {e}", record.describe()));
+    fn checkpoint_row(&mut self, tenant: &str, row: Ready) -> Result<(), StoreError> {
         // Rows come in runs of one tenant and kind: their position and tenant are looked up once a run.
-        let hit = matches!(&self.last, Some((name, kind, _, _)) if *name == record.tenant && *kind == record.kind);
+        let hit = matches!(&self.last, Some((name, kind, _, _)) if name == tenant && *kind == row.kind);
         if !hit {
             let latest = self
                 .positions
-                .get(record.tenant.as_str())
-                .and_then(|k| k.get(&record.kind))
+                .get(tenant)
+                .and_then(|k| k.get(&row.kind))
                 .map_or(0, |p| p.latest);
-            let tenant = self.tenant(&record.tenant);
-            self.last = Some((record.tenant.clone(), record.kind, latest, tenant));
+            let t = self.tenant(tenant);
+            self.last = Some((tenant.to_owned(), row.kind, latest, t));
         }
-        let (_, _, latest, tenant) = self.last.as_ref().expect("set above");
-        if !(1..=*latest).contains(&record.token) {
-            return Err(corrupt(
-                &record,
-                "its token is outside its checkpoint's position".into(),
-            ));
+        let (_, _, latest, t) = self.last.as_ref().expect("set above");
+        let Ready {
+            seq,
+            kind,
+            token,
+            change,
+        } = row;
+        let corrupt = |e: &str| StoreError::Corrupt(format!("{}: {e}", log::describe(seq, tenant, kind, token)));
+        if !(1..=*latest).contains(&token) {
+            return Err(corrupt("its token is outside its checkpoint's position"));
         }
-        let tenant = tenant.clone();
-        match record.kind {
-            1 => restore::<SharePointUserIdentityMapping>(&tenant, record)?,
-            2 => restore::<SharePointGroupIdentityMapping>(&tenant, record)?,
-            directory::USER_CODE | directory::GROUP_CODE | directory::ORGANIZATION_CODE => {
-                let mut dir = tenant.directory.write().map_err(|_| poisoned())?;
-                let change = directory::Change::from_record(&mut record).map_err(|e| corrupt(&record, e))?;
-                dir.apply(change).map_err(|e| corrupt(&record, e))?;
+        match change {
+            ReadyChange::Users(Change::Upsert(key, r)) => lock(&t.users)?.restore_row(token, key, r),
+            ReadyChange::Groups(Change::Upsert(key, r)) => lock(&t.groups)?.restore_row(token, key, r),
+            ReadyChange::Users(Change::Remove(_)) | ReadyChange::Groups(Change::Remove(_)) => {
+                return Err(corrupt("a checkpoint row without a row"));
             }
-            _ => return Err(unknown_kind(&record)),
+            ReadyChange::Directory(mut record) => {
+                let mut dir = t.directory.write().map_err(|_| poisoned())?;
+                let change = directory::Change::from_record(&mut record).map_err(|e| corrupt(&e))?;
+                dir.apply(change).map_err(|e| corrupt(&e))?;
+            }
         }
         self.rows += 1;
         Ok(())
@@ -959,28 +983,52 @@ impl log::Replay for Opening {
         Ok(())
     }
 
-    fn record(&mut self, record: log::Record) -> Result<(), StoreError> {
-        let tenant = self.tenant(&record.tenant);
-        match record.kind {
-            1 => replay::<SharePointUserIdentityMapping>(&tenant, record)?,
-            2 => replay::<SharePointGroupIdentityMapping>(&tenant, record)?,
-            directory::USER_CODE | directory::GROUP_CODE | directory::ORGANIZATION_CODE => {
-                replay_directory(&tenant, record)?
-            }
-            _ => return Err(unknown_kind(&record)),
+    fn record(&mut self, tenant: &str, record: Ready) -> Result<(), StoreError> {
+        let t = self.tenant(tenant);
+        let Ready {
+            seq,
+            kind,
+            token,
+            change,
+        } = record;
+        let describe = || log::describe(seq, tenant, kind, token);
+        match change {
+            ReadyChange::Users(change) => replay(&mut *lock(&t.users)?, token, change, describe)?,
+            ReadyChange::Groups(change) => replay(&mut *lock(&t.groups)?, token, change, describe)?,
+            ReadyChange::Directory(record) => replay_directory(&t, record)?,
         }
         self.records += 1;
         Ok(())
     }
 }
 
-fn restore<M: StoredKind>(tenant: &Tenant, mut record: log::Record) -> Result<(), StoreError> {
-    let corrupt = |record: &log::Record, e: String| StoreError::Corrupt(format!("{}: {e}", record.describe()));
-    let key = M::Key::parse(&record.key).map_err(|e| corrupt(&record, format!("key {:?}: {e}", record.key)))?;
-    let bytes = record.row.take().unwrap_or_default();
-    let row = Row::from_bytes::<M>(bytes.into_boxed_slice()).map_err(|e| corrupt(&record, e.to_string()))?;
-    lock(M::state(tenant))?.restore_row(record.token, key, row);
-    Ok(())
+/// A checkpoint row or log record with its key parsed and its row checked, on the thread that reads.
+struct Ready {
+    seq: i64,
+    kind: i64,
+    token: u64,
+    change: ReadyChange,
+}
+
+/// What a [`Ready`] record changes.
+enum ReadyChange {
+    Users(Change<SharePointUserIdentityMapping>),
+    Groups(Change<SharePointGroupIdentityMapping>),
+    /// Directory objects are few and parsed where they are applied.
+    Directory(log::Record),
+}
+
+/// The change a mapping record makes: its key parsed, its row checked to decode and copied.
+fn ready_change<M: StoredKind>(record: &log::RecordRef<'_>) -> Result<Change<M>, StoreError> {
+    let corrupt = |e: String| StoreError::Corrupt(format!("{}: {e}", record.describe()));
+    let key = M::Key::parse(record.key).map_err(|e| corrupt(format!("key {:?}: {e}", record.key)))?;
+    Ok(match record.row {
+        Some(bytes) => Change::Upsert(
+            key,
+            Row::from_bytes::<M>(Box::from(bytes)).map_err(|e| corrupt(e.to_string()))?,
+        ),
+        None => Change::Remove(key),
+    })
 }
 
 fn replay_directory(tenant: &Tenant, mut record: log::Record) -> Result<(), StoreError> {
@@ -992,26 +1040,20 @@ fn replay_directory(tenant: &Tenant, mut record: log::Record) -> Result<(), Stor
     dir.apply(change).map_err(|e| corrupt(&record, e))
 }
 
-fn replay<M: StoredKind>(tenant: &Tenant, mut record: log::Record) -> Result<(), StoreError> {
-    let key = M::Key::parse(&record.key)
-        .map_err(|e| StoreError::Corrupt(format!("{}: key {:?}: {e}", record.describe(), record.key)))?;
-    let mut state = lock(M::state(tenant))?;
+fn replay<M: StoredKind>(
+    state: &mut KindState<M>,
+    token: u64,
+    change: Change<M>,
+    describe: impl Fn() -> String,
+) -> Result<(), StoreError> {
     // Each request's changes take the next tokens of their tenant and kind: a gap is a lost record.
     let expected = state.latest() + 1;
-    if record.token != expected {
+    if token != expected {
         return Err(StoreError::Corrupt(format!(
             "{} should carry token {expected}: records are missing or out of order",
-            record.describe()
+            describe()
         )));
     }
-    let change = match record.row.take() {
-        Some(bytes) => Change::Upsert(
-            key,
-            Row::from_bytes::<M>(bytes.into_boxed_slice())
-                .map_err(|e| StoreError::Corrupt(format!("{}: {e}", record.describe())))?,
-        ),
-        None => Change::Remove(key),
-    };
-    state.record(record.token, change);
+    state.record(token, change);
     Ok(())
 }

@@ -74,20 +74,57 @@ impl Record {
 
     /// Where the record is, for a message: its place in the log, tenant, kind and token.
     pub(crate) fn describe(&self) -> String {
-        let kind = match self.kind {
-            1 => "user mappings".to_owned(),
-            2 => "group mappings".to_owned(),
-            3 => "directory users".to_owned(),
-            4 => "directory groups".to_owned(),
-            5 => "organization".to_owned(),
-            other => format!("kind {other}"),
-        };
-        let place = match self.seq {
-            0 => "checkpoint row".to_owned(),
-            seq => format!("log record {seq}"),
-        };
-        format!("{place} (tenant {:?}, {kind}, token {})", self.tenant, self.token)
+        describe(self.seq, &self.tenant, self.kind, self.token)
     }
+}
+
+/// A record's fields as read, borrowed from the reader's buffer or SQLite's row: nothing is copied
+/// until something keeps it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RecordRef<'a> {
+    /// Its place in the log; 0 for a checkpoint row.
+    pub(crate) seq: i64,
+    pub(crate) tenant: &'a str,
+    pub(crate) kind: i64,
+    pub(crate) token: u64,
+    pub(crate) key: &'a str,
+    pub(crate) row: Option<&'a [u8]>,
+}
+
+impl RecordRef<'_> {
+    /// An owned copy.
+    pub(crate) fn to_record(self) -> Record {
+        Record {
+            seq: self.seq,
+            tenant: self.tenant.to_owned(),
+            kind: self.kind,
+            token: self.token,
+            key: self.key.to_owned(),
+            row: self.row.map(<[u8]>::to_vec),
+        }
+    }
+
+    /// Where the record is, for a message.
+    pub(crate) fn describe(&self) -> String {
+        describe(self.seq, self.tenant, self.kind, self.token)
+    }
+}
+
+/// Where a record is, for a message: its place in the log (or the checkpoint), tenant, kind and token.
+pub(crate) fn describe(seq: i64, tenant: &str, kind: i64, token: u64) -> String {
+    let kind = match kind {
+        1 => "user mappings".to_owned(),
+        2 => "group mappings".to_owned(),
+        3 => "directory users".to_owned(),
+        4 => "directory groups".to_owned(),
+        5 => "organization".to_owned(),
+        other => format!("kind {other}"),
+    };
+    let place = match seq {
+        0 => "checkpoint row".to_owned(),
+        seq => format!("log record {seq}"),
+    };
+    format!("{place} (tenant {tenant:?}, {kind}, token {token})")
 }
 
 /// The CRC32C of a record's fields, each length-prefixed so that no two records share an input.
@@ -119,18 +156,36 @@ pub(crate) struct Position {
     pub(crate) horizon: u64,
 }
 
-/// What opening the database hands back, in this order: the checkpoint's positions, its rows, then every
-/// log record after it, each checked against its checksum.
-pub(crate) trait Replay {
+/// Where reading the data directory hands what it finds, in this order: the checkpoint's positions, its
+/// rows, then every log record after it, each checked against its checksum.
+pub(crate) trait Sink {
     /// A tenant's kind's position in the checkpoint and how many rows it holds there (every position
     /// comes before any row).
     fn position(&mut self, tenant: &str, kind: i64, position: Position, rows: u64) -> Result<(), StoreError>;
     /// A row of the checkpoint: a key's latest row, under the token of its latest change (seq 0).
-    fn checkpoint_row(&mut self, record: Record) -> Result<(), StoreError>;
+    fn checkpoint_row(&mut self, record: RecordRef<'_>) -> Result<(), StoreError>;
     /// The checkpoint is in; log records follow.
     fn checkpoint_done(&mut self) -> Result<(), StoreError>;
     /// A log record, in log order.
-    fn record(&mut self, record: Record) -> Result<(), StoreError>;
+    fn record(&mut self, record: RecordRef<'_>) -> Result<(), StoreError>;
+}
+
+/// What puts the state back together from what [`Sink`] is handed, in two steps: [`Replay::ready`] does
+/// what needs no state (parse the key, check and copy the row) on the thread that reads, so that the
+/// thread that replays only indexes; an open is then bounded by the slower of the two, not their sum.
+pub(crate) trait Replay {
+    /// A record made ready to replay.
+    type Ready: Send;
+    /// Makes `record` ready, or says why it cannot be.
+    fn ready(record: RecordRef<'_>) -> Result<Self::Ready, StoreError>;
+    /// See [`Sink::position`].
+    fn position(&mut self, tenant: &str, kind: i64, position: Position, rows: u64) -> Result<(), StoreError>;
+    /// See [`Sink::checkpoint_row`].
+    fn checkpoint_row(&mut self, tenant: &str, row: Self::Ready) -> Result<(), StoreError>;
+    /// See [`Sink::checkpoint_done`].
+    fn checkpoint_done(&mut self) -> Result<(), StoreError>;
+    /// See [`Sink::record`].
+    fn record(&mut self, tenant: &str, record: Self::Ready) -> Result<(), StoreError>;
 }
 
 /// When the store compacts by itself: once the log holds `min_records` records and at least a quarter as
@@ -503,12 +558,9 @@ impl Compactor {
         }
     }
 
-    fn compact(&self, shrink_after: bool) -> Result<Compaction, StoreError> {
-        if let Some(e) = self.common.failure() {
-            return Err(StoreError::Unavailable(e));
-        }
-        let start = Instant::now();
-        let bytes_before = disk_size(&self.dir);
+    /// One fold, then what it makes true: memory forgets the removals it dropped, the log the records it
+    /// covered.
+    fn fold(&self) -> Result<checkpoint::Folded, StoreError> {
         let folded = match checkpoint::fold(&self.dir, &self.conn, &self.common.gate, &self.common.stop)? {
             Ok(folded) => folded,
             Err(checkpoint::Stopped) => {
@@ -516,11 +568,29 @@ impl Compactor {
             }
         };
         tracing::debug!(covered = folded.covered, "checkpoint written");
-        // The new checkpoint is durable: memory forgets what it dropped, the log what it covers.
         self.common.checkpoint_rows.store(folded.rows, Ordering::Release);
         self.common.log_records.fetch_sub(folded.records, Ordering::AcqRel);
         (self.on_checkpoint)(&folded.positions);
         checkpoint::drop_covered(&self.conn, &self.common.gate).map_err(database_error)?;
+        Ok(folded)
+    }
+
+    fn compact(&self, shrink_after: bool) -> Result<Compaction, StoreError> {
+        if let Some(e) = self.common.failure() {
+            return Err(StoreError::Unavailable(e));
+        }
+        let start = Instant::now();
+        let bytes_before = disk_size(&self.dir);
+        // A log set aside by a fold that was cut short is folded on its own first; a compaction asked
+        // for then folds what was written since as well, as it promises.
+        let leftover = shrink_after && checkpoint::has_old_log(&self.conn).map_err(database_error)?;
+        let mut folded = self.fold()?;
+        if leftover {
+            let again = self.fold()?;
+            folded.records += again.records;
+            folded.rows = again.rows;
+            folded.positions.extend(again.positions);
+        }
         if shrink_after && let Err(e) = shrink(&self.conn, &self.common.gate) {
             tracing::warn!(error = %e, "the data directory could not be shrunk after compaction");
         }
@@ -589,24 +659,29 @@ fn write(conn: &mut Connection, batches: &[Batch], first: i64) -> rusqlite::Resu
     tx.commit()
 }
 
-/// What `read_all` hands on, queued for the thread that replays it.
-enum Item {
-    Position(String, i64, Position, u64),
-    CheckpointRow(Record),
+/// What `read_all` hands on, queued for the thread that replays it; tenants by their index in the order
+/// they were first seen.
+enum Item<T> {
+    Tenant(String),
+    Position(u32, i64, Position, u64),
+    CheckpointRow(u32, T),
     CheckpointDone,
-    Record(Record),
+    Record(u32, T),
 }
 
-/// A [`Replay`] that queues everything, in batches, for another thread.
-struct Forward {
-    tx: mpsc::SyncSender<Vec<Item>>,
-    batch: Vec<Item>,
+/// A [`Sink`] that makes each record ready and queues everything, in batches, for another thread.
+struct Forward<R: Replay> {
+    tx: mpsc::SyncSender<Vec<Item<R::Ready>>>,
+    batch: Vec<Item<R::Ready>>,
+    /// The tenants seen so far (a store holds few); the last one's index first, since records come in runs.
+    tenants: Vec<String>,
+    last: u32,
 }
 
-impl Forward {
+impl<R: Replay> Forward<R> {
     const BATCH: usize = 1024;
 
-    fn push(&mut self, item: Item) -> Result<(), StoreError> {
+    fn push(&mut self, item: Item<R::Ready>) -> Result<(), StoreError> {
         self.batch.push(item);
         if self.batch.len() >= Self::BATCH {
             self.flush()?;
@@ -621,20 +696,39 @@ impl Forward {
             .send(batch)
             .map_err(|_| StoreError::Unavailable("the replay stopped".into()))
     }
+
+    /// The index of `tenant`, announced to the other thread when new.
+    fn tenant(&mut self, tenant: &str) -> Result<u32, StoreError> {
+        if self.tenants.get(self.last as usize).is_some_and(|t| t == tenant) {
+            return Ok(self.last);
+        }
+        self.last = match self.tenants.iter().position(|t| t == tenant) {
+            Some(i) => i as u32,
+            None => {
+                self.tenants.push(tenant.to_owned());
+                self.push(Item::Tenant(tenant.to_owned()))?;
+                (self.tenants.len() - 1) as u32
+            }
+        };
+        Ok(self.last)
+    }
 }
 
-impl Replay for Forward {
+impl<R: Replay> Sink for Forward<R> {
     fn position(&mut self, tenant: &str, kind: i64, position: Position, rows: u64) -> Result<(), StoreError> {
-        self.push(Item::Position(tenant.to_owned(), kind, position, rows))
+        let t = self.tenant(tenant)?;
+        self.push(Item::Position(t, kind, position, rows))
     }
-    fn checkpoint_row(&mut self, record: Record) -> Result<(), StoreError> {
-        self.push(Item::CheckpointRow(record))
+    fn checkpoint_row(&mut self, record: RecordRef<'_>) -> Result<(), StoreError> {
+        let t = self.tenant(record.tenant)?;
+        self.push(Item::CheckpointRow(t, R::ready(record)?))
     }
     fn checkpoint_done(&mut self) -> Result<(), StoreError> {
         self.push(Item::CheckpointDone)
     }
-    fn record(&mut self, record: Record) -> Result<(), StoreError> {
-        self.push(Item::Record(record))
+    fn record(&mut self, record: RecordRef<'_>) -> Result<(), StoreError> {
+        let t = self.tenant(record.tenant)?;
+        self.push(Item::Record(t, R::ready(record)?))
     }
 }
 
@@ -648,23 +742,27 @@ struct Read {
 
 /// [`read_all`] on this thread while `replay` runs on another, so that reading and checking records
 /// overlaps with decoding and indexing them: the time to open a large checkpoint.
-fn read_all_pipelined(dir: &Path, conn: &Connection, replay: &mut (impl Replay + Send)) -> Result<Read, StoreError> {
+fn read_all_pipelined<R: Replay + Send>(dir: &Path, conn: &Connection, replay: &mut R) -> Result<Read, StoreError> {
     std::thread::scope(|s| {
-        let (tx, rx) = mpsc::sync_channel::<Vec<Item>>(16);
+        let (tx, rx) = mpsc::sync_channel::<Vec<Item<R::Ready>>>(16);
         let consumer = s.spawn(move || -> Result<(), StoreError> {
+            let mut tenants: Vec<String> = Vec::new();
             for item in rx.into_iter().flatten() {
                 match item {
-                    Item::Position(tenant, kind, p, rows) => replay.position(&tenant, kind, p, rows)?,
-                    Item::CheckpointRow(record) => replay.checkpoint_row(record)?,
+                    Item::Tenant(name) => tenants.push(name),
+                    Item::Position(t, kind, p, rows) => replay.position(&tenants[t as usize], kind, p, rows)?,
+                    Item::CheckpointRow(t, ready) => replay.checkpoint_row(&tenants[t as usize], ready)?,
                     Item::CheckpointDone => replay.checkpoint_done()?,
-                    Item::Record(record) => replay.record(record)?,
+                    Item::Record(t, ready) => replay.record(&tenants[t as usize], ready)?,
                 }
             }
             Ok(())
         });
-        let mut forward = Forward {
+        let mut forward = Forward::<R> {
             tx,
-            batch: Vec::with_capacity(Forward::BATCH),
+            batch: Vec::with_capacity(Forward::<R>::BATCH),
+            tenants: Vec::new(),
+            last: 0,
         };
         let read = read_all(dir, conn, &mut forward).and_then(|counts| forward.flush().map(|()| counts));
         drop(forward);
@@ -675,46 +773,48 @@ fn read_all_pipelined(dir: &Path, conn: &Connection, replay: &mut (impl Replay +
 
 /// Hands the checkpoint's positions, its rows and then every log record after it in order to `replay`,
 /// each checked against its checksum.
-fn read_all(dir: &Path, conn: &Connection, replay: &mut impl Replay) -> Result<Read, StoreError> {
+fn read_all(dir: &Path, conn: &Connection, replay: &mut impl Sink) -> Result<Read, StoreError> {
     let (covered, checkpoint_rows) = checkpoint::restore(dir, replay)?;
-    if checkpoint::has_old_log(conn).map_err(database_error)? {
-        // A fold was cut short: what the checkpoint does not cover goes back before the newer records,
-        // in one transaction (a crash in between leaves both tables, and this runs again).
-        conn.execute_batch(&format!(
-            "BEGIN;
-             INSERT INTO log SELECT seq, tenant, kind, token, key, row, crc FROM log_old WHERE seq > {covered};
-             DROP TABLE log_old;
-             COMMIT;"
-        ))
-        .map_err(database_error)?;
-    }
-    let mut stmt = conn
-        .prepare("SELECT seq, tenant, kind, token, key, row, crc FROM log WHERE seq > ?1 ORDER BY seq")
-        .map_err(database_error)?;
-    let mut rows = stmt.query(params![covered]).map_err(database_error)?;
+    // A fold cut short (the store closed or crashed during it) leaves the log it set aside: what the
+    // checkpoint does not cover of it comes first, read where it is. The next fold folds it before
+    // anything else; copying it back into `log` here cost a start about a microsecond per record.
+    let tables: &[&str] = if checkpoint::has_old_log(conn).map_err(database_error)? {
+        &["log_old", "log"]
+    } else {
+        &["log"]
+    };
     let mut log_records = 0;
     let mut last_seq = covered;
-    while let Some(r) = rows.next().map_err(database_error)? {
-        let seq: i64 = r.get(0).map_err(database_error)?;
-        // A damaged field can change its type: name the record rather than fail on the column.
-        let fields = || -> rusqlite::Result<(Record, Option<i64>)> {
-            Ok((
-                Record {
-                    seq,
-                    tenant: r.get(1)?,
-                    kind: r.get(2)?,
-                    token: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
-                    key: r.get(4)?,
-                    row: r.get(5)?,
-                },
-                r.get(6)?,
+    for table in tables {
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT seq, tenant, kind, token, key, row, crc FROM {table} WHERE seq > ?1 ORDER BY seq"
             ))
-        };
-        let (record, crc) =
-            fields().map_err(|e| StoreError::Corrupt(format!("log record {seq} cannot be read: {e}")))?;
-        replay.record(verify(record, crc)?)?;
-        log_records += 1;
-        last_seq = seq;
+            .map_err(database_error)?;
+        let mut rows = stmt.query(params![last_seq]).map_err(database_error)?;
+        while let Some(r) = rows.next().map_err(database_error)? {
+            let seq: i64 = r.get(0).map_err(database_error)?;
+            // A damaged field can change its type: name the record rather than fail on the column.
+            let text = |i: usize| r.get_ref(i).and_then(|v| v.as_str().map_err(rusqlite::Error::from));
+            let fields = || -> rusqlite::Result<(RecordRef<'_>, Option<i64>)> {
+                Ok((
+                    RecordRef {
+                        seq,
+                        tenant: text(1)?,
+                        kind: r.get(2)?,
+                        token: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+                        key: text(4)?,
+                        row: r.get_ref(5)?.as_blob_or_null()?,
+                    },
+                    r.get(6)?,
+                ))
+            };
+            let (record, crc) =
+                fields().map_err(|e| StoreError::Corrupt(format!("log record {seq} cannot be read: {e}")))?;
+            replay.record(verify(record, crc)?)?;
+            log_records += 1;
+            last_seq = seq;
+        }
     }
     Ok(Read {
         checkpoint_rows,
@@ -723,8 +823,14 @@ fn read_all(dir: &Path, conn: &Connection, replay: &mut impl Replay) -> Result<R
     })
 }
 
-fn verify(record: Record, stored: Option<i64>) -> Result<Record, StoreError> {
-    let computed = record.checksum();
+fn verify(record: RecordRef<'_>, stored: Option<i64>) -> Result<RecordRef<'_>, StoreError> {
+    let computed = checksum(
+        record.tenant.as_bytes(),
+        record.kind,
+        record.token,
+        record.key.as_bytes(),
+        record.row,
+    );
     match stored {
         Some(stored) if stored == i64::from(computed) => Ok(record),
         Some(stored) => Err(StoreError::Corrupt(format!(
