@@ -19,7 +19,7 @@
 //!     .user_type(UserType::GuestUser);
 //! assert_eq!(guest.source_key(), Some(UserKey::parse("Ann@Contoso.com").unwrap()));
 //! assert_eq!(guest.target_upn(), Some("ann@fabrikam.com"));
-//! let removal: DeltaItem<UserMapping> = DeltaItem::remove(&guest.source_key().unwrap());
+//! let removal = DeltaItem::remove(&guest.source_key().unwrap());
 //! assert!(removal.is_removal());
 //! ```
 //!

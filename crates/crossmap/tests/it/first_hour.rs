@@ -29,9 +29,9 @@ async fn a_run_of_150_mappings_is_chunked_to_50_and_read_back_after_a_removal() 
     assert_eq!(sizes, [20, 30, 50, 50]);
 
     let gone = UserKey::parse("u7@contoso.com")?;
-    let removal: DeltaItem<UserMapping> = DeltaItem::remove(&gone);
+    // The key's type says which collection: no annotation needed.
     client
-        .apply_all(vec![removal], &ApplyOptions::default())
+        .apply_all(vec![DeltaItem::remove(&gone)], &ApplyOptions::default())
         .await
         .into_result()?;
 
