@@ -540,7 +540,10 @@ impl Client {
                                 tracing::warn!(error = %e, items = n, "a chunk failed");
                                 let e = Arc::new(e);
                                 out.extend(indices.iter().map(|&i| (i, ItemResult::Failed(e.clone()))));
-                                failed_requests.push(FailedRequest { error: e.clone(), indices });
+                                failed_requests.push(FailedRequest {
+                                    error: e.clone(),
+                                    indices,
+                                });
                                 failed.fetch_add(n, Ordering::Relaxed);
                                 // A retryable error that outlived the retry policy means the service is
                                 // unreachable or overloaded: stop rather than retry every remaining chunk.
@@ -770,7 +773,10 @@ mod tests {
     #[test]
     fn targets_are_read_only_when_they_name_an_item() {
         assert_eq!(item_of_target("value[3]"), Some((3, "")));
-        assert_eq!(item_of_target("value[12].sourceGroupIdentity.id"), Some((12, "sourceGroupIdentity.id")));
+        assert_eq!(
+            item_of_target("value[12].sourceGroupIdentity.id"),
+            Some((12, "sourceGroupIdentity.id"))
+        );
         for other in ["value", "value[x]", "value[3]x", "@context", "value[-1]"] {
             assert_eq!(item_of_target(other), None, "{other}");
         }
@@ -795,7 +801,10 @@ mod tests {
         // What a test whose `?` fails prints: std's `Termination` writes `Error: {:?}`.
         let boxed: Box<dyn std::error::Error> = Box::new(e.clone());
         assert!(format!("Error: {boxed:?}").starts_with("Error: 7 of 8 items were not applied"));
-        assert!(format!("{e:#?}").starts_with("ApplyError {\n    not_sent: 1,"), "{e:#?}");
+        assert!(
+            format!("{e:#?}").starts_with("ApplyError {\n    not_sent: 1,"),
+            "{e:#?}"
+        );
     }
 
     #[test]

@@ -267,7 +267,10 @@ mod tests {
         let not_json = DeltaRequest::<UserMapping>::from_json("{\n  \"value\": [,]}").unwrap_err();
         assert_eq!(not_json.kind, JsonErrorKind::Syntax);
         assert_eq!((not_json.line, not_json.column), (2, 13));
-        assert_eq!(not_json.to_string(), "not a delta request: expected value at line 2, column 13");
+        assert_eq!(
+            not_json.to_string(),
+            "not a delta request: expected value at line 2, column 13"
+        );
 
         let cut = CollectionResponse::<UserMapping>::from_json(r#"{"value": ["#).unwrap_err();
         assert_eq!(cut.kind, JsonErrorKind::Eof);

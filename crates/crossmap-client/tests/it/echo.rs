@@ -58,7 +58,11 @@ async fn a_second_sync_against_an_echoing_service_sends_nothing() {
         let sent = server.items_received();
         let again = client.sync_with_state(&u, &state, remove, &options).await.unwrap();
         let again_groups = client.sync_with_state(&g, &state, remove, &options).await.unwrap();
-        assert_eq!((again.items().len(), again_groups.items().len()), (0, 0), "remove={remove}");
+        assert_eq!(
+            (again.items().len(), again_groups.items().len()),
+            (0, 0),
+            "remove={remove}"
+        );
         assert_eq!(server.items_received(), sent, "remove={remove}");
     }
     // The echo's undeclared properties are kept beside the record, not compared.

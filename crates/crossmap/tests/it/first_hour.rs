@@ -131,7 +131,10 @@ async fn an_invalid_item_is_named_by_its_place_in_the_input_and_nothing_of_its_r
     );
     // What a test's failing `?` prints: the message and each failed run, not a struct dump.
     let debug = format!("{e:?}");
-    assert!(debug.starts_with("50 of 120 items were not applied (50 failed, 0 not sent)\n    items 50..=99: "), "{debug}");
+    assert!(
+        debug.starts_with("50 of 120 items were not applied (50 failed, 0 not sent)\n    items 50..=99: "),
+        "{debug}"
+    );
     assert_eq!(client.list_all::<UserMapping>().await?.len(), 70);
     Ok(())
 }
