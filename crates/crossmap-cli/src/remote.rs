@@ -572,7 +572,7 @@ fn record_slice<M: crossmap_delta::Rules>(
     report: Report<M>,
 ) {
     report.record_into(record);
-    for (key, result) in keys.iter().zip(&report.items) {
+    for (key, result) in keys.iter().zip(report.items()) {
         match result {
             ItemResult::Applied { .. } => pushed.applied += 1,
             ItemResult::Failed(e) => pushed.failures.push(format!(

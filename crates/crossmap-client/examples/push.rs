@@ -72,8 +72,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{{\"items\":{count},\"applied\":{},\"seconds\":{seconds:.3},\"items_per_s\":{:.0},\"throttled\":{},\"waited_s\":{:.3},\"requests\":{}}}",
         report.applied(),
         report.applied() as f64 / seconds,
-        report.throttled,
-        report.waited.as_secs_f64(),
+        report.throttled(),
+        report.waited().as_secs_f64(),
         client.counters().requests.load(std::sync::atomic::Ordering::Relaxed)
     );
     if report.is_complete() {

@@ -2,7 +2,7 @@
 
 use crate::client::Client;
 use crate::error::ClientError;
-use crossmap_delta::{Chunk, MappingTable, MemoryTable, Rules, chunk_by, plan, plan_merge};
+use crossmap_delta::{Chunk, ItemError, MappingTable, MemoryTable, RequestError, Rules, chunk_by, plan, plan_merge};
 use crossmap_model::{DeltaItem, DeltaRequest, MAX_DELTA_ITEMS};
 use futures_util::StreamExt;
 use std::sync::Arc;
@@ -87,10 +87,25 @@ pub enum ItemResult<M> {
 ///
 /// `apply_all` returns a report rather than an error because some items may have been applied when
 /// others failed; [`Report::into_result`] turns "not every item was applied" into an [`ApplyError`] for
-/// `?`.
+/// `?`. Everything is read through methods, so the report can learn more without breaking callers.
 ///
 /// The calls that return one are `#[must_use]`, the type is not: the report `into_result()?` gives back
 /// may be dropped, the failures having been seen.
+///
+/// ```no_run
+/// # async fn example(client: crossmap_client::Client) -> Result<(), Box<dyn std::error::Error>> {
+/// use crossmap_client::{ApplyOptions, ItemResult};
+/// use crossmap_client::model::{DeltaItem, UserKey};
+/// let items = vec![DeltaItem::remove(&UserKey::parse("ann@contoso.com")?)];
+/// let report = client.apply_all(items, &ApplyOptions::default()).await;
+/// println!("{} applied, {} throttled, {:?} waiting", report.applied(), report.throttled(), report.waited());
+/// for (index, result) in report.items().iter().enumerate() {
+///     if let ItemResult::Failed(e) = result {
+///         eprintln!("item {index}: {e}");
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 ///
 /// ```compile_fail
 /// #![deny(unused_must_use)]
@@ -104,17 +119,77 @@ pub enum ItemResult<M> {
 /// ```
 #[derive(Debug)]
 pub struct Report<M> {
-    /// One result per item.
-    pub items: Vec<ItemResult<M>>,
-    /// Requests answered `429` during the run (by the client's counters: calls it made meanwhile for
-    /// something else count too).
-    pub throttled: u64,
-    /// Time the run's requests spent waiting rather than in flight, summed over requests: held back by
-    /// the pacing controller or backing off before a retry (by the client's counters, like `throttled`).
-    pub waited: Duration,
+    pub(crate) items: Vec<ItemResult<M>>,
+    throttled: u64,
+    waited: Duration,
+    /// Each request that failed, with its items' places in the input.
+    requests: Vec<FailedRequest>,
+}
+
+/// A request that failed: its error and, in the request's order, the input index of each of its items
+/// (what turns an error's "item N", its place in its request, into the caller's index).
+#[derive(Debug, Clone)]
+struct FailedRequest {
+    error: Arc<ClientError>,
+    indices: Vec<usize>,
+}
+
+impl FailedRequest {
+    /// The items the error names as invalid: the engine's, or the one a refusal's `target` names.
+    fn invalid_items(&self) -> Vec<(usize, ItemError)> {
+        let input = |e: ItemError| self.indices.get(e.index).map(|&i| (i, e));
+        match self.error.as_ref() {
+            ClientError::Invalid(RequestError::Invalid { errors }) => {
+                errors.iter().cloned().filter_map(input).collect()
+            }
+            ClientError::Graph(g) => g
+                .target
+                .as_deref()
+                .and_then(item_of_target)
+                .and_then(|(index, property)| input(ItemError::new(index, property, g.message.clone())))
+                .into_iter()
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Reads Graph's `target` for an item, `value[3]` or `value[3].sourceOrganizationId`: the item's index
+/// and the property.
+fn item_of_target(target: &str) -> Option<(usize, &str)> {
+    let rest = target.strip_prefix("value[")?;
+    let (index, rest) = rest.split_once(']')?;
+    let property = match rest {
+        "" => "",
+        _ => rest.strip_prefix('.')?,
+    };
+    Some((index.parse().ok()?, property))
 }
 
 impl<M> Report<M> {
+    /// One result per item, in the order given.
+    pub fn items(&self) -> &[ItemResult<M>] {
+        &self.items
+    }
+
+    /// The results by move, one per item, in the order given.
+    pub fn into_items(self) -> Vec<ItemResult<M>> {
+        self.items
+    }
+
+    /// Requests answered `429` during the run (by the client's counters: calls it made meanwhile for
+    /// something else count too).
+    pub fn throttled(&self) -> u64 {
+        self.throttled
+    }
+
+    /// Time the run's requests spent waiting rather than in flight, summed over requests: held back by
+    /// the pacing controller or backing off before a retry (by the client's counters, like
+    /// [`throttled`](Self::throttled)).
+    pub fn waited(&self) -> Duration {
+        self.waited
+    }
+
     /// How many items were applied.
     pub fn applied(&self) -> usize {
         self.items
@@ -131,6 +206,14 @@ impl<M> Report<M> {
         })
     }
 
+    /// The items the engine (before sending) or the service (in its answer's `target`) named as invalid,
+    /// by their index in the input, each with its error (whose own `index` is its place in its request of
+    /// at most 50). One invalid item fails its whole request, as Graph does: the others of that request
+    /// are among [`failures`](Self::failures) but not here.
+    pub fn invalid_items(&self) -> Vec<(usize, ItemError)> {
+        invalid_items(&self.requests)
+    }
+
     /// How many items were not sent.
     pub fn not_sent(&self) -> usize {
         self.items.iter().filter(|r| matches!(r, ItemResult::NotSent)).count()
@@ -144,16 +227,25 @@ impl<M> Report<M> {
     /// The report when every item was applied, else an [`ApplyError`] counting and naming the items that
     /// failed or were not sent.
     ///
-    /// ```
-    /// use crossmap_client::{ItemResult, Report};
-    /// use crossmap_model::UserMapping;
-    /// use std::time::Duration;
-    /// let empty: Report<UserMapping> = Report { items: vec![], throttled: 0, waited: Duration::ZERO };
-    /// assert!(empty.into_result().is_ok());
-    /// let cancelled: Report<UserMapping> = Report { items: vec![ItemResult::NotSent], throttled: 0, waited: Duration::ZERO };
-    /// let e = cancelled.into_result().unwrap_err();
-    /// assert_eq!((e.failed(), e.not_sent(), e.total()), (0, 1, 1));
-    /// assert_eq!(e.to_string(), "1 of 1 items were not applied (0 failed, 1 not sent)");
+    /// ```no_run
+    /// # async fn example(client: crossmap_client::Client) {
+    /// use crossmap_client::ApplyOptions;
+    /// use crossmap_client::model::{DeltaItem, Guid, UserMapping};
+    /// let org = Guid::from_u128(1);
+    /// let items: Vec<_> = (0..120)
+    ///     .map(|n| UserMapping::new(org, format!("u{n}@contoso.com"), format!("u{n}@fabrikam.com")))
+    ///     .map(DeltaItem::Upsert)
+    ///     .collect();
+    /// match client.apply_all(items, &ApplyOptions::default()).await.into_result() {
+    ///     Ok(report) => println!("{} applied", report.applied()),
+    ///     Err(e) => {
+    ///         eprintln!("{e}"); // "1 of 120 items were not applied (1 failed, 0 not sent): item 7: …"
+    ///         for (index, invalid) in e.invalid_items() {
+    ///             eprintln!("input item {index}: {}: {}", invalid.property, invalid.message);
+    ///         }
+    ///     }
+    /// }
+    /// # }
     /// ```
     pub fn into_result(self) -> Result<Report<M>, ApplyError> {
         if self.is_complete() {
@@ -172,41 +264,43 @@ impl<M> Report<M> {
             not_sent: self.not_sent(),
             total: self.items.len(),
             failures,
+            requests: self.requests,
         })
     }
+}
+
+fn invalid_items(requests: &[FailedRequest]) -> Vec<(usize, ItemError)> {
+    let mut items: Vec<_> = requests.iter().flat_map(FailedRequest::invalid_items).collect();
+    items.sort_by_key(|(i, _)| *i);
+    items
 }
 
 /// Not every item of an `apply_all` was applied: how many failed or were not sent, of how many, and
 /// each failure with its index in the input. It displays the first few errors.
 ///
-/// Items of one chunk share their chunk's error: one refused request fails up to 50 items with the same
-/// [`ClientError`], shown once with the range of items it failed.
+/// Items of one request share their request's error: one refused request fails up to 50 items with the
+/// same [`ClientError`], shown once with the range of items it failed. An error's "item N" or
+/// `value[N]` is the item's place in its request; the message adds its index in the input, and
+/// [`invalid_items`](Self::invalid_items) gives both.
 ///
-/// ```
-/// use crossmap_client::{ClientError, ItemResult, Report};
-/// use crossmap_model::GroupMapping;
-/// use std::sync::Arc;
-/// let refused = Arc::new(ClientError::Token("invalid_client".into()));
-/// let items = vec![ItemResult::Failed(refused.clone()), ItemResult::Failed(refused), ItemResult::NotSent];
-/// let report: Report<GroupMapping> = Report { items, throttled: 0, waited: Default::default() };
-/// let e = report.into_result().unwrap_err();
-/// assert_eq!((e.failed(), e.not_sent(), e.total()), (2, 1, 3));
-/// assert_eq!(e.failures().iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0, 1]);
-/// assert_eq!(e.to_string(), "3 of 3 items were not applied (2 failed, 1 not sent): items 0..=1: no access token: invalid_client");
-/// ```
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{}", Summary(self))]
+/// Its `Debug` (what a `?` in a test or `main` prints) is the message and every failed item, one line
+/// each; `{:#?}` shows the structure.
+#[derive(Clone, thiserror::Error)]
+#[error("{}", Summary(self, SHOWN_ERRORS))]
 pub struct ApplyError {
     not_sent: usize,
     total: usize,
     failures: Vec<(usize, Arc<ClientError>)>,
+    requests: Vec<FailedRequest>,
 }
 
 /// How many distinct errors [`ApplyError`]'s message shows.
 const SHOWN_ERRORS: usize = 3;
+/// How many distinct errors [`ApplyError`]'s `Debug` shows.
+const DEBUG_ERRORS: usize = 20;
 
 impl ApplyError {
-    /// How many items failed (the service refused them, or their chunk could not be sent).
+    /// How many items failed (the service refused them, or their request could not be sent).
     pub fn failed(&self) -> usize {
         self.failures.len()
     }
@@ -224,6 +318,41 @@ impl ApplyError {
     /// The failed items: their index in the input and their error, in input order.
     pub fn failures(&self) -> &[(usize, Arc<ClientError>)] {
         &self.failures
+    }
+
+    /// The items named as invalid, by their index in the input, each with its error (see
+    /// [`Report::invalid_items`]).
+    pub fn invalid_items(&self) -> Vec<(usize, ItemError)> {
+        invalid_items(&self.requests)
+    }
+
+    /// The request an error failed, if the run recorded it.
+    fn request_of(&self, error: &Arc<ClientError>) -> Option<&FailedRequest> {
+        self.requests.iter().find(|r| Arc::ptr_eq(&r.error, error))
+    }
+}
+
+impl std::fmt::Debug for ApplyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if f.alternate() {
+            return f
+                .debug_struct("ApplyError")
+                .field("not_sent", &self.not_sent)
+                .field("total", &self.total)
+                .field("failures", &self.failures)
+                .finish_non_exhaustive();
+        }
+        // What `?` prints when a test or `main` fails: the message, then each failed run on a line.
+        write!(f, "{}", Summary(self, 0))?;
+        for run in runs(&self.failures).iter().take(DEBUG_ERRORS) {
+            write!(f, "\n    ")?;
+            run.write(self, f)?;
+        }
+        let runs = runs(&self.failures).len();
+        if runs > DEBUG_ERRORS {
+            write!(f, "\n    and {} more errors", runs - DEBUG_ERRORS)?;
+        }
+        Ok(())
     }
 }
 
@@ -243,12 +372,85 @@ impl std::fmt::Display for WithSources<'_> {
     }
 }
 
-/// The message of an [`ApplyError`]: the counts, then the first few errors.
-struct Summary<'a>(&'a ApplyError);
+/// Consecutive failed items sharing one error (one request's): shown once.
+struct Run<'a> {
+    first: usize,
+    last: usize,
+    error: &'a Arc<ClientError>,
+}
+
+fn runs(failures: &[(usize, Arc<ClientError>)]) -> Vec<Run<'_>> {
+    let mut runs: Vec<Run<'_>> = Vec::new();
+    for (i, e) in failures {
+        match runs.last_mut() {
+            Some(run) if Arc::ptr_eq(run.error, e) && run.last + 1 == *i => run.last = *i,
+            _ => runs.push(Run {
+                first: *i,
+                last: *i,
+                error: e,
+            }),
+        }
+    }
+    runs
+}
+
+impl Run<'_> {
+    /// `items 50..=99: the error`, each item the error names given with its index in the input too.
+    fn write(&self, owner: &ApplyError, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.first == self.last {
+            write!(f, "item {}: ", self.first)?;
+        } else {
+            write!(f, "items {}..={}: ", self.first, self.last)?;
+        }
+        let named = owner
+            .request_of(self.error)
+            .map(FailedRequest::invalid_items)
+            .unwrap_or_default();
+        match (self.error.as_ref(), named.first()) {
+            // The engine's refusal: its items, each by both indices, instead of its own "item N".
+            (ClientError::Invalid(RequestError::Invalid { .. }), Some(_)) => {
+                write!(f, "{}: nothing was applied: ", self.error)?;
+                for (n, (input, e)) in named.iter().take(SHOWN_ERRORS).enumerate() {
+                    let sep = if n == 0 { "" } else { "; " };
+                    write!(f, "{sep}{}", InputItem(*input, e))?;
+                }
+                if named.len() > SHOWN_ERRORS {
+                    write!(f, " (and {} more invalid items)", named.len() - SHOWN_ERRORS)?;
+                }
+                Ok(())
+            }
+            // The service's refusal: its message as it came, and where its target is in the input.
+            (_, Some((input, e))) => write!(
+                f,
+                "{} (value[{}] is item {input} of the input)",
+                WithSources(self.error.as_ref()),
+                e.index
+            ),
+            (_, None) => write!(f, "{}", WithSources(self.error.as_ref())),
+        }
+    }
+}
+
+/// An invalid item named by both of its indices: `item 51 of the input (value[1] of its request), property: why`.
+struct InputItem<'a>(usize, &'a ItemError);
+
+impl std::fmt::Display for InputItem<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let InputItem(input, e) = self;
+        write!(f, "item {input} of the input (value[{}] of its request)", e.index)?;
+        if !e.property.is_empty() {
+            write!(f, ", {}", e.property)?;
+        }
+        write!(f, ": {}", e.message)
+    }
+}
+
+/// The message of an [`ApplyError`]: the counts, then the first `shown` errors.
+struct Summary<'a>(&'a ApplyError, usize);
 
 impl std::fmt::Display for Summary<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let Summary(this) = self;
+        let Summary(this, shown) = *self;
         write!(
             f,
             "{} of {} items were not applied ({} failed, {} not sent)",
@@ -257,24 +459,16 @@ impl std::fmt::Display for Summary<'_> {
             this.failed(),
             this.not_sent
         )?;
-        // Consecutive items failed by one error (one chunk) are one run, shown once.
-        let mut runs: Vec<(usize, usize, &Arc<ClientError>)> = Vec::new();
-        for (i, e) in &this.failures {
-            match runs.last_mut() {
-                Some((_, last, prev)) if Arc::ptr_eq(prev, e) => *last = *i,
-                _ => runs.push((*i, *i, e)),
-            }
+        if shown == 0 {
+            return Ok(());
         }
-        for (n, (first, last, e)) in runs.iter().take(SHOWN_ERRORS).enumerate() {
-            let sep = if n == 0 { ": " } else { "; " };
-            if first == last {
-                write!(f, "{sep}item {first}: {}", WithSources(e.as_ref()))?;
-            } else {
-                write!(f, "{sep}items {first}..={last}: {}", WithSources(e.as_ref()))?;
-            }
+        let runs = runs(&this.failures);
+        for (n, run) in runs.iter().take(shown).enumerate() {
+            f.write_str(if n == 0 { ": " } else { "; " })?;
+            run.write(this, f)?;
         }
-        if runs.len() > SHOWN_ERRORS {
-            write!(f, "; and {} more errors", runs.len() - SHOWN_ERRORS)?;
+        if runs.len() > shown {
+            write!(f, "; and {} more errors", runs.len() - shown)?;
         }
         Ok(())
     }
@@ -327,6 +521,7 @@ impl Client {
                 let (done, failed) = (&done, &failed);
                 async move {
                     let mut out = Vec::new();
+                    let mut failed_requests = Vec::new();
                     for chunk in chain {
                         if options.cancel.is_cancelled() {
                             break;
@@ -344,7 +539,11 @@ impl Client {
                             Err(e) => {
                                 tracing::warn!(error = %e, items = n, "a chunk failed");
                                 let e = Arc::new(e);
-                                out.extend(indices.into_iter().map(|i| (i, ItemResult::Failed(e.clone()))));
+                                out.extend(indices.iter().map(|&i| (i, ItemResult::Failed(e.clone()))));
+                                failed_requests.push(FailedRequest {
+                                    error: e.clone(),
+                                    indices,
+                                });
                                 failed.fetch_add(n, Ordering::Relaxed);
                                 // A retryable error that outlived the retry policy means the service is
                                 // unreachable or overloaded: stop rather than retry every remaining chunk.
@@ -366,17 +565,22 @@ impl Client {
                             });
                         }
                     }
-                    out
+                    (out, failed_requests)
                 }
             })
             .buffer_unordered(self.concurrency())
             .collect::<Vec<_>>()
             .await;
-        for (i, r) in outcomes.into_iter().flatten() {
-            results[i] = r;
+        let mut requests = Vec::new();
+        for (out, failed_requests) in outcomes {
+            for (i, r) in out {
+                results[i] = r;
+            }
+            requests.extend(failed_requests);
         }
         Report {
             items: results,
+            requests,
             throttled: self.counters().throttles.load(Ordering::Relaxed) - throttled_before,
             waited: self.counters().waited().saturating_sub(waited_before),
         }
@@ -445,12 +649,38 @@ fn chains<T>(chunks: Vec<Chunk<T>>) -> Vec<Vec<Vec<T>>> {
 mod tests {
     use super::*;
 
+    /// A report as `apply_all` makes one: each distinct error is one request, whose items are those it
+    /// failed, in order.
     fn report(items: Vec<ItemResult<crossmap_model::GroupMapping>>) -> Report<crossmap_model::GroupMapping> {
+        let mut requests: Vec<FailedRequest> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let ItemResult::Failed(e) = item else { continue };
+            match requests.iter_mut().find(|r| Arc::ptr_eq(&r.error, e)) {
+                Some(r) => r.indices.push(i),
+                None => requests.push(FailedRequest {
+                    error: e.clone(),
+                    indices: vec![i],
+                }),
+            }
+        }
         Report {
             items,
             throttled: 0,
             waited: Duration::ZERO,
+            requests,
         }
+    }
+
+    fn invalid(errors: Vec<ItemError>) -> Arc<ClientError> {
+        Arc::new(ClientError::Invalid(RequestError::Invalid { errors }))
+    }
+
+    fn upn_error(index: usize) -> ItemError {
+        ItemError::new(
+            index,
+            "targetUserIdentity.userPrincipalName",
+            "\"\" is not a user principal name: it has no '@'",
+        )
     }
 
     fn applied() -> ItemResult<crossmap_model::GroupMapping> {
@@ -483,22 +713,121 @@ mod tests {
 
     #[test]
     fn an_invalid_chunk_says_which_item_and_why() {
-        let invalid = crossmap_delta::RequestError::Invalid {
-            errors: vec![crossmap_delta::ItemError {
-                index: 1,
-                property: "targetUserIdentity.userPrincipalName".into(),
-                message: "\"\" is not a user principal name: it has no '@'".into(),
-            }],
-        };
-        let e = Arc::new(ClientError::Invalid(invalid));
+        let e = invalid(vec![upn_error(1)]);
         let items = vec![ItemResult::Failed(e.clone()), ItemResult::Failed(e)];
         let e = report(items).into_result().unwrap_err();
         assert_eq!(
             e.to_string(),
             "2 of 2 items were not applied (2 failed, 0 not sent): items 0..=1: the request is invalid and was \
-             not sent: nothing was applied: item 1, targetUserIdentity.userPrincipalName: \"\" is not a user \
-             principal name: it has no '@'"
+             not sent: nothing was applied: item 1 of the input (value[1] of its request), \
+             targetUserIdentity.userPrincipalName: \"\" is not a user principal name: it has no '@'"
         );
+    }
+
+    #[test]
+    fn an_invalid_item_is_named_by_its_index_in_the_input_not_only_in_its_request() {
+        // The second request of 50 (input items 50..=99) holds two invalid items, its 1st and its 7th.
+        let mut items: Vec<_> = (0..50).map(|_| applied()).collect();
+        let e = invalid(vec![upn_error(1), ItemError::new(7, "", "the key is given twice")]);
+        items.extend((50..100).map(|_| ItemResult::Failed(e.clone())));
+        items.extend((100..120).map(|_| applied()));
+        let report = report(items);
+        let named: Vec<(usize, usize)> = report.invalid_items().iter().map(|(i, e)| (*i, e.index)).collect();
+        assert_eq!(named, [(51, 1), (57, 7)]);
+        let e = report.into_result().unwrap_err();
+        assert_eq!(e.invalid_items().len(), 2);
+        assert_eq!(
+            e.to_string(),
+            "50 of 120 items were not applied (50 failed, 0 not sent): items 50..=99: the request is invalid \
+             and was not sent: nothing was applied: item 51 of the input (value[1] of its request), \
+             targetUserIdentity.userPrincipalName: \"\" is not a user principal name: it has no '@'; item 57 \
+             of the input (value[7] of its request): the key is given twice"
+        );
+    }
+
+    #[test]
+    fn a_refusal_by_the_service_names_its_target_in_the_input() {
+        let refused = Arc::new(ClientError::Graph(Box::new(crate::GraphFailure {
+            status: 400,
+            code: "invalidRequest".into(),
+            message: "nothing was applied: item 2, sourceOrganizationId: not a GUID".into(),
+            target: Some("value[2].sourceOrganizationId".into()),
+            request_id: Some("r1".into()),
+            client_request_id: "c1".into(),
+            retry_after: None,
+        })));
+        let mut items: Vec<_> = (0..3).map(|_| applied()).collect();
+        items.extend((3..6).map(|_| ItemResult::Failed(refused.clone())));
+        let report = report(items);
+        let named = report.invalid_items();
+        assert_eq!(named.len(), 1);
+        assert_eq!((named[0].0, named[0].1.index), (5, 2));
+        assert_eq!(named[0].1.property, "sourceOrganizationId");
+        assert_eq!(
+            report.into_result().unwrap_err().to_string(),
+            "3 of 6 items were not applied (3 failed, 0 not sent): items 3..=5: 400 invalidRequest: nothing was \
+             applied: item 2, sourceOrganizationId: not a GUID (value[2] is item 5 of the input)"
+        );
+    }
+
+    #[test]
+    fn targets_are_read_only_when_they_name_an_item() {
+        assert_eq!(item_of_target("value[3]"), Some((3, "")));
+        assert_eq!(
+            item_of_target("value[12].sourceGroupIdentity.id"),
+            Some((12, "sourceGroupIdentity.id"))
+        );
+        for other in ["value", "value[x]", "value[3]x", "@context", "value[-1]"] {
+            assert_eq!(item_of_target(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn debug_is_the_message_and_every_failed_run_not_a_struct_dump() {
+        let e = invalid(vec![upn_error(0)]);
+        let token = Arc::new(ClientError::Token("invalid_client".into()));
+        let mut items = vec![applied(), ItemResult::Failed(e.clone()), ItemResult::Failed(e)];
+        items.extend((0..4).map(|_| ItemResult::Failed(token.clone())));
+        items.push(ItemResult::NotSent);
+        let e = report(items).into_result().unwrap_err();
+        assert_eq!(
+            format!("{e:?}"),
+            "7 of 8 items were not applied (6 failed, 1 not sent)\n    \
+             items 1..=2: the request is invalid and was not sent: nothing was applied: item 1 of the input \
+             (value[0] of its request), targetUserIdentity.userPrincipalName: \"\" is not a user principal \
+             name: it has no '@'\n    \
+             items 3..=6: no access token: invalid_client"
+        );
+        // What a test whose `?` fails prints: std's `Termination` writes `Error: {:?}`.
+        let boxed: Box<dyn std::error::Error> = Box::new(e.clone());
+        assert!(format!("Error: {boxed:?}").starts_with("Error: 7 of 8 items were not applied"));
+        assert!(
+            format!("{e:#?}").starts_with("ApplyError {\n    not_sent: 1,"),
+            "{e:#?}"
+        );
+    }
+
+    #[test]
+    fn debug_shows_the_first_twenty_runs_and_counts_the_rest() {
+        let items: Vec<_> = (0..25)
+            .map(|n| ItemResult::Failed(Arc::new(ClientError::Token(format!("refusal {n}")))))
+            .collect();
+        let debug = format!("{:?}", report(items).into_result().unwrap_err());
+        assert_eq!(debug.lines().count(), 1 + 20 + 1, "{debug}");
+        assert!(debug.ends_with("\n    and 5 more errors"), "{debug}");
+    }
+
+    #[test]
+    fn the_report_is_read_through_methods() {
+        let report = Report {
+            items: vec![applied(), ItemResult::NotSent],
+            throttled: 3,
+            waited: Duration::from_millis(40),
+            requests: Vec::new(),
+        };
+        assert_eq!((report.throttled(), report.waited()), (3, Duration::from_millis(40)));
+        assert_eq!((report.items().len(), report.applied(), report.not_sent()), (2, 1, 1));
+        assert!(matches!(report.into_items()[1], ItemResult::NotSent));
     }
 
     #[test]

@@ -367,7 +367,8 @@ impl ClientBuilder {
         self
     }
 
-    /// The client.
+    /// The client, or [`ClientError::Build`] saying what is missing or wrong: a base URL without a
+    /// version segment, no token provider, a malformed traffic decoration.
     pub fn build(self) -> Result<Client, ClientError> {
         check_base_url(&self.base_url)?;
         let tokens: Arc<dyn TokenProvider> = match self.tokens {

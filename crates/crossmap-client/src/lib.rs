@@ -42,7 +42,7 @@
 //!
 //! The types of the API come from [`crossmap_model`] (re-exported as [`model`]: [`UserMapping`],
 //! [`GroupMapping`], [`DeltaItem`], the keys) and the engine's from [`crossmap_delta`] (as [`delta`]:
-//! [`Rules`], [`MemoryTable`]).
+//! [`Rules`], [`MemoryTable`], and [`ItemError`], what [`ApplyError::invalid_items`] names).
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -85,5 +85,5 @@ pub use crossmap_delta as delta;
 /// The wire model ([`crossmap_model`]): mappings, their builders and keys, delta items.
 pub use crossmap_model as model;
 
-pub use crossmap_delta::{MappingTable, MemoryTable, Rules};
+pub use crossmap_delta::{ItemError, MappingTable, MemoryTable, Rules};
 pub use crossmap_model::{DeltaItem, GroupKey, GroupMapping, GroupType, Guid, UserKey, UserMapping, UserType};

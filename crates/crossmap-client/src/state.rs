@@ -102,7 +102,7 @@ impl LocalState {
         std::fs::rename(&temp, &path).map_err(io)
     }
 
-    /// The folder.
+    /// The folder the record is kept in.
     pub fn dir(&self) -> &Path {
         &self.dir
     }

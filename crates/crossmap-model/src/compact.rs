@@ -7,6 +7,9 @@
 //! GUIDs 16 bytes, enum members a varint (declared member index + 1, or 0 and the text), undeclared
 //! properties one JSON text. Not a wire format: it may change between versions.
 //!
+//! A caller needs only [`Compact`] (every generated type implements it); the functions and constants
+//! beside it are the building blocks the generated implementations call.
+//!
 //! ```
 //! use crossmap_model::{Identity, compact::Compact};
 //! let identity = Identity { id: "a".to_owned().into(), ..Default::default() };

@@ -117,17 +117,33 @@ impl<T> DeltaItem<T> {
 
 impl<T: crate::IdentityMapping> DeltaItem<T> {
     /// The removal of the mapping named by `key`: the item holds only the key, as Graph's examples do.
+    /// The key's type says which mapping type it removes, so no annotation is needed.
     ///
     /// ```
-    /// use crossmap_model::{DeltaItem, UserKey, UserMapping};
+    /// use crossmap_model::{DeltaItem, UserKey};
     /// let key = UserKey::parse("ann@contoso.com").unwrap();
-    /// let item: DeltaItem<UserMapping> = DeltaItem::remove(&key);
+    /// let item = DeltaItem::remove(&key); // a `DeltaItem<UserMapping>`, from the key's type
     /// assert_eq!(
     ///     serde_json::to_value(&item).unwrap(),
     ///     serde_json::json!({"@removed": {"reason": "deleted"}, "sourceUserIdentity": {"userPrincipalName": "ann@contoso.com"}})
     /// );
     /// ```
-    pub fn remove(key: &T::Key) -> Self {
+    ///
+    /// Generic code over a mapping type calls it the same way:
+    ///
+    /// ```
+    /// use crossmap_model::{DeltaItem, GroupKey, GroupMapping, Guid, IdentityMapping};
+    /// fn removals<M: IdentityMapping>(keys: &[M::Key]) -> Vec<DeltaItem<M>> {
+    ///     keys.iter().map(DeltaItem::remove).collect()
+    /// }
+    /// let items: Vec<DeltaItem<GroupMapping>> = removals(&[GroupKey::new(Guid::from_u128(1))]);
+    /// assert!(items[0].is_removal());
+    /// ```
+    pub fn remove<K>(key: &K) -> Self
+    where
+        K: crate::MappingKey<Mapping = T>,
+        T: crate::IdentityMapping<Key = K>,
+    {
         DeltaItem::deleted(T::from_key(key))
     }
 }

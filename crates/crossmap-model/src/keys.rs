@@ -7,7 +7,7 @@
 //! the literal is read (so `%27` is a quote too), and `#`, `/`, `?`, `%` and other reserved characters are
 //! percent-encoded when printing, so guest UPNs with `#EXT#` survive.
 
-use crate::{Guid, SharePointGroupIdentityMapping, SharePointUserIdentityMapping};
+use crate::{Guid, IdentityMapping, SharePointGroupIdentityMapping, SharePointUserIdentityMapping};
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 use std::fmt;
 use std::str::FromStr;
@@ -56,6 +56,9 @@ pub enum KeyError {
 
 /// What a mapping key offers generically: parse, normalise, and its OData alternate key.
 pub trait MappingKey: Clone + Eq + Ord + std::hash::Hash + fmt::Debug + fmt::Display + Send + Sync + 'static {
+    /// The mapping type this key names, so that a key alone says which collection it belongs to (and
+    /// `DeltaItem::remove(&key)` needs no annotation).
+    type Mapping: IdentityMapping<Key = Self>;
     /// The collection's URL segment, e.g. `crossOrganizationUserMappings`.
     const COLLECTION: &'static str;
     /// The alternate key's alias in the URL, e.g. `sourceUserPrincipalName`.
@@ -248,6 +251,7 @@ impl fmt::Debug for GroupKey {
 }
 
 impl MappingKey for GroupKey {
+    type Mapping = SharePointGroupIdentityMapping;
     const COLLECTION: &'static str = SharePointGroupIdentityMapping::COLLECTION;
     const ALTERNATE_KEY: &'static str = SharePointGroupIdentityMapping::ALTERNATE_KEY;
 
@@ -328,6 +332,7 @@ impl UserKey {
 }
 
 impl MappingKey for UserKey {
+    type Mapping = SharePointUserIdentityMapping;
     const COLLECTION: &'static str = SharePointUserIdentityMapping::COLLECTION;
     const ALTERNATE_KEY: &'static str = SharePointUserIdentityMapping::ALTERNATE_KEY;
 

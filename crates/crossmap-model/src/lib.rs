@@ -19,11 +19,12 @@
 //!     .user_type(UserType::GuestUser);
 //! assert_eq!(guest.source_key(), Some(UserKey::parse("Ann@Contoso.com").unwrap()));
 //! assert_eq!(guest.target_upn(), Some("ann@fabrikam.com"));
-//! let removal: DeltaItem<UserMapping> = DeltaItem::remove(&guest.source_key().unwrap());
+//! let removal = DeltaItem::remove(&guest.source_key().unwrap());
 //! assert!(removal.is_removal());
 //! ```
 //!
-//! Reading a delta request as the service receives it:
+//! Reading a delta request as the service receives it (`from_json` / `to_json` on every envelope, see
+//! [`json`]: no `serde_json` needed in your crate):
 //!
 //! ```
 //! use crossmap_model::{DeltaItem, DeltaRequest, IdentityMapping, MappingKey, Patch, SharePointGroupIdentityMapping};
@@ -34,7 +35,7 @@
 //!     "sourceGroupIdentity": {"id": "AAAAAAAA-AAAA-AAAA-AAAA-AAAAAAAAAAAA"},
 //!     "targetGroupMigrationData": {"mailNickname": null}
 //! }]}"##;
-//! let request: DeltaRequest<SharePointGroupIdentityMapping> = serde_json::from_str(body).unwrap();
+//! let request = DeltaRequest::<SharePointGroupIdentityMapping>::from_json(body).unwrap();
 //! let DeltaItem::Upsert(item) = &request.value[0] else { panic!("an upsert") };
 //! let key = item.source_key().unwrap();
 //! assert_eq!(key.as_str(), "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa");
@@ -53,6 +54,7 @@ pub mod error;
 pub mod generated;
 mod guid;
 pub mod id;
+pub mod json;
 pub mod keys;
 mod mapping;
 pub mod odata;
@@ -67,6 +69,7 @@ pub use error::{ErrorDetail, ErrorResponse, GraphError, InnerError};
 pub use generated::*;
 pub use guid::{Guid, GuidError};
 pub use id::{IdError, MappingId, MappingKind};
+pub use json::{JsonError, JsonErrorKind};
 pub use keys::{GroupKey, KeyError, MappingKey, UserKey};
 pub use mapping::IdentityMapping;
 pub use odata::{PropertyInfo, StructuredType, Visit};

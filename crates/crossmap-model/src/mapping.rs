@@ -34,8 +34,8 @@ pub trait IdentityMapping:
     + Sync
     + 'static
 {
-    /// The key that names a mapping of this type.
-    type Key: MappingKey;
+    /// The key that names a mapping of this type (and names this type back, [`MappingKey::Mapping`]).
+    type Key: MappingKey<Mapping = Self>;
     /// The kind written into ids.
     const KIND: MappingKind;
     /// The property path of the source key inside an item, for error messages.

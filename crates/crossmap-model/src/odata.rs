@@ -1,4 +1,8 @@
 //! OData plumbing shared by the generated types: property metadata and the helpers their serde code calls.
+//!
+//! For generic code: [`StructuredType`] (a type's name, paths and unknown properties), [`Visit`] (walk its
+//! declared properties with their [`PropertyInfo`]). The `read_*` functions, [`value_of`] and
+//! [`diff_additional`] are what the generated serde and `Diff` code calls; a caller rarely needs them.
 
 use crate::{Guid, Patch};
 use serde::de::{self, Deserialize, Deserializer, MapAccess};

@@ -27,7 +27,68 @@
 //! tokio = { version = "1", features = ["macros", "rt-multi-thread"] }
 //! ```
 //!
-//! A test that pushes two mappings to the emulator and reads one back:
+//! # Three ways in
+//!
+//! **The model alone** (`default-features = false`): read and write the API's bodies, build mappings,
+//! and work out what a request does with the engine, no runtime, no HTTP, no `serde_json` of your own.
+//! Here Graph's documented update request (`tests/fixtures/user_update_request.json`), checked and
+//! applied to a table in memory as the service would:
+//!
+//! ```
+//! use crossmap::delta::{MemoryTable, Mode, apply};
+//! use crossmap::model::{DeltaItem, DeltaRequest, UserKey, UserMapping};
+//!
+//! let body = r##"{"@context": "#$delta", "value": [
+//!   {"sourceOrganizationId": "11111111-1111-1111-1111-111111111111", "userType": "regularUser",
+//!    "sourceUserIdentity": {"userPrincipalName": "user1@contoso.com"},
+//!    "targetUserIdentity": {"userPrincipalName": "admin@a830edad9050849ken005.onmicrosoft.com"},
+//!    "targetUserMigrationData": {"email": "admin@a830edad9050849ken005.onmicrosoft.com"}},
+//!   {"@removed": {"reason": "deleted"}, "sourceUserIdentity": {"userPrincipalName": "user1@contoso.com"}}]}"##;
+//! let request = DeltaRequest::<UserMapping>::from_json(body)?;
+//! let mut table = MemoryTable::new();
+//! let outcomes = apply(&mut table, &request, Mode::Atomic)?;
+//! assert_eq!(outcomes.len(), 2); // one answer per item: created, then removed
+//!
+//! // A removal by key: the key's type says it is a user mapping's.
+//! let removal = DeltaRequest::new(vec![DeltaItem::remove(&UserKey::parse("user1@contoso.com")?)]);
+//! assert!(removal.to_json().starts_with(r##"{"@context":"#$delta","value":[{"@removed""##));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! **The client** (the default features): push a map to Graph, chunked to 50, retried and paced. An
+//! invalid item fails its whole request of 50, as Graph does, and the error names it by its place in
+//! your input:
+//!
+//! ```no_run
+//! # #[cfg(feature = "client")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use crossmap::prelude::*;
+//!
+//! let client = Client::builder().client_credentials("contoso.onmicrosoft.com", "app-id", "secret").build()?;
+//! let org: Guid = "11111111-1111-1111-1111-111111111111".parse()?;
+//! let items: Vec<_> = ["ada", "alan"]
+//!     .into_iter()
+//!     .map(|name| UserMapping::new(org, format!("{name}@contoso.com"), format!("{name}@fabrikam.com")))
+//!     .map(DeltaItem::Upsert)
+//!     .collect();
+//! match client.apply_all(items, &ApplyOptions::default()).await.into_result() {
+//!     Ok(report) => println!("{} applied, {} times throttled", report.applied(), report.throttled()),
+//!     Err(e) => {
+//!         for (index, invalid) in e.invalid_items() {
+//!             eprintln!("item {index}: {}: {}", invalid.property, invalid.message);
+//!         }
+//!         return Err(e.into());
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "client"))]
+//! # fn main() {}
+//! ```
+//!
+//! **Testing** (the `testing` feature, for your dev-dependencies): the emulator in your test's process,
+//! in memory, on a free port, with a ready client. A test that pushes two mappings and reads one back:
 //!
 //! ```
 //! # #[cfg(feature = "testing")]

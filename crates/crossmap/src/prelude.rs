@@ -2,7 +2,7 @@
 //!
 //! The model's prelude (mappings and their builders, keys, delta items, [`Guid`], [`Patch`], the
 //! [`IdentityMapping`] trait), [`DeltaRequest`]; with the `client` feature the client, its options, its
-//! report and its errors; with `testing` the `testing::Emulator`.
+//! report (and what became of each item, `ItemResult`) and its errors; with `testing` the `testing::Emulator`.
 //!
 //! ```
 //! use crossmap::prelude::*;
@@ -15,7 +15,7 @@ pub use crossmap_model::DeltaRequest;
 pub use crossmap_model::prelude::*;
 
 #[cfg(feature = "client")]
-pub use crossmap_client::{ApplyError, ApplyOptions, Client, ClientError, Report};
+pub use crossmap_client::{ApplyError, ApplyOptions, Client, ClientError, ItemResult, Report};
 
 #[cfg(feature = "testing")]
 pub use crate::testing::Emulator;

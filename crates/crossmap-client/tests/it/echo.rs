@@ -49,16 +49,20 @@ async fn a_second_sync_against_an_echoing_service_sends_nothing() {
         let first_groups = client.sync_with_state(&g, &state, remove, &options).await.unwrap();
         if !remove {
             assert!(
-                first.is_complete() && first.items.len() == 120,
+                first.is_complete() && first.items().len() == 120,
                 "{:?}",
-                first.items.len()
+                first.items().len()
             );
-            assert!(first_groups.is_complete() && first_groups.items.len() == 60);
+            assert!(first_groups.is_complete() && first_groups.items().len() == 60);
         }
         let sent = server.items_received();
         let again = client.sync_with_state(&u, &state, remove, &options).await.unwrap();
         let again_groups = client.sync_with_state(&g, &state, remove, &options).await.unwrap();
-        assert_eq!((again.items.len(), again_groups.items.len()), (0, 0), "remove={remove}");
+        assert_eq!(
+            (again.items().len(), again_groups.items().len()),
+            (0, 0),
+            "remove={remove}"
+        );
         assert_eq!(server.items_received(), sent, "remove={remove}");
     }
     // The echo's undeclared properties are kept beside the record, not compared.

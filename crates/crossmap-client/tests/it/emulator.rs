@@ -142,8 +142,8 @@ async fn apply_all_chunks_any_number_keeps_key_order_and_reports_progress() {
     };
     let report = client.apply_all(items, &options).await;
     assert!(report.is_complete(), "{} applied", report.applied());
-    assert_eq!(report.items.len(), 291);
-    assert!(matches!(&report.items[0], ItemResult::Applied { entry: g, .. } if g.source_key().unwrap() == gkey(0)));
+    assert_eq!(report.items().len(), 291);
+    assert!(matches!(&report.items()[0], ItemResult::Applied { entry: g, .. } if g.source_key().unwrap() == gkey(0)));
     let last = client.get::<Group>(&gkey(1000), None).await.unwrap().unwrap();
     assert_eq!(
         last.target_group_identity
@@ -241,17 +241,17 @@ async fn sync_sends_only_the_difference_and_removes_only_when_asked() {
     let current = client.current::<Group>().await.unwrap();
     assert_eq!(current.len(), 20);
     let again = client.sync(&desired, &current, false, &ApplyOptions::default()).await;
-    assert!(again.items.is_empty(), "nothing to send the second time");
+    assert!(again.items().is_empty(), "nothing to send the second time");
     let smaller = MemoryTable::from_mappings((0..15).map(group)).unwrap();
     assert!(
         client
             .sync(&smaller, &current, false, &ApplyOptions::default())
             .await
-            .items
+            .items()
             .is_empty()
     );
     let report = client.sync(&smaller, &current, true, &ApplyOptions::default()).await;
-    assert_eq!(report.items.len(), 5);
+    assert_eq!(report.items().len(), 5);
     assert_eq!(client.current::<Group>().await.unwrap().len(), 15);
 }
 
@@ -315,14 +315,14 @@ async fn an_interrupted_sync_with_local_state_sends_only_what_is_missing() {
         .sync_with_state(&desired, &state, false, &ApplyOptions::default())
         .await
         .unwrap();
-    assert_eq!(second.items.len(), 120 - sent_first);
+    assert_eq!(second.items().len(), 120 - sent_first);
     assert!(second.is_complete());
     assert_eq!(client.current::<Group>().await.unwrap().len(), 120);
     let third = client
         .sync_with_state(&desired, &state, false, &ApplyOptions::default())
         .await
         .unwrap();
-    assert!(third.items.is_empty());
+    assert!(third.items().is_empty());
     // A removal is recorded too.
     let fewer = MemoryTable::from_mappings((0..100).map(group)).unwrap();
     let removed = client

@@ -286,7 +286,7 @@ async fn apply_all_stops_when_the_service_stays_unavailable() {
     let report = c.apply_all(items, &ApplyOptions::default()).await;
     assert_eq!(report.failures().count(), 50, "the first chunk failed");
     assert_eq!(report.not_sent(), 450, "the rest was not tried");
-    assert!(matches!(report.items[0], ItemResult::Failed(_)));
+    assert!(matches!(report.items()[0], ItemResult::Failed(_)));
     assert_eq!(count.load(Ordering::SeqCst), 4, "one chunk's attempts only");
 }
 

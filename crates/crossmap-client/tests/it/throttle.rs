@@ -78,12 +78,12 @@ async fn a_push_under_a_quota_completes_paced_by_the_headers_without_a_429() {
         (75, 0, 0),
         "paced by RateLimit-*: no 429, none early"
     );
-    assert_eq!(report.throttled, 0);
+    assert_eq!(report.throttled(), 0);
     assert!(
         took >= Duration::from_millis(900),
         "faster than the quota allows: {took:?}"
     );
-    assert!(report.waited > Duration::ZERO);
+    assert!(report.waited() > Duration::ZERO);
 }
 
 #[tokio::test]
@@ -99,5 +99,5 @@ async fn without_adaptation_the_same_push_meets_429s_yet_completes_by_retrying()
         throttled > 0 && requests == 20 + throttled,
         "{requests} requests, {throttled} throttled"
     );
-    assert_eq!(report.throttled, throttled);
+    assert_eq!(report.throttled(), throttled);
 }

@@ -211,3 +211,33 @@ fn resource_representation_lists_exactly_the_declared_properties() {
     assert_eq!(documented, declared);
     assert_eq!(sketch["@odata.type"], Group::ODATA_TYPE);
 }
+
+/// The model's own readers (`from_json`, what the docs show on these very bodies) agree with serde's.
+#[test]
+fn the_model_reads_every_documented_body_without_serde_json() {
+    fn same<T: PartialEq + std::fmt::Debug + DeserializeOwned>(name: &str, read: impl Fn(&str) -> T) {
+        let text = fixture(name);
+        assert_eq!(read(&text), serde_json::from_str::<T>(&text).unwrap(), "{name}");
+    }
+    same("user_update_request.json", |t| {
+        DeltaRequest::<User>::from_json(t).unwrap()
+    });
+    same("group_update_request.json", |t| {
+        DeltaRequest::<Group>::from_json(t).unwrap()
+    });
+    same("user_update_response.json", |t| {
+        CollectionResponse::<User>::from_json(t).unwrap()
+    });
+    same("group_update_response.json", |t| {
+        CollectionResponse::<Group>::from_slice(t.as_bytes()).unwrap()
+    });
+    same("user_get_response.json", |t| {
+        EntityResponse::<User>::from_json(t).unwrap()
+    });
+    same("group_get_response.json", |t| {
+        EntityResponse::<Group>::from_slice(t.as_bytes()).unwrap()
+    });
+    // A body read as the wrong envelope says which it was reading.
+    let e = DeltaRequest::<User>::from_json(&fixture("user_get_response.json")).unwrap_err();
+    assert_eq!(e.what, "a delta request");
+}

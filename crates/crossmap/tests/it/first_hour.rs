@@ -29,9 +29,9 @@ async fn a_run_of_150_mappings_is_chunked_to_50_and_read_back_after_a_removal() 
     assert_eq!(sizes, [20, 30, 50, 50]);
 
     let gone = UserKey::parse("u7@contoso.com")?;
-    let removal: DeltaItem<UserMapping> = DeltaItem::remove(&gone);
+    // The key's type says which collection: no annotation needed.
     client
-        .apply_all(vec![removal], &ApplyOptions::default())
+        .apply_all(vec![DeltaItem::remove(&gone)], &ApplyOptions::default())
         .await
         .into_result()?;
 
@@ -58,7 +58,7 @@ async fn a_429_on_the_first_patch_is_retried_after_its_retry_after() -> Result {
     let faults = r#"{"rules": [{"match": {"method": "PATCH"}, "times": 1, "status": 429, "retryAfter": "1"}]}"#;
     emulator.set_faults(&FaultConfig::from_json(faults)?).await?;
     let report = client.apply_all(items, &ApplyOptions::default()).await.into_result()?;
-    assert_eq!(report.throttled, 1); // and the journal shows the retry: `retry_attempt == Some(1)`
+    assert_eq!(report.throttled(), 1); // and the journal shows the retry: `retry_attempt == Some(1)`
     // --- README.md faults: end
     // The same rule, typed.
     let typed = FaultRule {
@@ -73,9 +73,9 @@ async fn a_429_on_the_first_patch_is_retried_after_its_retry_after() -> Result {
     };
     assert_eq!(FaultConfig::from_json(faults)?.rules, [typed]);
     assert!(
-        report.waited >= std::time::Duration::from_millis(900),
+        report.waited() >= std::time::Duration::from_millis(900),
         "{:?}",
-        report.waited
+        report.waited()
     );
 
     let patches: Vec<_> = emulator
@@ -98,6 +98,44 @@ async fn a_429_on_the_first_patch_is_retried_after_its_retry_after() -> Result {
             .await?
             .is_some()
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_invalid_item_is_named_by_its_place_in_the_input_and_nothing_of_its_request_is_sent() -> Result {
+    let emulator = Emulator::start().await?;
+    let client = emulator.client()?;
+    let org = Guid::from_u128(0x3333);
+    let mut users: Vec<_> = (0..120)
+        .map(|i| UserMapping::new(org, format!("u{i}@contoso.com"), format!("u{i}@fabrikam.com")))
+        .map(DeltaItem::Upsert)
+        .collect();
+    users[75] = DeltaItem::Upsert(UserMapping::new(org, "u75@contoso.com", "not a upn"));
+
+    let e = client
+        .apply_all(users, &ApplyOptions::default())
+        .await
+        .into_result()
+        .unwrap_err();
+    // Its request of 50 (input items 50..=99) is refused whole, as Graph would; the others are applied.
+    assert_eq!((e.failed(), e.not_sent(), e.total()), (50, 0, 120));
+    let invalid = e.invalid_items();
+    assert_eq!(invalid.len(), 1);
+    let (index, item) = &invalid[0];
+    assert_eq!((*index, item.index), (75, 25), "the input's index and the request's");
+    assert_eq!(item.property, "targetUserIdentity.userPrincipalName");
+    assert!(
+        e.to_string()
+            .contains("items 50..=99: the request is invalid and was not sent: nothing was applied: item 75 of the input (value[25] of its request), targetUserIdentity.userPrincipalName: "),
+        "{e}"
+    );
+    // What a test's failing `?` prints: the message and each failed run, not a struct dump.
+    let debug = format!("{e:?}");
+    assert!(
+        debug.starts_with("50 of 120 items were not applied (50 failed, 0 not sent)\n    items 50..=99: "),
+        "{debug}"
+    );
+    assert_eq!(client.list_all::<UserMapping>().await?.len(), 70);
     Ok(())
 }
 
