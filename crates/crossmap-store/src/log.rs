@@ -129,6 +129,37 @@ pub(crate) fn describe(seq: i64, tenant: &str, kind: i64, token: u64) -> String 
 
 /// The CRC32C of a record's fields, each length-prefixed so that no two records share an input.
 pub(crate) fn checksum(tenant: &[u8], kind: i64, token: u64, key: &[u8], row: Option<&[u8]>) -> u32 {
+    // The fields copied into one buffer and summed in one call: `crc32c`'s cost per call, not per byte,
+    // was most of it over a dozen small fields (8% of a start).
+    let mut buf = [0u8; 1024];
+    let len = 8 + tenant.len() + 8 + 8 + 8 + key.len() + 1 + row.map_or(0, |r| 8 + r.len());
+    if len > buf.len() {
+        return checksum_by_parts(tenant, kind, token, key, row);
+    }
+    let mut at = 0;
+    let mut put = |bytes: &[u8]| {
+        buf[at..at + bytes.len()].copy_from_slice(bytes);
+        at += bytes.len();
+    };
+    put(&(tenant.len() as u64).to_le_bytes());
+    put(tenant);
+    put(&kind.to_le_bytes());
+    put(&token.to_le_bytes());
+    put(&(key.len() as u64).to_le_bytes());
+    put(key);
+    match row {
+        None => put(&[0]),
+        Some(row) => {
+            put(&[1]);
+            put(&(row.len() as u64).to_le_bytes());
+            put(row);
+        }
+    }
+    crc32c::crc32c(&buf[..len])
+}
+
+/// [`checksum`], field by field: for records too large for its buffer.
+fn checksum_by_parts(tenant: &[u8], kind: i64, token: u64, key: &[u8], row: Option<&[u8]>) -> u32 {
     let mut crc = 0;
     let mut add = |bytes: &[u8]| crc = crc32c::crc32c_append(crc, bytes);
     add(&(tenant.len() as u64).to_le_bytes());
@@ -881,4 +912,34 @@ fn add_checksums(conn: &mut Connection) -> Result<(), StoreError> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_checksum_in_one_buffer_equals_the_checksum_field_by_field() {
+        // Records on both sides of the buffer's size, with and without a row: the same sums as the
+        // definition, so logs and checkpoints written before still check.
+        for row_len in [0usize, 1, 100, 900, 966, 967, 968, 2000] {
+            let row: Vec<u8> = (0..row_len).map(|i| (i * 7 + 3) as u8).collect();
+            for row in [None, Some(row.as_slice())] {
+                let args = (
+                    b"tenant-1".as_slice(),
+                    2,
+                    12_345_678,
+                    b"aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa".as_slice(),
+                );
+                assert_eq!(
+                    checksum(args.0, args.1, args.2, args.3, row),
+                    checksum_by_parts(args.0, args.1, args.2, args.3, row),
+                    "row of {row_len} bytes ({})",
+                    if row.is_some() { "some" } else { "none" }
+                );
+            }
+        }
+        // A removal and an empty row differ.
+        assert_ne!(checksum(b"t", 1, 1, b"k", None), checksum(b"t", 1, 1, b"k", Some(b"")));
+    }
 }
