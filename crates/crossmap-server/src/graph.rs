@@ -76,6 +76,10 @@ pub struct Query {
     deltatoken: Option<u64>,
 }
 
+/// OData's preference to apply the valid items of a delta payload; 4.0 spells it with the prefix.
+const CONTINUE_ON_ERROR: &str = "continue-on-error";
+const CONTINUE_ON_ERROR_PREFIXED: &str = "odata.continue-on-error";
+
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 999;
 
@@ -453,13 +457,31 @@ impl<'s, M: StoredKind> Kind<'s, M> {
         read_json(&self.headers, body).await
     }
 
-    fn prefer(headers: &HeaderMap, preference: &str) -> bool {
-        headers
+    /// The name under which the request asked for OData preference `name` (`continue-on-error`), to be
+    /// echoed in `Preference-Applied`; `None` when it did not ask, or said `=false`. OData 4.01's ABNF:
+    /// `[ "odata." ] name [ EQ-h booleanValue ]`, parameters after `;`, names without regard to case.
+    fn prefer(headers: &HeaderMap, name: &str) -> Option<&'static str> {
+        let asked = headers
             .get_all("prefer")
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .any(|p| p.trim().eq_ignore_ascii_case(preference))
+            .find_map(|preference| {
+                let preference = preference.split(';').next().unwrap_or_default();
+                let (token, value) = match preference.split_once('=') {
+                    Some((token, value)) => (token.trim(), Some(value.trim().trim_matches('"'))),
+                    None => (preference.trim(), None),
+                };
+                let prefixed = token.len() > 6 && token[..6].eq_ignore_ascii_case("odata.");
+                let bare = if prefixed { &token[6..] } else { token };
+                bare.eq_ignore_ascii_case(name).then_some((prefixed, value))
+            });
+        match asked {
+            Some((_, Some(value))) if value.eq_ignore_ascii_case("false") => None,
+            Some((true, _)) => Some(CONTINUE_ON_ERROR_PREFIXED),
+            Some((false, _)) => Some(CONTINUE_ON_ERROR),
+            None => None,
+        }
     }
 
     async fn apply(&self, request: ParsedRequest<M>, mode: Mode) -> Result<Vec<Outcome<M>>, ApiError> {
@@ -491,7 +513,7 @@ impl<'s, M: StoredKind> Kind<'s, M> {
 
     /// The documented delta PATCH.
     async fn delta_patch(self, body: Body) -> Result<Response, ApiError> {
-        let continue_on_error = Self::prefer(&self.headers, "odata.continue-on-error");
+        let continue_on_error = Self::prefer(&self.headers, CONTINUE_ON_ERROR);
         let text = self.body(body).await?;
         let this = self;
         let parsed = parse_request::<M>(&text)?;
@@ -501,7 +523,7 @@ impl<'s, M: StoredKind> Kind<'s, M> {
             .iter()
             .map(|i| matches!(i, Ok(item) if item.is_removal()))
             .collect();
-        let mode = if continue_on_error {
+        let mode = if continue_on_error.is_some() {
             Mode::ContinueOnError
         } else {
             Mode::Atomic
@@ -527,11 +549,10 @@ impl<'s, M: StoredKind> Kind<'s, M> {
             StatusCode::OK,
             &json!({"@odata.context": this.context("/$delta"), "value": value}),
         );
-        if continue_on_error {
-            response.headers_mut().insert(
-                "Preference-Applied",
-                HeaderValue::from_static("odata.continue-on-error"),
-            );
+        if let Some(applied) = continue_on_error {
+            response
+                .headers_mut()
+                .insert("Preference-Applied", HeaderValue::from_static(applied));
         }
         response
             .extensions_mut()

@@ -378,6 +378,43 @@ async fn continue_on_error_applies_the_valid_items_and_says_so() {
     assert_eq!(list_all(&e).await.as_array().unwrap().len(), 1);
 }
 
+/// OData 4.01's ABNF: `[ "odata." ] "continue-on-error" [ EQ-h booleanValue ]`, names without regard to
+/// case, parameters after `;`, several preferences in one header or in several.
+#[tokio::test]
+async fn continue_on_error_is_read_in_every_form_odata_allows() {
+    let e = Emulator::memory().await;
+    let mut bad = group(2);
+    bad["sourceOrganizationId"] = json!("nope");
+    let body = json!({"@context": "#$delta", "value": [group(1), bad]});
+    let send = |prefer: Vec<&'static str>| {
+        let mut r = e.patch_json(GROUPS, &e.writer(TENANT), &body);
+        for p in prefer {
+            r = r.header("Prefer", p);
+        }
+        r.send()
+    };
+    for (prefer, applied) in [
+        (vec!["continue-on-error"], "continue-on-error"),
+        (vec!["Continue-On-Error"], "continue-on-error"),
+        (vec!["odata.continue-on-error=true"], "odata.continue-on-error"),
+        (vec!["continue-on-error = TRUE"], "continue-on-error"),
+        (vec!["return=minimal, continue-on-error"], "continue-on-error"),
+        (vec!["return=minimal", "odata.continue-on-error; x=1"], "odata.continue-on-error"),
+    ] {
+        let r = send(prefer.clone()).await.unwrap();
+        assert_eq!(r.headers()["preference-applied"], applied, "{prefer:?}");
+        let out = json(r, 200).await;
+        assert!(out["value"][1]["@Core.DataModificationException"].is_object(), "{prefer:?}: {out}");
+    }
+    assert_eq!(list_all(&e).await.as_array().unwrap().len(), 1);
+    // Asked not to, or a look-alike: all or nothing.
+    for prefer in ["continue-on-error=false", "odata.continue-on-error=false", "x.continue-on-error"] {
+        let r = send(vec![prefer]).await.unwrap();
+        assert!(!r.headers().contains_key("preference-applied"), "{prefer}");
+        graph_error(r, 400, "invalidRequest").await;
+    }
+}
+
 #[tokio::test]
 async fn lists_page_with_next_links_and_count() {
     let e = Emulator::memory().await;
