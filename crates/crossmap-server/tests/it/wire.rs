@@ -281,3 +281,32 @@ async fn the_token_endpoint_issues_graph_tokens_only() {
         assert_eq!(body["error"], "invalid_scope", "{scope:?}: {body}");
     }
 }
+
+/// Graph's error envelope, on every kind of refusal: `innerError` with an ISO 8601 `date` (UTC, no zone,
+/// as Graph writes it: `2026-11-23T14:00:00`), the `request-id` of the header and the echoed
+/// `client-request-id` (api-notes.md, "Graph conventions").
+#[tokio::test]
+async fn every_error_carries_graphs_inner_error() {
+    let e = Emulator::memory().await;
+    let missing = e
+        .get(&format!("{GROUPS}(sourceGroupObjectId='aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa')"), &e.reader(TENANT))
+        .header("client-request-id", "mine-1");
+    let unauthenticated = e.http.get(e.url(GROUPS)).header("client-request-id", "mine-2");
+    for (request, status, code, mine) in [
+        (missing, 404, "itemNotFound", "mine-1"),
+        (unauthenticated, 401, "InvalidAuthenticationToken", "mine-2"),
+    ] {
+        let r = request.send().await.unwrap();
+        let date = r.headers()["date"].to_str().unwrap().to_owned();
+        let body = graph_error(r, status, code).await;
+        let inner = &body["error"]["innerError"];
+        assert_eq!(inner["client-request-id"], mine, "{body}");
+        let iso = inner["date"].as_str().unwrap();
+        assert!(
+            iso.len() == 19 && iso.as_bytes()[10] == b'T' && !iso.ends_with('Z'),
+            "{iso} is not Graph's date form"
+        );
+        let at = humantime::parse_rfc3339(&format!("{iso}Z")).unwrap();
+        assert_eq!(at, httpdate::parse_http_date(&date).unwrap(), "{iso} vs {date}");
+    }
+}
