@@ -218,6 +218,11 @@ impl<'s, M: StoredKind> Kind<'s, M> {
                 Method::PATCH => self.write()?.delta_patch(body).await,
                 m => Err(ApiError::method_not_allowed(m.as_str(), "GET, POST, PATCH")),
             },
+            // OData: a `/` inside a key is written `%2F`; unencoded it ends the path segment (on Graph
+            // the key would be cut short), so it is refused rather than read as part of the key.
+            t if t.starts_with('(') && t.contains('/') => Err(ApiError::bad_request(format!(
+                "{t:?} is not a key segment: a '/' inside a key must be percent-encoded as %2F"
+            ))),
             t if t.starts_with('(') => match method {
                 Method::GET => {
                     let key = M::Key::from_key_predicate(t).map_err(|e| ApiError::bad_request(e.to_string()))?;

@@ -399,16 +399,26 @@ async fn continue_on_error_is_read_in_every_form_odata_allows() {
         (vec!["odata.continue-on-error=true"], "odata.continue-on-error"),
         (vec!["continue-on-error = TRUE"], "continue-on-error"),
         (vec!["return=minimal, continue-on-error"], "continue-on-error"),
-        (vec!["return=minimal", "odata.continue-on-error; x=1"], "odata.continue-on-error"),
+        (
+            vec!["return=minimal", "odata.continue-on-error; x=1"],
+            "odata.continue-on-error",
+        ),
     ] {
         let r = send(prefer.clone()).await.unwrap();
         assert_eq!(r.headers()["preference-applied"], applied, "{prefer:?}");
         let out = json(r, 200).await;
-        assert!(out["value"][1]["@Core.DataModificationException"].is_object(), "{prefer:?}: {out}");
+        assert!(
+            out["value"][1]["@Core.DataModificationException"].is_object(),
+            "{prefer:?}: {out}"
+        );
     }
     assert_eq!(list_all(&e).await.as_array().unwrap().len(), 1);
     // Asked not to, or a look-alike: all or nothing.
-    for prefer in ["continue-on-error=false", "odata.continue-on-error=false", "x.continue-on-error"] {
+    for prefer in [
+        "continue-on-error=false",
+        "odata.continue-on-error=false",
+        "x.continue-on-error",
+    ] {
         let r = send(vec![prefer]).await.unwrap();
         assert!(!r.headers().contains_key("preference-applied"), "{prefer}");
         graph_error(r, 400, "invalidRequest").await;

@@ -5,6 +5,7 @@ use crate::support::{Emulator, TENANT, graph_error, group, json};
 use serde_json::json;
 
 const GROUPS: &str = "crossOrganizationGroupMappings";
+const USERS: &str = "crossOrganizationUserMappings";
 
 /// How many group mappings TENANT holds.
 async fn count(e: &Emulator) -> u64 {
@@ -289,7 +290,10 @@ async fn the_token_endpoint_issues_graph_tokens_only() {
 async fn every_error_carries_graphs_inner_error() {
     let e = Emulator::memory().await;
     let missing = e
-        .get(&format!("{GROUPS}(sourceGroupObjectId='aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa')"), &e.reader(TENANT))
+        .get(
+            &format!("{GROUPS}(sourceGroupObjectId='aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa')"),
+            &e.reader(TENANT),
+        )
         .header("client-request-id", "mine-1");
     let unauthenticated = e.http.get(e.url(GROUPS)).header("client-request-id", "mine-2");
     for (request, status, code, mine) in [
@@ -309,4 +313,47 @@ async fn every_error_carries_graphs_inner_error() {
         let at = humantime::parse_rfc3339(&format!("{iso}Z")).unwrap();
         assert_eq!(at, httpdate::parse_http_date(&date).unwrap(), "{iso} vs {date}");
     }
+}
+
+/// The alternate-key segment as OData's URL conventions write it (api-notes.md, "Keys in URLs"): a quote
+/// doubled (`''`, or `%27%27`), `#` percent-encoded; a quote percent-encoded but not doubled is still a
+/// quote, so it ends the literal; a `/` inside a key must be `%2F`, since unencoded it ends the segment.
+#[tokio::test]
+async fn alternate_keys_are_read_as_odata_url_conventions_write_them() {
+    let e = Emulator::memory().await;
+    let user = |upn: &str| {
+        json!({"sourceOrganizationId": TENANT, "sourceUserIdentity": {"userPrincipalName": upn},
+            "targetUserIdentity": {"userPrincipalName": "target@fabrikam.com"}})
+    };
+    let body = json!({"@context": "#$delta", "value": [
+        user("o'brien@contoso.com"), user("jane_partner.com#EXT#@contoso.com")]});
+    json(e.patch_json(USERS, &e.writer(TENANT), &body).send().await.unwrap(), 200).await;
+    let get = |segment: &str| {
+        e.get(
+            &format!("{USERS}(sourceUserPrincipalName={segment})"),
+            &e.reader(TENANT),
+        )
+        .send()
+    };
+    for (segment, upn) in [
+        ("'o''brien@contoso.com'", "o'brien@contoso.com"),
+        ("'o%27%27brien%40contoso.com'", "o'brien@contoso.com"),
+        (
+            "'jane_partner.com%23EXT%23@contoso.com'",
+            "jane_partner.com#EXT#@contoso.com",
+        ),
+    ] {
+        let got = json(get(segment).await.unwrap(), 200).await;
+        assert_eq!(got["sourceUserIdentity"]["userPrincipalName"], upn, "{segment}");
+    }
+    for segment in ["'o%27brien@contoso.com'", "'o/brien@contoso.com'", "'a/b'@contoso.com'"] {
+        let body = graph_error(get(segment).await.unwrap(), 400, "invalidRequest").await;
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("twice") || message.contains("%2F"),
+            "{segment}: {message}"
+        );
+    }
+    // Encoded, a `/` is part of the key: a well-formed key that names no mapping.
+    graph_error(get("'o%2Fbrien@contoso.com'").await.unwrap(), 404, "itemNotFound").await;
 }
