@@ -65,6 +65,8 @@ struct Kind<'s, M> {
 /// assert_eq!(q.to_query_string(), "$top=5&$select=id%2CsourceOrganizationId&$count=true");
 /// assert_eq!(Query::parse(&q.to_query_string()).unwrap(), q);
 /// assert!(Query::parse("$top=0").is_err());
+/// // Graph's beta endpoint: the `$` is optional.
+/// assert_eq!(Query::parse("top=5&select=id,%20sourceOrganizationId&count=true").unwrap(), q);
 /// ```
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Query {
@@ -83,9 +85,44 @@ const CONTINUE_ON_ERROR_PREFIXED: &str = "odata.continue-on-error";
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 999;
 
+/// OData's system query options, named without their `$`.
+const SYSTEM_OPTIONS: [&str; 16] = [
+    "apply",
+    "compute",
+    "count",
+    "deltatoken",
+    "expand",
+    "filter",
+    "format",
+    "index",
+    "levels",
+    "orderby",
+    "schemaversion",
+    "search",
+    "select",
+    "skip",
+    "skiptoken",
+    "top",
+];
+
+/// The query's pairs with every system query option named with its `$`: Graph's beta endpoint reads
+/// them with or without it ("On the beta endpoint, the $ prefix is optional", Graph's query-parameters
+/// page), so `select=id` is `$select=id` and `$top=1&top=2` gives `$top` twice.
+pub(crate) fn dollar_optional(pairs: Vec<(String, String)>) -> Vec<(String, String)> {
+    pairs
+        .into_iter()
+        .map(|(name, value)| match SYSTEM_OPTIONS.contains(&name.as_str()) {
+            true => (format!("${name}"), value),
+            false => (name, value),
+        })
+        .collect()
+}
+
 fn parse_query(raw: Option<&str>) -> Result<Query, ApiError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
         .map_err(|_| ApiError::bad_request("the query string is not valid"))?;
+    // The collections are on the beta endpoint only.
+    let pairs = dollar_optional(pairs);
     let mut q = Query::default();
     let number = |name: &str, v: &str| {
         v.parse::<usize>()
@@ -146,8 +183,9 @@ fn parse_query(raw: Option<&str>) -> Result<Query, ApiError> {
 }
 
 impl Query {
-    /// Reads a query string (without the `?`): system options (`$…`) it does not support are refused,
-    /// other parameters ignored. The error is the 400 the emulator answers.
+    /// Reads a query string (without the `?`): system options (`$…`, or without the `$`, as Graph's beta
+    /// endpoint takes them) it does not support are refused, other parameters ignored. The error is the
+    /// 400 the emulator answers.
     pub fn parse(raw: &str) -> Result<Query, ApiError> {
         parse_query(Some(raw))
     }

@@ -127,7 +127,7 @@ pub(crate) async fn handle(
     };
     let method = parts.method;
     if method == Method::GET {
-        call.options = query::options(parts.uri.query(), ty)?;
+        call.options = query::options(parts.uri.query(), ty, version == "beta")?;
     }
     let read = match set {
         Set::Users => Access::ReadUsers,

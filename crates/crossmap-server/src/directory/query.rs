@@ -30,10 +30,16 @@ pub(crate) struct Options {
 }
 
 /// Reads the query string: each system query option at most once; the ones a directory list does not
-/// take are refused as Graph refuses them.
-pub(crate) fn options(raw: Option<&str>, ty: &Type) -> Result<Options, ApiError> {
+/// take are refused as Graph refuses them. `beta`: the `$` of a system query option is optional, as on
+/// Graph's beta endpoint (on v1.0 only some APIs allow it: there a name without `$` is a custom option).
+pub(crate) fn options(raw: Option<&str>, ty: &Type, beta: bool) -> Result<Options, ApiError> {
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(raw.unwrap_or("")).map_err(|_| bad_request("The query string is not valid."))?;
+    let pairs = if beta {
+        crate::graph::dollar_optional(pairs)
+    } else {
+        pairs
+    };
     let mut seen: Vec<&str> = Vec::new();
     for (name, _) in &pairs {
         if name.starts_with('$') {

@@ -357,3 +357,53 @@ async fn alternate_keys_are_read_as_odata_url_conventions_write_them() {
     // Encoded, a `/` is part of the key: a well-formed key that names no mapping.
     graph_error(get("'o%2Fbrien@contoso.com'").await.unwrap(), 404, "itemNotFound").await;
 }
+
+/// "On the beta endpoint, the $ prefix is optional" (Graph's query-parameters page): `select=` is
+/// `$select=`, and an option given both ways is given twice.
+#[tokio::test]
+async fn on_beta_a_system_query_option_may_go_without_its_dollar() {
+    let e = Emulator::memory().await;
+    json(e.groups_delta(json!([group(1), group(2), group(3)])).await, 200).await;
+    let r = e.reader(TENANT);
+    let one = "(sourceGroupObjectId='00000000-0000-0000-0000-000000000001')";
+    let got = json(
+        e.get(&format!("{GROUPS}{one}?select=groupType"), &r)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(
+        got.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["@odata.context", "groupType", "id"]
+    );
+    let page = json(
+        e.get(&format!("{GROUPS}?top=2&count=true&select=groupType"), &r)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(page["value"].as_array().unwrap().len(), 2, "{page}");
+    assert_eq!(page["@odata.count"], 3, "{page}");
+    assert!(page["value"][0].get("targetGroupIdentity").is_none(), "{page}");
+    // The next link carries the options in their `$` form.
+    assert!(page["@odata.nextLink"].as_str().unwrap().contains("$top=2"), "{page}");
+    for query in [
+        "?top=1&$top=2",
+        "?orderby=id",
+        "?filter=groupType%20eq%20'none'",
+        "?top=0",
+    ] {
+        graph_error(
+            e.get(&format!("{GROUPS}{query}"), &r).send().await.unwrap(),
+            400,
+            "invalidRequest",
+        )
+        .await;
+    }
+    // A custom option (no OData name) is still nobody's business.
+    json(e.get(&format!("{GROUPS}?topmost=2"), &r).send().await.unwrap(), 200).await;
+}
