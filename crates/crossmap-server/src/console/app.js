@@ -320,6 +320,7 @@ function ruleItem(rule) {
   f('path').value = match.path ?? '';
   f('rate').value = rule.rate ?? '';
   f('every').value = rule.every ?? '';
+  f('times').value = rule.times ?? '';
   f('status').value = rule.status ?? '';
   f('retryAfter').value = rule.retryAfter ?? '';
   const latency = Array.isArray(rule.latencyMs) ? rule.latencyMs : [];
@@ -361,6 +362,7 @@ function ruleFromItem(item) {
   set('match', Object.keys(match).length ? match : undefined);
   set('rate', number('rate'));
   set('every', number('every'));
+  set('times', number('times'));
   set('status', number('status'));
   set('retryAfter', text('retryAfter'));
   const lo = number('latencyLo');
