@@ -407,3 +407,41 @@ async fn on_beta_a_system_query_option_may_go_without_its_dollar() {
     // A custom option (no OData name) is still nobody's business.
     json(e.get(&format!("{GROUPS}?topmost=2"), &r).send().await.unwrap(), 200).await;
 }
+
+/// "Every response carries `request-id` and `date`; a `client-request-id` sent by the caller is echoed"
+/// (api-notes.md, "Graph conventions"): successes, every kind of error, `$metadata`, the token endpoint,
+/// a `$count` as text.
+#[tokio::test]
+async fn every_answer_carries_request_id_date_and_the_callers_client_request_id() {
+    let e = Emulator::memory().await;
+    let r = e.reader(TENANT);
+    let token_url = format!("{}/{TENANT}/oauth2/v2.0/token", e.base);
+    let requests = [
+        e.get(GROUPS, &r),
+        e.get(&format!("{GROUPS}/$count"), &r),
+        e.get(
+            &format!("{GROUPS}(sourceGroupObjectId='aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa')"),
+            &r,
+        ),
+        e.get(&format!("{GROUPS}?$orderby=id"), &r),
+        e.http.get(e.url(GROUPS)),
+        e.http.delete(e.url(GROUPS)).bearer_auth(&r),
+        e.patch_json(GROUPS, &r, &json!({"@context": "#$delta", "value": []})),
+        e.http.get(format!("{}/beta/$metadata", e.base)),
+        e.http.get(format!("{}/nowhere", e.base)),
+        e.http.post(&token_url).form(&[("grant_type", "password")]),
+    ];
+    let mut ids = std::collections::HashSet::new();
+    for (n, request) in requests.into_iter().enumerate() {
+        let mine = format!("0f0f0f0f-0000-4000-8000-{n:012}");
+        let answer = request.header("client-request-id", &mine).send().await.unwrap();
+        let headers = answer.headers();
+        let what = format!("request {n}: {} {}", answer.status(), answer.url());
+        assert_eq!(headers["client-request-id"], mine.as_str(), "{what}");
+        let id = headers["request-id"].to_str().unwrap().to_owned();
+        assert!(id.parse::<crossmap_model::Guid>().is_ok(), "{what}: {id}");
+        assert!(ids.insert(id), "{what}: request ids repeat");
+        let date = headers["date"].to_str().unwrap();
+        assert!(httpdate::parse_http_date(date).is_ok(), "{what}: {date}");
+    }
+}
