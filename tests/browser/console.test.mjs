@@ -358,6 +358,20 @@ describe('the emulator console', () => {
     await page.getByText('1 rule in force. Saved.').waitFor();
     assert.equal((await admin('GET', '/faults')).json.rules[0].times, undefined);
     assert.equal((await graph('GET', one)).status, 503);
+
+    // Another of Graph's throttling bodies, through the form's code and message.
+    await once.getByLabel('Status').fill('429');
+    await once.getByLabel('Error code').fill('TooManyRequests');
+    await once.getByLabel('Error message').fill('Please retry again later.');
+    await page.getByRole('button', { name: 'Save rules' }).click();
+    await page.getByText('1 rule in force. Saved.').waitFor();
+    const [stored2] = (await admin('GET', '/faults')).json.rules;
+    assert.equal(stored2.code, 'TooManyRequests');
+    assert.equal(stored2.message, 'Please retry again later.');
+    const throttled = await graph('GET', one);
+    assert.equal(throttled.status, 429);
+    const { error } = await throttled.json();
+    assert.deepEqual([error.code, error.message], ['TooManyRequests', 'Please retry again later.']);
     await editor.fill('{"rules": []}');
     await page.getByRole('button', { name: 'Save JSON' }).click();
     await page.getByText('No rules: faults are off. Saved.').waitFor();

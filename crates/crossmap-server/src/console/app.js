@@ -323,6 +323,8 @@ function ruleItem(rule) {
   f('times').value = rule.times ?? '';
   f('status').value = rule.status ?? '';
   f('retryAfter').value = rule.retryAfter ?? '';
+  f('code').value = rule.code ?? '';
+  f('message').value = rule.message ?? '';
   const latency = Array.isArray(rule.latencyMs) ? rule.latencyMs : [];
   f('latencyLo').value = latency[0] ?? '';
   f('latencyHi').value = latency[1] ?? '';
@@ -365,6 +367,8 @@ function ruleFromItem(item) {
   set('times', number('times'));
   set('status', number('status'));
   set('retryAfter', text('retryAfter'));
+  set('code', text('code'));
+  set('message', text('message'));
   const lo = number('latencyLo');
   const hi = number('latencyHi');
   set('latencyMs', lo === undefined && hi === undefined ? undefined : [lo ?? 0, hi ?? lo ?? 0]);
