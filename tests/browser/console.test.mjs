@@ -331,6 +331,50 @@ describe('the emulator console', () => {
     await editor.fill('{"rules": []}');
     await page.getByRole('button', { name: 'Save JSON' }).click();
     await page.getByText('No rules: faults are off. Saved.').waitFor();
+
+    // `times` through the form: the rule fires that often, then lets the requests it matches through.
+    await page.getByRole('button', { name: 'Add rule' }).click();
+    const once = page.locator('#fault-rules > li').first();
+    await once.getByLabel('Method').selectOption('GET');
+    await once.getByLabel('Path contains').fill('crossOrganizationUserMappings');
+    await once.getByLabel('Status').fill('503');
+    await once.getByLabel('Fire at most (times)').fill('0');
+    await page.getByRole('button', { name: 'Save rules' }).click();
+    await page.getByRole('alert').filter({ hasText: 'times must be at least 1' }).waitFor();
+    assert.deepEqual((await admin('GET', '/faults')).json.rules, []);
+    await once.getByLabel('Fire at most (times)').fill('1');
+    await page.getByRole('button', { name: 'Save rules' }).click();
+    await page.getByText('1 rule in force. Saved.').waitFor();
+    const [stored1] = (await admin('GET', '/faults')).json.rules;
+    assert.equal(stored1.times, 1);
+    assert.equal(stored1.status, 503);
+    assert.equal(await once.getByLabel('Fire at most (times)').inputValue(), '1');
+    const one = `${USERS}(sourceUserPrincipalName='user008@contoso.com')`;
+    assert.equal((await graph('GET', one)).status, 503);
+    assert.equal((await graph('GET', one)).status, 200);
+    // Emptied in the form, the field leaves the rule: it fires on every request again.
+    await once.getByLabel('Fire at most (times)').fill('');
+    await page.getByRole('button', { name: 'Save rules' }).click();
+    await page.getByText('1 rule in force. Saved.').waitFor();
+    assert.equal((await admin('GET', '/faults')).json.rules[0].times, undefined);
+    assert.equal((await graph('GET', one)).status, 503);
+
+    // Another of Graph's throttling bodies, through the form's code and message.
+    await once.getByLabel('Status').fill('429');
+    await once.getByLabel('Error code').fill('TooManyRequests');
+    await once.getByLabel('Error message').fill('Please retry again later.');
+    await page.getByRole('button', { name: 'Save rules' }).click();
+    await page.getByText('1 rule in force. Saved.').waitFor();
+    const [stored2] = (await admin('GET', '/faults')).json.rules;
+    assert.equal(stored2.code, 'TooManyRequests');
+    assert.equal(stored2.message, 'Please retry again later.');
+    const throttled = await graph('GET', one);
+    assert.equal(throttled.status, 429);
+    const { error } = await throttled.json();
+    assert.deepEqual([error.code, error.message], ['TooManyRequests', 'Please retry again later.']);
+    await editor.fill('{"rules": []}');
+    await page.getByRole('button', { name: 'Save JSON' }).click();
+    await page.getByText('No rules: faults are off. Saved.').waitFor();
     assert.deepEqual(pageErrors, []);
   });
 });

@@ -119,7 +119,7 @@ pub struct RequestInfo {
     pub request_id: String,
     /// The client's `client-request-id`, if sent.
     pub client_request_id: Option<String>,
-    /// When, as an HTTP date.
+    /// When, as an HTTP date (the `Date` header; [`RequestInfo::inner_date`] for `innerError`).
     pub date: String,
 }
 
@@ -140,10 +140,34 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl RequestInfo {
+    /// The request's date as `innerError.date` carries it: Graph writes an ISO 8601 date-time in UTC
+    /// without a zone (`2026-11-23T14:00:00`), not the HTTP date of the `Date` header.
+    ///
+    /// ```
+    /// let info = crossmap_server::RequestInfo {
+    ///     request_id: "r".into(),
+    ///     client_request_id: None,
+    ///     date: "Mon, 23 Nov 2026 14:00:00 GMT".into(),
+    /// };
+    /// assert_eq!(info.inner_date(), "2026-11-23T14:00:00");
+    /// ```
+    pub fn inner_date(&self) -> String {
+        match httpdate::parse_http_date(&self.date) {
+            Ok(time) => {
+                let text = humantime::format_rfc3339_seconds(time).to_string();
+                text.trim_end_matches('Z').to_owned()
+            }
+            // Not an HTTP date (never made so by the emulator): passed on as it is.
+            Err(_) => self.date.clone(),
+        }
+    }
+}
+
 /// Fills `innerError` from the request's diagnostics.
 pub(crate) fn with_inner(mut e: ApiError, info: &RequestInfo) -> ApiError {
     e.error.inner_error = Some(InnerError {
-        date: Some(info.date.clone()),
+        date: Some(info.inner_date()),
         request_id: Some(info.request_id.clone()),
         client_request_id: info.client_request_id.clone(),
         ..InnerError::default()

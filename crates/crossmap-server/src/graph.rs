@@ -65,6 +65,8 @@ struct Kind<'s, M> {
 /// assert_eq!(q.to_query_string(), "$top=5&$select=id%2CsourceOrganizationId&$count=true");
 /// assert_eq!(Query::parse(&q.to_query_string()).unwrap(), q);
 /// assert!(Query::parse("$top=0").is_err());
+/// // Graph's beta endpoint: the `$` is optional.
+/// assert_eq!(Query::parse("top=5&select=id,%20sourceOrganizationId&count=true").unwrap(), q);
 /// ```
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Query {
@@ -76,12 +78,51 @@ pub struct Query {
     deltatoken: Option<u64>,
 }
 
+/// OData's preference to apply the valid items of a delta payload; 4.0 spells it with the prefix.
+const CONTINUE_ON_ERROR: &str = "continue-on-error";
+const CONTINUE_ON_ERROR_PREFIXED: &str = "odata.continue-on-error";
+
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 999;
+
+/// OData's system query options, named without their `$`.
+const SYSTEM_OPTIONS: [&str; 16] = [
+    "apply",
+    "compute",
+    "count",
+    "deltatoken",
+    "expand",
+    "filter",
+    "format",
+    "index",
+    "levels",
+    "orderby",
+    "schemaversion",
+    "search",
+    "select",
+    "skip",
+    "skiptoken",
+    "top",
+];
+
+/// The query's pairs with every system query option named with its `$`: Graph's beta endpoint reads
+/// them with or without it ("On the beta endpoint, the $ prefix is optional", Graph's query-parameters
+/// page), so `select=id` is `$select=id` and `$top=1&top=2` gives `$top` twice.
+pub(crate) fn dollar_optional(pairs: Vec<(String, String)>) -> Vec<(String, String)> {
+    pairs
+        .into_iter()
+        .map(|(name, value)| match SYSTEM_OPTIONS.contains(&name.as_str()) {
+            true => (format!("${name}"), value),
+            false => (name, value),
+        })
+        .collect()
+}
 
 fn parse_query(raw: Option<&str>) -> Result<Query, ApiError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
         .map_err(|_| ApiError::bad_request("the query string is not valid"))?;
+    // The collections are on the beta endpoint only.
+    let pairs = dollar_optional(pairs);
     let mut q = Query::default();
     let number = |name: &str, v: &str| {
         v.parse::<usize>()
@@ -142,8 +183,9 @@ fn parse_query(raw: Option<&str>) -> Result<Query, ApiError> {
 }
 
 impl Query {
-    /// Reads a query string (without the `?`): system options (`$…`) it does not support are refused,
-    /// other parameters ignored. The error is the 400 the emulator answers.
+    /// Reads a query string (without the `?`): system options (`$…`, or without the `$`, as Graph's beta
+    /// endpoint takes them) it does not support are refused, other parameters ignored. The error is the
+    /// 400 the emulator answers.
     pub fn parse(raw: &str) -> Result<Query, ApiError> {
         parse_query(Some(raw))
     }
@@ -214,6 +256,11 @@ impl<'s, M: StoredKind> Kind<'s, M> {
                 Method::PATCH => self.write()?.delta_patch(body).await,
                 m => Err(ApiError::method_not_allowed(m.as_str(), "GET, POST, PATCH")),
             },
+            // OData: a `/` inside a key is written `%2F`; unencoded it ends the path segment (on Graph
+            // the key would be cut short), so it is refused rather than read as part of the key.
+            t if t.starts_with('(') && t.contains('/') => Err(ApiError::bad_request(format!(
+                "{t:?} is not a key segment: a '/' inside a key must be percent-encoded as %2F"
+            ))),
             t if t.starts_with('(') => match method {
                 Method::GET => {
                     let key = M::Key::from_key_predicate(t).map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -453,13 +500,31 @@ impl<'s, M: StoredKind> Kind<'s, M> {
         read_json(&self.headers, body).await
     }
 
-    fn prefer(headers: &HeaderMap, preference: &str) -> bool {
-        headers
+    /// The name under which the request asked for OData preference `name` (`continue-on-error`), to be
+    /// echoed in `Preference-Applied`; `None` when it did not ask, or said `=false`. OData 4.01's ABNF:
+    /// `[ "odata." ] name [ EQ-h booleanValue ]`, parameters after `;`, names without regard to case.
+    fn prefer(headers: &HeaderMap, name: &str) -> Option<&'static str> {
+        let asked = headers
             .get_all("prefer")
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .any(|p| p.trim().eq_ignore_ascii_case(preference))
+            .find_map(|preference| {
+                let preference = preference.split(';').next().unwrap_or_default();
+                let (token, value) = match preference.split_once('=') {
+                    Some((token, value)) => (token.trim(), Some(value.trim().trim_matches('"'))),
+                    None => (preference.trim(), None),
+                };
+                let prefixed = token.len() > 6 && token[..6].eq_ignore_ascii_case("odata.");
+                let bare = if prefixed { &token[6..] } else { token };
+                bare.eq_ignore_ascii_case(name).then_some((prefixed, value))
+            });
+        match asked {
+            Some((_, Some(value))) if value.eq_ignore_ascii_case("false") => None,
+            Some((true, _)) => Some(CONTINUE_ON_ERROR_PREFIXED),
+            Some((false, _)) => Some(CONTINUE_ON_ERROR),
+            None => None,
+        }
     }
 
     async fn apply(&self, request: ParsedRequest<M>, mode: Mode) -> Result<Vec<Outcome<M>>, ApiError> {
@@ -491,7 +556,7 @@ impl<'s, M: StoredKind> Kind<'s, M> {
 
     /// The documented delta PATCH.
     async fn delta_patch(self, body: Body) -> Result<Response, ApiError> {
-        let continue_on_error = Self::prefer(&self.headers, "odata.continue-on-error");
+        let continue_on_error = Self::prefer(&self.headers, CONTINUE_ON_ERROR);
         let text = self.body(body).await?;
         let this = self;
         let parsed = parse_request::<M>(&text)?;
@@ -501,7 +566,7 @@ impl<'s, M: StoredKind> Kind<'s, M> {
             .iter()
             .map(|i| matches!(i, Ok(item) if item.is_removal()))
             .collect();
-        let mode = if continue_on_error {
+        let mode = if continue_on_error.is_some() {
             Mode::ContinueOnError
         } else {
             Mode::Atomic
@@ -527,11 +592,10 @@ impl<'s, M: StoredKind> Kind<'s, M> {
             StatusCode::OK,
             &json!({"@odata.context": this.context("/$delta"), "value": value}),
         );
-        if continue_on_error {
-            response.headers_mut().insert(
-                "Preference-Applied",
-                HeaderValue::from_static("odata.continue-on-error"),
-            );
+        if let Some(applied) = continue_on_error {
+            response
+                .headers_mut()
+                .insert("Preference-Applied", HeaderValue::from_static(applied));
         }
         response
             .extensions_mut()

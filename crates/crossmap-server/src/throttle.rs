@@ -294,6 +294,11 @@ impl Bucket {
         let retry_after = ((cost - self.tokens) / rate).ceil().max(1.0) as u64;
         let until = now + Duration::from_secs(retry_after);
         self.not_before = Some(self.not_before.map_or(until, |t| t.max(until)));
+        // SharePoint: on a 429 that carries the RateLimit headers, `Retry-After` equals `RateLimit-Reset`.
+        let warning = Warning {
+            reset: retry_after,
+            ..warning
+        };
         Decision::Throttle { warning, retry_after }
     }
 }
@@ -639,6 +644,23 @@ mod tests {
             retry_after, 2,
             "-0.5 after the charge: 2.5 units to 2, 1.25 s, rounded up"
         );
+    }
+
+    #[test]
+    fn a_429_says_the_same_wait_in_retry_after_and_ratelimit_reset() {
+        // graph-behaviour.md: "when the RateLimit headers are present, Retry-After equals RateLimit-Reset".
+        let q = quota(100, 100); // 1 unit a second; the warning line at 20 units
+        let t0 = Instant::now();
+        let mut b = Bucket::new(&q, t0);
+        b.tokens = 1.0;
+        let Decision::Throttle { warning, retry_after } = b.charge(&q, 2.0, t0) else {
+            panic!("not throttled")
+        };
+        // -1 after the charge: payable at 2 in 3 s (back at the warning line only after 21 s).
+        assert_eq!((retry_after, warning.reset), (3, 3));
+        let mut headers = HeaderMap::new();
+        warning.write(&mut headers);
+        assert_eq!(headers["ratelimit-reset"], "3");
     }
 
     #[test]

@@ -58,6 +58,13 @@ pub struct FaultRule {
     /// Answer with a Graph error of this status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
+    /// The error's `code` instead of Graph's usual one for the status (`TooManyRequests`, `accessDenied`: the
+    /// other throttling bodies seen from Graph).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The error's `message` instead of the usual one for the status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
     /// `Retry-After` for the error, written verbatim: whole seconds, fractional seconds, or an HTTP date.
     #[serde(
         default,
@@ -200,6 +207,28 @@ impl FaultRule {
         if self.status.is_none() && !self.drop && self.latency_ms.is_none() {
             return Err("a rule needs status, drop or latencyMs: otherwise it does nothing".into());
         }
+        if let Some(code) = &self.code {
+            if self.status.is_none() {
+                return Err("code goes with a status".into());
+            }
+            if code.is_empty()
+                || !code
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+            {
+                return Err(format!(
+                    "code {code:?} is not an error code: letters, digits, '_' and '.'"
+                ));
+            }
+        }
+        if let Some(message) = &self.message {
+            if self.status.is_none() {
+                return Err("message goes with a status".into());
+            }
+            if message.trim().is_empty() {
+                return Err("message must say something".into());
+            }
+        }
         if let Some(value) = &self.retry_after {
             if self.status.is_none() {
                 return Err("retryAfter goes with a status".into());
@@ -297,6 +326,8 @@ pub(crate) enum Action {
     /// A Graph error.
     Status {
         status: u16,
+        code: Option<String>,
+        message: Option<String>,
         retry_after: Option<String>,
         after_apply: bool,
     },
@@ -385,6 +416,8 @@ impl Faults {
                 what.push(status.to_string());
                 action = Some(Action::Status {
                     status,
+                    code: rule.code.clone(),
+                    message: rule.message.clone(),
                     retry_after: rule.retry_after.clone(),
                     after_apply: rule.after_apply,
                 });
@@ -417,10 +450,15 @@ impl Faults {
 pub(crate) fn respond(action: &Action, info: &RequestInfo) -> Response {
     match action {
         Action::Status {
-            status, retry_after, ..
+            status,
+            code: given_code,
+            message: given_message,
+            retry_after,
+            ..
         } => {
             let status = *status;
-            let code = code_of(status).unwrap_or(codes::GENERAL_EXCEPTION);
+            let usual = code_of(status).unwrap_or(codes::GENERAL_EXCEPTION);
+            let code = given_code.as_deref().unwrap_or(usual);
             let message = match status {
                 429 => "The request has been throttled",
                 503 => "The service is temporarily unavailable. Please retry later.",
@@ -428,13 +466,18 @@ pub(crate) fn respond(action: &Action, info: &RequestInfo) -> Response {
                 500 => "General exception while processing.",
                 _ => "The request failed (a fault the emulator was told to inject).",
             };
+            let message = given_message.as_deref().unwrap_or(message);
             let status_code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let mut error = with_inner(ApiError::new(status_code, code, message), info);
-            if status == 429 {
+            if status == 429 && code == usual {
+                // SharePoint's throttling body, as the quota's own 429 (graph-behaviour.md).
                 if let Some(inner) = error.error.inner_error.as_mut() {
                     inner
                         .additional_properties
                         .insert("code".to_owned(), "throttledRequest".into());
+                    inner
+                        .additional_properties
+                        .insert("innerError".to_owned(), serde_json::json!({"code": "quota"}));
                 }
             }
             let mut response = error.into_response();
@@ -580,6 +623,16 @@ mod tests {
                 "afterApply",
             ),
             (r#"{"rules": [{"match": {"method": "G T"}, "status": 500}]}"#, "method"),
+            (r#"{"rules": [{"drop": true, "code": "x"}]}"#, "code goes with a status"),
+            (
+                r#"{"rules": [{"status": 429, "code": "Too Many"}]}"#,
+                "not an error code",
+            ),
+            (
+                r#"{"rules": [{"latencyMs": [1, 2], "message": "m"}]}"#,
+                "message goes with a status",
+            ),
+            (r#"{"rules": [{"status": 429, "message": " "}]}"#, "say something"),
         ] {
             let e = FaultConfig::from_json(doc).expect_err(doc).to_string();
             assert!(e.contains(says), "{doc}: {e}");

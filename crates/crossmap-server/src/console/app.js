@@ -320,8 +320,11 @@ function ruleItem(rule) {
   f('path').value = match.path ?? '';
   f('rate').value = rule.rate ?? '';
   f('every').value = rule.every ?? '';
+  f('times').value = rule.times ?? '';
   f('status').value = rule.status ?? '';
   f('retryAfter').value = rule.retryAfter ?? '';
+  f('code').value = rule.code ?? '';
+  f('message').value = rule.message ?? '';
   const latency = Array.isArray(rule.latencyMs) ? rule.latencyMs : [];
   f('latencyLo').value = latency[0] ?? '';
   f('latencyHi').value = latency[1] ?? '';
@@ -361,8 +364,11 @@ function ruleFromItem(item) {
   set('match', Object.keys(match).length ? match : undefined);
   set('rate', number('rate'));
   set('every', number('every'));
+  set('times', number('times'));
   set('status', number('status'));
   set('retryAfter', text('retryAfter'));
+  set('code', text('code'));
+  set('message', text('message'));
   const lo = number('latencyLo');
   const hi = number('latencyHi');
   set('latencyMs', lo === undefined && hi === undefined ? undefined : [lo ?? 0, hi ?? lo ?? 0]);

@@ -21,7 +21,7 @@ use crossmap_model::directory::{Group, Organization, User};
 use crossmap_model::{ErrorDetail, Guid};
 use crossmap_store::{Cursor, DirectoryError, DirectoryPage, StoreError};
 use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
-use query::{DEFAULT_PAGE, Filtered, Options};
+use query::{DEFAULT_PAGE, Filtered, KeyList, Options};
 use schema::{DirectoryObject, GROUP, ORGANIZATION, Purpose, Shaped, Type, USER};
 use serde_json::{Map, Value, json};
 
@@ -127,7 +127,7 @@ pub(crate) async fn handle(
     };
     let method = parts.method;
     if method == Method::GET {
-        call.options = query::options(parts.uri.query(), ty)?;
+        call.options = query::options(parts.uri.query(), ty, version == "beta")?;
     }
     let read = match set {
         Set::Users => Access::ReadUsers,
@@ -285,6 +285,10 @@ impl Call<'_> {
         match self.set {
             Set::Users => match query::user_filter(filter, self.ty)? {
                 Filtered::Nothing => self.page::<User>(&[], None, 0, top),
+                Filtered::Keys(f, lists) => {
+                    let users = self.keyed_users(&f, &lists)?;
+                    self.page_of(users, |u| u.id.value().copied(), top)
+                }
                 Filtered::Store(f) => {
                     let DirectoryPage { items, next } = store
                         .users(self.tenant(), &f, after.as_ref(), top)
@@ -299,6 +303,10 @@ impl Call<'_> {
             },
             _ => match query::group_filter(filter, self.ty)? {
                 Filtered::Nothing => self.page::<Group>(&[], None, 0, top),
+                Filtered::Keys(f, lists) => {
+                    let groups = self.keyed_groups(&f, &lists)?;
+                    self.page_of(groups, |g| g.id.value().copied(), top)
+                }
                 Filtered::Store(f) => {
                     let DirectoryPage { items, next } = store
                         .groups(self.tenant(), &f, after.as_ref(), top)
@@ -312,6 +320,77 @@ impl Call<'_> {
                 }
             },
         }
+    }
+
+    /// The users an `in` filter names (looked up by its first list) that every list and `f` admit, in id
+    /// order, each once.
+    fn keyed_users(&self, f: &crossmap_store::UserFilter, lists: &[KeyList]) -> Result<Vec<User>, ApiError> {
+        let store = self.state.store();
+        let tenant = self.tenant();
+        let mut found = std::collections::BTreeMap::new();
+        let candidates: Vec<User> = match lists.first() {
+            Some(KeyList::Ids(ids)) => ids
+                .iter()
+                .map(|id| store.user(tenant, id))
+                .collect::<Result<Vec<_>, _>>()?,
+            Some(KeyList::Upns(upns)) => upns
+                .iter()
+                .map(|upn| store.user_by_upn(tenant, upn))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => Vec::new(),
+        }
+        .into_iter()
+        .flatten()
+        .collect();
+        for user in candidates {
+            let (Some(id), upn) = (user.id.value().copied(), user.user_principal_name.value()) else {
+                continue;
+            };
+            if lists.iter().all(|l| l.admits(Some(&id), upn.map(String::as_str))) && query::user_admitted(f, &user) {
+                found.insert(id, user);
+            }
+        }
+        Ok(found.into_values().collect())
+    }
+
+    /// The groups an `id in (…)` filter names that `f` and every list admit, in id order, each once.
+    fn keyed_groups(&self, f: &crossmap_store::GroupFilter, lists: &[KeyList]) -> Result<Vec<Group>, ApiError> {
+        let store = self.state.store();
+        let mut found = std::collections::BTreeMap::new();
+        let ids = match lists.first() {
+            Some(KeyList::Ids(ids)) => ids.as_slice(),
+            _ => &[],
+        };
+        for id in ids {
+            let Some(group) = store.group(self.tenant(), id)? else {
+                continue;
+            };
+            if lists.iter().all(|l| l.admits(Some(id), None)) && query::group_admitted(f, &group) {
+                found.insert(*id, group);
+            }
+        }
+        Ok(found.into_values().collect())
+    }
+
+    /// A page of objects already found (an `in` filter's, in id order): after the `$skiptoken`'s id, at
+    /// most `top`, a next link while more remain; the count is all of them.
+    fn page_of<T: DirectoryObject>(
+        &self,
+        all: Vec<T>,
+        id_of: impl Fn(&T) -> Option<Guid>,
+        top: usize,
+    ) -> Result<Response, ApiError> {
+        let start = match self.cursor()? {
+            None => 0,
+            Some(Cursor::Id(after)) => all.partition_point(|o| id_of(o).is_some_and(|id| id <= after)),
+            Some(Cursor::Upn(_)) => return Err(Self::store_error(StoreError::Directory(DirectoryError::Cursor))),
+        };
+        let rest = &all[start..];
+        let items = &rest[..rest.len().min(top)];
+        let next = (rest.len() > top)
+            .then(|| items.last().and_then(&id_of).map(Cursor::Id))
+            .flatten();
+        self.page(items, next, all.len(), top)
     }
 
     /// A list page: context, count when asked, the link to the next page (before the values, where Graph's
@@ -368,10 +447,12 @@ impl Call<'_> {
         let n = match self.set {
             Set::Users => match query::user_filter(filter, self.ty)? {
                 Filtered::Nothing => 0,
+                Filtered::Keys(f, lists) => self.keyed_users(&f, &lists)?.len(),
                 Filtered::Store(f) => store.count_users(self.tenant(), &f)?,
             },
             _ => match query::group_filter(filter, self.ty)? {
                 Filtered::Nothing => 0,
+                Filtered::Keys(f, lists) => self.keyed_groups(&f, &lists)?.len(),
                 Filtered::Store(f) => store.count_groups(self.tenant(), &f)?,
             },
         };

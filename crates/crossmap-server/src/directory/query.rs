@@ -30,10 +30,16 @@ pub(crate) struct Options {
 }
 
 /// Reads the query string: each system query option at most once; the ones a directory list does not
-/// take are refused as Graph refuses them.
-pub(crate) fn options(raw: Option<&str>, ty: &Type) -> Result<Options, ApiError> {
+/// take are refused as Graph refuses them. `beta`: the `$` of a system query option is optional, as on
+/// Graph's beta endpoint (on v1.0 only some APIs allow it: there a name without `$` is a custom option).
+pub(crate) fn options(raw: Option<&str>, ty: &Type, beta: bool) -> Result<Options, ApiError> {
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(raw.unwrap_or("")).map_err(|_| bad_request("The query string is not valid."))?;
+    let pairs = if beta {
+        crate::graph::dollar_optional(pairs)
+    } else {
+        pairs
+    };
     let mut seen: Vec<&str> = Vec::new();
     for (name, _) in &pairs {
         if name.starts_with('$') {
@@ -117,6 +123,53 @@ pub(crate) enum Filtered<F> {
     Store(F),
     /// Matches nothing: answered without asking.
     Nothing,
+    /// `id in (…)` / `userPrincipalName in (…)`: at most [`MAX_IN`] objects, looked up one by one, then
+    /// held to the store's filter and to every other `in` list.
+    Keys(F, Vec<KeyList>),
+}
+
+/// Graph's limit on the values of one `in` (directory-notes: "`in` allows at most 15 values").
+pub(crate) const MAX_IN: usize = 15;
+
+/// The values of one `in` clause.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum KeyList {
+    /// `id in ('…', …)`.
+    Ids(Vec<Guid>),
+    /// `userPrincipalName in ('…', …)`, lower-cased (UPNs compare without regard to case).
+    Upns(Vec<String>),
+}
+
+impl KeyList {
+    /// Whether an object with this id and (for users) UPN is in the list.
+    pub(crate) fn admits(&self, id: Option<&Guid>, upn: Option<&str>) -> bool {
+        match self {
+            KeyList::Ids(ids) => id.is_some_and(|id| ids.contains(id)),
+            KeyList::Upns(upns) => upn.is_some_and(|u| upns.contains(&u.to_lowercase())),
+        }
+    }
+}
+
+/// Whether `user` passes the store's filter (for the few users an `in` names, checked here).
+pub(crate) fn user_admitted(f: &UserFilter, user: &crossmap_model::directory::User) -> bool {
+    let enabled = f
+        .account_enabled
+        .is_none_or(|want| user.account_enabled.value() == Some(&want));
+    let kind = f.user_type.as_ref().is_none_or(|want| {
+        ["Member", "Guest"].iter().any(|k| k.eq_ignore_ascii_case(want))
+            && user.user_type.value().is_some_and(|t| t.eq_ignore_ascii_case(want))
+    });
+    let prefix = f.upn_prefix.as_ref().is_none_or(|p| {
+        user.user_principal_name
+            .value()
+            .is_some_and(|u| u.to_lowercase().starts_with(p.as_str()))
+    });
+    enabled && kind && prefix
+}
+
+/// Whether `group` passes the store's filter.
+pub(crate) fn group_admitted(f: &GroupFilter, group: &crossmap_model::directory::Group) -> bool {
+    f.microsoft_365.is_none_or(|m| group.is_microsoft_365() == m)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -193,6 +246,7 @@ enum Condition {
     UserType(String),
     UpnPrefix(String),
     Unified,
+    In(KeyList),
 }
 
 struct Parser<'a> {
@@ -322,6 +376,9 @@ impl Parser<'_> {
             return Err(self.unsupported_property(&property));
         }
         let op = self.word()?;
+        if op.eq_ignore_ascii_case("in") {
+            return self.in_list(&name, out);
+        }
         if !op.eq_ignore_ascii_case("eq") {
             return Err(unsupported_query(format!(
                 "Unsupported property filter clause operator '{op}': the emulator filters {}.",
@@ -348,12 +405,48 @@ impl Parser<'_> {
     }
 }
 
+impl Parser<'_> {
+    /// `property in ('…', '…')`: `id` (users and groups) or `userPrincipalName` (users), at most [`MAX_IN`]
+    /// values.
+    fn in_list(&mut self, property: &str, out: &mut Vec<Condition>) -> Result<(), ApiError> {
+        self.expect(Token::Open)?;
+        let mut values = vec![self.text()?];
+        while self.peek() == Some(&Token::Comma) {
+            self.next();
+            values.push(self.text()?);
+        }
+        self.expect(Token::Close)?;
+        if values.len() > MAX_IN {
+            return Err(unsupported_query(format!(
+                "Too many values in the 'in' clause for property '{property}': {}. Max allowed: {MAX_IN}.",
+                values.len()
+            )));
+        }
+        let list = if property.eq_ignore_ascii_case("id") {
+            let ids = values
+                .iter()
+                .map(|v| {
+                    v.parse::<Guid>()
+                        .map_err(|_| bad_request(format!("Invalid object identifier '{v}'.")))
+                })
+                .collect::<Result<_, _>>()?;
+            KeyList::Ids(ids)
+        } else if self.ty.set == "users" && property.eq_ignore_ascii_case("userPrincipalName") {
+            KeyList::Upns(values.iter().map(|v| v.to_lowercase()).collect())
+        } else {
+            return Err(self.unsupported_property(property));
+        };
+        out.push(Condition::In(list));
+        Ok(())
+    }
+}
+
 fn supported(ty: &Type) -> &'static str {
     if ty.set == "users" {
-        "users by accountEnabled eq true|false, userType eq 'Member'|'Guest' and \
-         startswith(userPrincipalName,'…'), joined with 'and'"
+        "users by accountEnabled eq true|false, userType eq 'Member'|'Guest', \
+         startswith(userPrincipalName,'…'), id in ('…', …) and userPrincipalName in ('…', …), joined with 'and'"
     } else {
-        "groups by groupTypes/any(c:c eq 'Unified')"
+        "groups by groupTypes/any(c:c eq 'Unified') and id in ('…', …), joined with 'and'"
     }
 }
 
@@ -377,6 +470,7 @@ pub(crate) fn user_filter(filter: Option<&str>, ty: &Type) -> Result<Filtered<Us
     let Some(filter) = filter else {
         return Ok(Filtered::Store(f));
     };
+    let mut lists = Vec::new();
     for condition in conditions(filter, ty)? {
         // Two conditions on one property: both must hold.
         let consistent = match condition {
@@ -396,25 +490,43 @@ pub(crate) fn user_filter(filter: Option<&str>, ty: &Type) -> Result<Filtered<Us
                     Some(q) => q.starts_with(&p),
                 }
             }
+            Condition::In(list) => {
+                lists.push(list);
+                true
+            }
             Condition::Unified => unreachable!("only parsed for groups"),
         };
         if !consistent {
             return Ok(Filtered::Nothing);
         }
     }
-    Ok(Filtered::Store(f))
+    Ok(if lists.is_empty() {
+        Filtered::Store(f)
+    } else {
+        Filtered::Keys(f, lists)
+    })
 }
 
 /// A groups `$filter` as the store's filter.
 pub(crate) fn group_filter(filter: Option<&str>, ty: &Type) -> Result<Filtered<GroupFilter>, ApiError> {
     let mut f = GroupFilter::default();
+    let mut lists = Vec::new();
     if let Some(filter) = filter {
         for condition in conditions(filter, ty)? {
-            debug_assert_eq!(condition, Condition::Unified);
-            f.microsoft_365 = Some(true);
+            match condition {
+                Condition::In(list) => lists.push(list),
+                other => {
+                    debug_assert_eq!(other, Condition::Unified);
+                    f.microsoft_365 = Some(true);
+                }
+            }
         }
     }
-    Ok(Filtered::Store(f))
+    Ok(if lists.is_empty() {
+        Filtered::Store(f)
+    } else {
+        Filtered::Keys(f, lists)
+    })
 }
 
 /// The opaque `$skiptoken` of a cursor: the set and the cursor, base64url, so that clients follow

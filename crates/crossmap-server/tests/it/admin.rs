@@ -481,7 +481,10 @@ async fn a_faulted_request_answers_as_graph_does_and_changes_nothing() {
     assert_eq!(r.headers()["retry-after"], "2.128", "written verbatim");
     assert_eq!(r.headers()["client-request-id"], "c-9");
     let body = graph_error(r, 429, "activityLimitReached").await;
+    // SharePoint's throttling body (graph-behaviour.md), as the quota's own 429 writes it.
+    assert_eq!(body["error"]["message"], "The request has been throttled");
     assert_eq!(body["error"]["innerError"]["code"], "throttledRequest");
+    assert_eq!(body["error"]["innerError"]["innerError"], json!({"code": "quota"}));
     assert_eq!(body["error"]["innerError"]["client-request-id"], "c-9");
     let r = e
         .get(
@@ -510,6 +513,35 @@ async fn a_faulted_request_answers_as_graph_does_and_changes_nothing() {
         faulted[0]["tenant"],
         Value::Null,
         "the fault answered before authentication"
+    );
+}
+
+/// graph-behaviour.md lists three throttling bodies seen from Graph: SharePoint's (the default), and
+/// `TooManyRequests` "Please retry again later." and `accessDenied` "Too Many Requests", which a rule's
+/// `code` and `message` give.
+#[tokio::test]
+async fn a_fault_answers_with_any_of_the_throttling_bodies_graph_sends() {
+    let e = emulator().await;
+    let doc = json!({"rules": [
+        {"match": {"method": "PATCH"}, "times": 1, "status": 429, "retryAfter": "2.128",
+         "code": "TooManyRequests", "message": "Please retry again later."},
+        {"match": {"method": "PATCH"}, "times": 1, "status": 429, "code": "accessDenied", "message": "Too Many Requests"}]});
+    let stored = json(put_faults(&e, &doc).await, 200).await;
+    assert_eq!(stored["rules"], doc["rules"], "code and message are kept as given");
+    let body = json!({"@context": "#$delta", "value": [group(1)]});
+    let send = || e.patch_json(GROUPS, &e.writer(TENANT), &body).send();
+    let r = send().await.unwrap();
+    assert_eq!(r.headers()["retry-after"], "2.128");
+    let answer = graph_error(r, 429, "TooManyRequests").await;
+    assert_eq!(answer["error"]["message"], "Please retry again later.");
+    assert!(answer["error"]["innerError"].get("code").is_none(), "{answer}");
+    let answer = graph_error(send().await.unwrap(), 429, "accessDenied").await;
+    assert_eq!(answer["error"]["message"], "Too Many Requests");
+    json(send().await.unwrap(), 200).await;
+    assert_eq!(
+        count_groups(&e, TENANT).await,
+        1,
+        "only the request no rule answered was applied"
     );
 }
 

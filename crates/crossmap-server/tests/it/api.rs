@@ -31,6 +31,22 @@ async fn the_documented_group_example_gets_the_documented_response() {
     assert_eq!(body, documented);
 }
 
+/// The user page's example, whole: the documented response but for the removal's `deleted` facet, which
+/// the user example leaves out ("shortened for readability") and the group example shows
+/// (`docs/delta-semantics.md`, rule 10): the emulator answers as the group example does.
+#[tokio::test]
+async fn the_documented_user_example_gets_the_documented_response() {
+    let e = Emulator::memory().await;
+    let request = fixture_json("user_update_request.json");
+    let response = e.patch_json(USERS, &e.writer(TENANT), &request).send().await.unwrap();
+    let mut body = json(response, 200).await;
+    let removed = body["value"][1].as_object_mut().unwrap().remove("deleted");
+    assert_eq!(removed, Some(json!({"state": "deleted"})));
+    let mut documented = fixture_json("user_update_response.json");
+    documented["@odata.context"] = local_context(&e, &documented);
+    assert_eq!(body, documented);
+}
+
 #[tokio::test]
 async fn the_documented_user_example_and_get_by_key() {
     let e = Emulator::memory().await;
@@ -376,6 +392,53 @@ async fn continue_on_error_applies_the_valid_items_and_says_so() {
     assert_eq!(failure["failedOperation"], "upsert");
     assert_eq!(failure["info"]["target"], "value[1].sourceOrganizationId");
     assert_eq!(list_all(&e).await.as_array().unwrap().len(), 1);
+}
+
+/// OData 4.01's ABNF: `[ "odata." ] "continue-on-error" [ EQ-h booleanValue ]`, names without regard to
+/// case, parameters after `;`, several preferences in one header or in several.
+#[tokio::test]
+async fn continue_on_error_is_read_in_every_form_odata_allows() {
+    let e = Emulator::memory().await;
+    let mut bad = group(2);
+    bad["sourceOrganizationId"] = json!("nope");
+    let body = json!({"@context": "#$delta", "value": [group(1), bad]});
+    let send = |prefer: Vec<&'static str>| {
+        let mut r = e.patch_json(GROUPS, &e.writer(TENANT), &body);
+        for p in prefer {
+            r = r.header("Prefer", p);
+        }
+        r.send()
+    };
+    for (prefer, applied) in [
+        (vec!["continue-on-error"], "continue-on-error"),
+        (vec!["Continue-On-Error"], "continue-on-error"),
+        (vec!["odata.continue-on-error=true"], "odata.continue-on-error"),
+        (vec!["continue-on-error = TRUE"], "continue-on-error"),
+        (vec!["return=minimal, continue-on-error"], "continue-on-error"),
+        (
+            vec!["return=minimal", "odata.continue-on-error; x=1"],
+            "odata.continue-on-error",
+        ),
+    ] {
+        let r = send(prefer.clone()).await.unwrap();
+        assert_eq!(r.headers()["preference-applied"], applied, "{prefer:?}");
+        let out = json(r, 200).await;
+        assert!(
+            out["value"][1]["@Core.DataModificationException"].is_object(),
+            "{prefer:?}: {out}"
+        );
+    }
+    assert_eq!(list_all(&e).await.as_array().unwrap().len(), 1);
+    // Asked not to, or a look-alike: all or nothing.
+    for prefer in [
+        "continue-on-error=false",
+        "odata.continue-on-error=false",
+        "x.continue-on-error",
+    ] {
+        let r = send(vec![prefer]).await.unwrap();
+        assert!(!r.headers().contains_key("preference-applied"), "{prefer}");
+        graph_error(r, 400, "invalidRequest").await;
+    }
 }
 
 #[tokio::test]

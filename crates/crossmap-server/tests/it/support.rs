@@ -141,7 +141,21 @@ pub(crate) async fn graph_error(response: Response, status: u16, code: &str) -> 
         .headers()
         .get("request-id")
         .map(|v| v.to_str().unwrap().to_owned());
+    let date = response.headers().get("date").map(|v| v.to_str().unwrap().to_owned());
     let body = json(response, status).await;
+    // Graph's innerError date: the same instant as the Date header, ISO 8601 in UTC without a zone.
+    let expected = date.map(|d| {
+        let at = httpdate::parse_http_date(&d).unwrap();
+        humantime::format_rfc3339_seconds(at)
+            .to_string()
+            .trim_end_matches('Z')
+            .to_owned()
+    });
+    assert_eq!(
+        body["error"]["innerError"]["date"].as_str(),
+        expected.as_deref(),
+        "{body}"
+    );
     assert_eq!(body["error"]["code"], code, "{body}");
     assert!(
         body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
@@ -152,7 +166,6 @@ pub(crate) async fn graph_error(response: Response, status: u16, code: &str) -> 
         request_id.as_deref(),
         "{body}"
     );
-    assert!(body["error"]["innerError"]["date"].is_string(), "{body}");
     body
 }
 

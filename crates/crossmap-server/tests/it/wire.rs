@@ -5,6 +5,7 @@ use crate::support::{Emulator, TENANT, graph_error, group, json};
 use serde_json::json;
 
 const GROUPS: &str = "crossOrganizationGroupMappings";
+const USERS: &str = "crossOrganizationUserMappings";
 
 /// How many group mappings TENANT holds.
 async fn count(e: &Emulator) -> u64 {
@@ -279,5 +280,168 @@ async fn the_token_endpoint_issues_graph_tokens_only() {
     ] {
         let body = json(ask(scope).await.unwrap(), 400).await;
         assert_eq!(body["error"], "invalid_scope", "{scope:?}: {body}");
+    }
+}
+
+/// Graph's error envelope, on every kind of refusal: `innerError` with an ISO 8601 `date` (UTC, no zone,
+/// as Graph writes it: `2026-11-23T14:00:00`), the `request-id` of the header and the echoed
+/// `client-request-id` (api-notes.md, "Graph conventions").
+#[tokio::test]
+async fn every_error_carries_graphs_inner_error() {
+    let e = Emulator::memory().await;
+    let missing = e
+        .get(
+            &format!("{GROUPS}(sourceGroupObjectId='aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa')"),
+            &e.reader(TENANT),
+        )
+        .header("client-request-id", "mine-1");
+    let unauthenticated = e.http.get(e.url(GROUPS)).header("client-request-id", "mine-2");
+    for (request, status, code, mine) in [
+        (missing, 404, "itemNotFound", "mine-1"),
+        (unauthenticated, 401, "InvalidAuthenticationToken", "mine-2"),
+    ] {
+        let r = request.send().await.unwrap();
+        let date = r.headers()["date"].to_str().unwrap().to_owned();
+        let body = graph_error(r, status, code).await;
+        let inner = &body["error"]["innerError"];
+        assert_eq!(inner["client-request-id"], mine, "{body}");
+        let iso = inner["date"].as_str().unwrap();
+        assert!(
+            iso.len() == 19 && iso.as_bytes()[10] == b'T' && !iso.ends_with('Z'),
+            "{iso} is not Graph's date form"
+        );
+        let at = humantime::parse_rfc3339(&format!("{iso}Z")).unwrap();
+        assert_eq!(at, httpdate::parse_http_date(&date).unwrap(), "{iso} vs {date}");
+    }
+}
+
+/// The alternate-key segment as OData's URL conventions write it (api-notes.md, "Keys in URLs"): a quote
+/// doubled (`''`, or `%27%27`), `#` percent-encoded; a quote percent-encoded but not doubled is still a
+/// quote, so it ends the literal; a `/` inside a key must be `%2F`, since unencoded it ends the segment.
+#[tokio::test]
+async fn alternate_keys_are_read_as_odata_url_conventions_write_them() {
+    let e = Emulator::memory().await;
+    let user = |upn: &str| {
+        json!({"sourceOrganizationId": TENANT, "sourceUserIdentity": {"userPrincipalName": upn},
+            "targetUserIdentity": {"userPrincipalName": "target@fabrikam.com"}})
+    };
+    let body = json!({"@context": "#$delta", "value": [
+        user("o'brien@contoso.com"), user("jane_partner.com#EXT#@contoso.com")]});
+    json(e.patch_json(USERS, &e.writer(TENANT), &body).send().await.unwrap(), 200).await;
+    let get = |segment: &str| {
+        e.get(
+            &format!("{USERS}(sourceUserPrincipalName={segment})"),
+            &e.reader(TENANT),
+        )
+        .send()
+    };
+    for (segment, upn) in [
+        ("'o''brien@contoso.com'", "o'brien@contoso.com"),
+        ("'o%27%27brien%40contoso.com'", "o'brien@contoso.com"),
+        (
+            "'jane_partner.com%23EXT%23@contoso.com'",
+            "jane_partner.com#EXT#@contoso.com",
+        ),
+    ] {
+        let got = json(get(segment).await.unwrap(), 200).await;
+        assert_eq!(got["sourceUserIdentity"]["userPrincipalName"], upn, "{segment}");
+    }
+    for segment in ["'o%27brien@contoso.com'", "'o/brien@contoso.com'", "'a/b'@contoso.com'"] {
+        let body = graph_error(get(segment).await.unwrap(), 400, "invalidRequest").await;
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("twice") || message.contains("%2F"),
+            "{segment}: {message}"
+        );
+    }
+    // Encoded, a `/` is part of the key: a well-formed key that names no mapping.
+    graph_error(get("'o%2Fbrien@contoso.com'").await.unwrap(), 404, "itemNotFound").await;
+}
+
+/// "On the beta endpoint, the $ prefix is optional" (Graph's query-parameters page): `select=` is
+/// `$select=`, and an option given both ways is given twice.
+#[tokio::test]
+async fn on_beta_a_system_query_option_may_go_without_its_dollar() {
+    let e = Emulator::memory().await;
+    json(e.groups_delta(json!([group(1), group(2), group(3)])).await, 200).await;
+    let r = e.reader(TENANT);
+    let one = "(sourceGroupObjectId='00000000-0000-0000-0000-000000000001')";
+    let got = json(
+        e.get(&format!("{GROUPS}{one}?select=groupType"), &r)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(
+        got.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["@odata.context", "groupType", "id"]
+    );
+    let page = json(
+        e.get(&format!("{GROUPS}?top=2&count=true&select=groupType"), &r)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(page["value"].as_array().unwrap().len(), 2, "{page}");
+    assert_eq!(page["@odata.count"], 3, "{page}");
+    assert!(page["value"][0].get("targetGroupIdentity").is_none(), "{page}");
+    // The next link carries the options in their `$` form.
+    assert!(page["@odata.nextLink"].as_str().unwrap().contains("$top=2"), "{page}");
+    for query in [
+        "?top=1&$top=2",
+        "?orderby=id",
+        "?filter=groupType%20eq%20'none'",
+        "?top=0",
+    ] {
+        graph_error(
+            e.get(&format!("{GROUPS}{query}"), &r).send().await.unwrap(),
+            400,
+            "invalidRequest",
+        )
+        .await;
+    }
+    // A custom option (no OData name) is still nobody's business.
+    json(e.get(&format!("{GROUPS}?topmost=2"), &r).send().await.unwrap(), 200).await;
+}
+
+/// "Every response carries `request-id` and `date`; a `client-request-id` sent by the caller is echoed"
+/// (api-notes.md, "Graph conventions"): successes, every kind of error, `$metadata`, the token endpoint,
+/// a `$count` as text.
+#[tokio::test]
+async fn every_answer_carries_request_id_date_and_the_callers_client_request_id() {
+    let e = Emulator::memory().await;
+    let r = e.reader(TENANT);
+    let token_url = format!("{}/{TENANT}/oauth2/v2.0/token", e.base);
+    let requests = [
+        e.get(GROUPS, &r),
+        e.get(&format!("{GROUPS}/$count"), &r),
+        e.get(
+            &format!("{GROUPS}(sourceGroupObjectId='aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa')"),
+            &r,
+        ),
+        e.get(&format!("{GROUPS}?$orderby=id"), &r),
+        e.http.get(e.url(GROUPS)),
+        e.http.delete(e.url(GROUPS)).bearer_auth(&r),
+        e.patch_json(GROUPS, &r, &json!({"@context": "#$delta", "value": []})),
+        e.http.get(format!("{}/beta/$metadata", e.base)),
+        e.http.get(format!("{}/nowhere", e.base)),
+        e.http.post(&token_url).form(&[("grant_type", "password")]),
+    ];
+    let mut ids = std::collections::HashSet::new();
+    for (n, request) in requests.into_iter().enumerate() {
+        let mine = format!("0f0f0f0f-0000-4000-8000-{n:012}");
+        let answer = request.header("client-request-id", &mine).send().await.unwrap();
+        let headers = answer.headers();
+        let what = format!("request {n}: {} {}", answer.status(), answer.url());
+        assert_eq!(headers["client-request-id"], mine.as_str(), "{what}");
+        let id = headers["request-id"].to_str().unwrap().to_owned();
+        assert!(id.parse::<crossmap_model::Guid>().is_ok(), "{what}: {id}");
+        assert!(ids.insert(id), "{what}: request ids repeat");
+        let date = headers["date"].to_str().unwrap();
+        assert!(httpdate::parse_http_date(date).is_ok(), "{what}: {date}");
     }
 }
