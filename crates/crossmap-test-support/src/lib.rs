@@ -1,8 +1,8 @@
 //! Test helpers shared by crossmap's crates: the wire fixtures from the public documentation, the
 //! proptest strategies that generate mappings, states and requests ([`generators`]), large deterministic
 //! data sets for benchmarks ([`data`]), directory objects for matching, small and colliding or large and
-//! realistic ([`directories`]), a server that echoes more than it was sent ([`echo`]), and the invariants
-//! the fuzz targets check ([`fuzz`]).
+//! realistic ([`directories`]), a server that echoes more than it was sent ([`echo`]), the invariants
+//! the fuzz targets check ([`fuzz`]), and the check that a document shows a test's code as is ([`shown`]).
 //!
 //! A dev-dependency only; `cargo xtask layers` fails if a shipped crate depends on it.
 //!
@@ -16,6 +16,7 @@ pub mod directories;
 pub mod echo;
 pub mod fuzz;
 pub mod generators;
+pub mod shown;
 
 use std::path::PathBuf;
 

@@ -93,21 +93,11 @@ async fn my_tool_retries_a_throttled_push() -> Result {
 
 #[test]
 fn the_document_shows_this_example_as_it_is() {
-    let this = include_str!("testing_guide.rs");
-    let example = this
-        .split_once("// --- docs/emulator.md example: begin\n")
-        .and_then(|(_, rest)| rest.split_once("// --- docs/emulator.md example: end"))
-        .map(|(example, _)| example)
-        .expect("the example's markers");
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/emulator.md")).unwrap();
-    let shown = doc
-        .split_once("### From Rust")
-        .and_then(|(_, rest)| rest.split_once("```rust\n"))
-        .and_then(|(_, rest)| rest.split_once("```"))
-        .map(|(code, _)| code)
-        .expect("docs/emulator.md has a rust block under \"### From Rust\"");
+    use crossmap_test_support::shown;
+    let example = shown::region(include_str!("testing_guide.rs"), "docs/emulator.md example");
+    let doc = shown::workspace_file("docs/emulator.md");
     assert!(
-        shown == example,
+        shown::rust_block_after(&doc, "### From Rust") == example,
         "the Rust example in docs/emulator.md differs from tests/it/testing_guide.rs: copy it over"
     );
 }

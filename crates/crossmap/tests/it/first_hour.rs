@@ -141,19 +141,10 @@ async fn an_invalid_item_is_named_by_its_place_in_the_input_and_nothing_of_its_r
 
 #[test]
 fn the_readme_shows_the_fault_example_as_it_is() {
-    let this = include_str!("first_hour.rs");
-    let example = this
-        .split_once("    // --- README.md faults: begin\n")
-        .and_then(|(_, rest)| rest.split_once("    // --- README.md faults: end"))
-        .map(|(example, _)| example)
-        .expect("the example's markers");
-    let example: String = example
-        .lines()
-        .map(|l| format!("{}\n", l.strip_prefix("    ").unwrap_or(l)))
-        .collect();
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    use crossmap_test_support::shown;
+    let example = shown::region(include_str!("first_hour.rs"), "README.md faults");
     assert!(
-        readme.contains(&example),
+        shown::workspace_file("README.md").contains(&example),
         "README.md's fault example differs from crates/crossmap/tests/it/first_hour.rs: copy it over"
     );
 }

@@ -41,21 +41,11 @@ async fn my_tool_pushes_the_map() -> Result<(), Box<dyn std::error::Error>> {
 
 #[test]
 fn the_readme_shows_this_example_as_it_is() {
-    let this = include_str!("readme.rs");
-    let example = this
-        .split_once("// --- README.md example: begin\n")
-        .and_then(|(_, rest)| rest.split_once("// --- README.md example: end"))
-        .map(|(example, _)| example)
-        .expect("the example's markers");
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
-    let shown = readme
-        .split_once("## Use crossmap from your own code")
-        .and_then(|(_, rest)| rest.split_once("```rust\n"))
-        .and_then(|(_, rest)| rest.split_once("```"))
-        .map(|(code, _)| code)
-        .expect("README.md has a rust block under \"## Use crossmap from your own code\"");
+    use crossmap_test_support::shown;
+    let example = shown::region(include_str!("readme.rs"), "README.md example");
+    let readme = shown::workspace_file("README.md");
     assert!(
-        shown == example,
+        shown::rust_block_after(&readme, "## Use crossmap from your own code") == example,
         "the Rust example in README.md differs from crates/crossmap/tests/it/readme.rs: copy it over"
     );
 }
