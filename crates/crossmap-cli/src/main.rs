@@ -315,6 +315,8 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // The reader of our output went away (`crossmap export | head`): what it wanted, it got.
+        Err(e) if is_broken_pipe(&e) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             // `{:#}` is the message and its causes on one line: never a backtrace, whatever
             // RUST_BACKTRACE says (panics keep theirs).
@@ -333,6 +335,13 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::from(if refused { 2 } else { 1 })
         }
     }
+}
+
+/// Whether `e` is a write to a closed pipe, at any depth of its causes.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<std::io::Error>())
+        .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 fn run(cli: Cli) -> Result<()> {

@@ -13,7 +13,7 @@ use crossmap_model::{
 };
 use futures_util::StreamExt;
 use std::collections::HashMap;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -229,6 +229,7 @@ pub(crate) async fn match_command(conn: &Connection, tenants: &Tenants, args: &M
     for w in matching.warnings() {
         eprintln!("warning: {w}");
     }
+    let mut out = std::io::stdout().lock();
     let statuses = [
         Status::Matched,
         Status::Ambiguous,
@@ -241,7 +242,7 @@ pub(crate) async fn match_command(conn: &Connection, tenants: &Tenants, args: &M
             .iter()
             .map(|s| format!("{} {}", counts.get(*s), s.as_str()))
             .collect();
-        println!("{kind}: {}", parts.join(", "));
+        writeln!(out, "{kind}: {}", parts.join(", "))?;
     }
     let mut by_rule: Vec<(Rule, usize)> = Vec::new();
     let rules = matching
@@ -261,22 +262,24 @@ pub(crate) async fn match_command(conn: &Connection, tenants: &Tenants, args: &M
         }
     }
     let parts: Vec<String> = by_rule.iter().map(|(r, n)| format!("{n} by {}", r.as_str())).collect();
-    println!(
+    writeln!(
+        out,
         "matched {}",
         if parts.is_empty() {
             "none".to_owned()
         } else {
             parts.join(", ")
         }
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "wrote {} ({} users, {} groups) and {} (every source object once); matched in {:.2}s",
         args.out.display(),
         users.len(),
         groups.len(),
         args.review.display(),
         elapsed.as_secs_f64()
-    );
+    )?;
     Ok(())
 }
 
@@ -489,22 +492,25 @@ pub(crate) async fn verify_command(
 
     findings.sort_by_key(|f| (f.line, !f.error));
     let errors = findings.iter().filter(|f| f.error).count();
+    // Written, not printed: a reader that stops early (`| head`) is an error to stop on, not a panic.
+    let mut out = std::io::stdout().lock();
     for f in &findings {
         let level = if f.error { "error" } else { "warning" };
         if file.is_some() {
-            println!("{}:{}: {level}: {}", f.at, f.line, f.message);
+            writeln!(out, "{}:{}: {level}: {}", f.at, f.line, f.message)?;
         } else {
-            println!("{}: {level}: {}", f.at, f.message);
+            writeln!(out, "{}: {level}: {}", f.at, f.message)?;
         }
     }
-    println!(
+    writeln!(
+        out,
         "{} user and {} group mapping(s) checked against {} and {}: {errors} error(s), {} warning(s)",
         users.len(),
         groups.len(),
         source.display_name(),
         target.display_name(),
         findings.len() - errors
-    );
+    )?;
     if errors > 0 {
         return Err(MapErrors(errors).into());
     }

@@ -358,27 +358,31 @@ pub(crate) async fn plan_command(
             t[2]
         );
     }
+    // Written, not printed: a reader that stops early (`| head`) is an error to stop on, not a panic.
+    let mut out = std::io::stdout().lock();
     if json {
-        let out =
+        let plan =
             serde_json::json!({"create": t[0], "update": t[1], "remove": t[2], "items": rows.collect::<Vec<_>>()});
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&plan)?)?;
         return Ok(());
     }
-    println!("{}", summary(t));
+    writeln!(out, "{}", summary(t))?;
     for r in rows {
-        println!(
+        writeln!(
+            out,
             "{:<7} {:<6} {}",
             r["action"].as_str().unwrap_or(""),
             r["kind"].as_str().unwrap_or(""),
             r["key"].as_str().unwrap_or("")
-        );
+        )?;
         for c in r["changes"].as_array().into_iter().flatten() {
-            println!(
+            writeln!(
+                out,
                 "          {}: {} -> {}",
                 c["property"].as_str().unwrap_or(""),
                 c["old"],
                 c["new"]
-            );
+            )?;
         }
     }
     Ok(())
@@ -718,7 +722,7 @@ pub(crate) async fn get_command(conn: &Connection, kind: &str, key: &str, select
     };
     match value {
         Some(v) => {
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(&v)?)?;
             Ok(())
         }
         None => bail!("no {kind} mapping for {key}"),
