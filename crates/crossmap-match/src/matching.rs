@@ -153,6 +153,18 @@ pub enum Warning {
     /// An exclusion pattern that excluded nothing.
     #[error("the exclusion pattern {0:?} matched no source user or group")]
     ExcludedNothing(String),
+    /// Source users left open (unmatched or ambiguous) at a UPN domain that no domain mapping rewrites
+    /// and at which no target user is: their UPNs could match no one (a renamed domain left out?).
+    #[error(
+        "{users} unmatched or ambiguous source user(s) have UPNs at {domain}, which no --map-domain rewrites \
+         and no target user's UPN is at: add --map-domain {domain}=TARGET-DOMAIN if that domain was renamed"
+    )]
+    UnmappedSourceDomain {
+        /// The source domain, lower-cased.
+        domain: String,
+        /// How many open source users have a UPN there.
+        users: usize,
+    },
 }
 
 /// A rule's finding, as stored: ids into [`Side::ids`].
@@ -254,6 +266,8 @@ pub struct Matching<'a> {
     pub(crate) admins: Vec<u32>,
     pub(crate) patterns: Vec<String>,
     pub(crate) domains: Vec<(String, String)>,
+    /// Source UPN domains no mapping rewrites and no target UPN is at, sorted.
+    pub(crate) unmapped: Vec<String>,
     pub(crate) warnings: Vec<Warning>,
 }
 
@@ -434,7 +448,18 @@ impl<'m, 'a> Row<'m, 'a, UserRef<'a>> {
             .side
             .notes(self.index)
             .iter()
-            .map(|n| self.note_evidence(n, self.values(n.rule, n.pattern)))
+            .map(|n| {
+                let mut e = self.note_evidence(n, self.values(n.rule, n.pattern));
+                // Of a source's addresses, the ones its candidates hold are the evidence: the others
+                // (an address only it has) would send a reader looking for a sharing that is not there.
+                if e.rule == Rule::Email && !e.candidates.is_empty() {
+                    let shared = |a: &String| e.candidates.iter().any(|t| t.addresses().any(|b| b == a));
+                    if e.values.iter().any(shared) {
+                        e.values.retain(shared);
+                    }
+                }
+                e
+            })
             .collect();
         if let (Status::Matched, Some(rule), Some(t)) = (self.status(), self.rule(), self.target()) {
             out.push(Evidence {
@@ -687,7 +712,28 @@ impl<'a> Row<'_, 'a, UserRef<'a>> {
             };
         }
         let claimer = |t: &UserRef<'a>| self.matching.user_claiming(*t).map(|s| upn(&s));
-        review_row("user", source, self, &self.evidence(), upn, claimer, "")
+        let mut row = review_row("user", source, self, &self.evidence(), upn, claimer, "");
+        if let Some(domain) = self.unmapped_domain() {
+            let _ = write!(
+                row.reason,
+                "; no --map-domain rewrites {domain} and no target user's UPN is at it"
+            );
+        }
+        row
+    }
+
+    /// The source's UPN domain, when the row is open and no mapping rewrites that domain nor any target
+    /// UPN is at it (the warning [`Warning::UnmappedSourceDomain`]).
+    fn unmapped_domain(&self) -> Option<&str> {
+        if !matches!(self.status(), Status::Unmatched | Status::Ambiguous) || self.source().is_external() {
+            return None;
+        }
+        let (_, domain) = split_address(self.source().user_principal_name_key())?;
+        let unmapped = &self.matching.unmapped;
+        unmapped
+            .binary_search_by(|d| d.as_str().cmp(domain))
+            .ok()
+            .map(|i| unmapped[i].as_str())
     }
 }
 

@@ -115,7 +115,17 @@ fn s2_exclusion_patterns_on_upns_and_group_names_and_unused_ones_are_warned() {
         (e[0].outcome, e[0].values.clone()),
         (Outcome::Excluded, vec!["old*".to_owned()])
     );
-    assert_eq!(m.warnings(), [Warning::ExcludedNothing("nothing-*".into())]);
+    assert_eq!(
+        m.warnings(),
+        [
+            Warning::ExcludedNothing("nothing-*".into()),
+            // An empty target: nothing is at a.com there.
+            Warning::UnmappedSourceDomain {
+                domain: "a.com".into(),
+                users: 1
+            }
+        ]
+    );
 }
 
 #[test]
@@ -401,6 +411,91 @@ fn s5_email_uses_every_address_rewritten_and_the_evidence_is_what_both_share() {
         assert_eq!(outcome(m, "u1@contoso.com"), matched("email", "ann.smith@fabrikam.com"));
         let e = m.users().next().unwrap().evidence();
         assert_eq!(e.last().unwrap().values, ["al@fabrikam.com"]);
+    });
+}
+
+#[test]
+fn s5_an_ambiguous_address_names_only_the_address_shared() {
+    // Two helpdesk accounts share one mailbox address; each has its own secondary address too.
+    let src = [
+        user(1, "helpdesk1@contoso.com", |u| {
+            u.mail = s("helpdesk@contoso.com");
+            u.proxy_addresses = list(&["SMTP:helpdesk@contoso.com", "smtp:helpdesk1@contoso.com"]);
+        }),
+        user(3, "helpdesk2@contoso.com", |u| {
+            u.mail = s("helpdesk@contoso.com");
+            u.proxy_addresses = list(&["SMTP:helpdesk@contoso.com", "smtp:helpdesk2@contoso.com"]);
+        }),
+    ];
+    let tgt = [user(2, "helpdesk@fabrikam.com", |u| {
+        u.mail = s("helpdesk@fabrikam.com")
+    })];
+    run(&src, &tgt, &config(&["contoso.com=fabrikam.com"]), |m| {
+        assert_eq!(outcome(m, "helpdesk1@contoso.com").0, Status::Ambiguous);
+        let row = m.users().next().unwrap();
+        let e = row.evidence();
+        assert_eq!(e[0].values, ["helpdesk@fabrikam.com"]);
+        let reason = row.review().reason;
+        assert!(!reason.contains("helpdesk1@"), "{reason}");
+        assert!(reason.contains("email \"helpdesk@fabrikam.com\" is shared"), "{reason}");
+    });
+}
+
+#[test]
+fn s5_open_users_at_a_domain_no_mapping_rewrites_and_no_target_holds_are_warned() {
+    let src = [
+        user(1, "ann@contoso-legacy.com", |_| {}),
+        user(3, "bob@contoso-legacy.com", |_| {}),
+        user(5, "cat@contoso.com", |_| {}),
+        user(7, "dan@shared.org", |_| {}),
+        user(9, "eve@contoso.onmicrosoft.com", |_| {}),
+        user(11, "guest_x.org#EXT#@contoso.onmicrosoft.com", |u| {
+            u.user_type = s("Guest")
+        }),
+    ];
+    let tgt = [
+        user(2, "ann@fabrikam.com", |_| {}),
+        user(4, "bob@fabrikam.com", |_| {}),
+        user(6, "cat@fabrikam.com", |_| {}),
+        // A domain the target holds too compares as it is: not flagged, though unmatched.
+        user(8, "zed@shared.org", |_| {}),
+    ];
+    run(&src, &tgt, &config(&["contoso.com=fabrikam.com"]), |m| {
+        assert_eq!(outcome(m, "ann@contoso-legacy.com").0, Status::Unmatched);
+        assert_eq!(
+            m.warnings(),
+            [
+                Warning::UnmappedSourceDomain {
+                    domain: "contoso-legacy.com".into(),
+                    users: 2
+                },
+                Warning::UnmappedSourceDomain {
+                    domain: "contoso.onmicrosoft.com".into(),
+                    users: 1
+                },
+            ]
+        );
+        let reasons: Vec<String> = m.review().map(|r| r.reason).collect();
+        assert!(
+            reasons[0].contains("no --map-domain rewrites contoso-legacy.com"),
+            "{reasons:?}"
+        );
+        let flagged = reasons.iter().filter(|r| r.contains("--map-domain")).count();
+        assert_eq!(flagged, 3, "{reasons:?}");
+    });
+    let c = config(&["contoso.com=fabrikam.com", "contoso-legacy.com=fabrikam.com"]);
+    run(&src, &tgt, &c, |m| {
+        assert_eq!(
+            outcome(m, "ann@contoso-legacy.com"),
+            matched("userPrincipalName", "ann@fabrikam.com")
+        );
+        assert_eq!(
+            m.warnings(),
+            [Warning::UnmappedSourceDomain {
+                domain: "contoso.onmicrosoft.com".into(),
+                users: 1
+            }]
+        );
     });
 }
 
