@@ -712,7 +712,7 @@ impl<'a> Row<'_, 'a, UserRef<'a>> {
             };
         }
         let claimer = |t: &UserRef<'a>| self.matching.user_claiming(*t).map(|s| upn(&s));
-        let mut row = review_row("user", source, self, &self.evidence(), upn, claimer, "");
+        let mut row = review_row("user", source, self, &self.evidence(), upn, upn, claimer, "");
         if let Some(domain) = self.unmapped_domain() {
             let _ = write!(
                 row.reason,
@@ -774,29 +774,36 @@ impl<'a> Row<'_, 'a, GroupRef<'a>> {
     /// The review list's row.
     pub fn review(&self) -> ReviewRow<'a> {
         let id = |g: &GroupRef<'a>| Cow::Owned(g.id().to_string());
-        let claimer = |t: &GroupRef<'a>| self.matching.group_claiming(*t).map(|s| id(&s));
+        // In the sentence, a group is its id and its name: an id alone tells a reader nothing.
+        let label = |g: &GroupRef<'a>| Cow::Owned(format!("{} {:?}", g.id(), g.display_name()));
+        let claimer = |t: &GroupRef<'a>| self.matching.group_claiming(*t).map(|s| label(&s));
         let s = self.source();
         let name = format!("{:?} ({}): ", s.display_name(), s.kind());
-        review_row("group", id(&s), self, &self.evidence(), id, claimer, &name)
+        review_row("group", id(&s), self, &self.evidence(), id, label, claimer, &name)
     }
 }
 
+/// A review row; `name` names an object in the `target` and `candidates` columns, `label` in the reason.
+#[allow(clippy::too_many_arguments)]
 fn review_row<'a, R>(
     kind: &'static str,
     source: Cow<'a, str>,
     row: &Row<'_, 'a, R>,
     evidence: &[Evidence<R>],
     name: impl Fn(&R) -> Cow<'a, str>,
+    label: impl Fn(&R) -> Cow<'a, str>,
     claimer: impl Fn(&R) -> Option<Cow<'a, str>>,
     prefix: &str,
 ) -> ReviewRow<'a> {
-    let names = |list: &[R], more: bool| {
-        let mut s = list.iter().map(&name).collect::<Vec<_>>().join(" ");
+    let list_of = |list: &[R], more: bool, each: &dyn Fn(&R) -> Cow<'a, str>, sep: &str| {
+        let mut s = list.iter().map(each).collect::<Vec<_>>().join(sep);
         if more {
             s.push_str(" …");
         }
         s
     };
+    let names = |list: &[R], more: bool| list_of(list, more, &name, " ");
+    let labels = |list: &[R], more: bool| list_of(list, more, &label, ", ");
     let shown = |e: &Evidence<R>| {
         let v = e.values.join(", ");
         format!("{} {v:?}", e.rule)
@@ -817,7 +824,7 @@ fn review_row<'a, R>(
                     }
                 );
                 if !e.others.is_empty() {
-                    let _ = write!(s, " also matching other source {kind}(s) {}", names(&e.others, false));
+                    let _ = write!(s, " also matching other source {kind}(s) {}", labels(&e.others, false));
                 }
                 if e.more {
                     s.push_str(" (and more)");
@@ -829,8 +836,8 @@ fn review_row<'a, R>(
                     .candidates
                     .iter()
                     .map(|t| match claimer(t) {
-                        Some(by) => format!("{} (taken by {by})", name(t)),
-                        None => name(t).into_owned(),
+                        Some(by) => format!("{} (taken by {by})", label(t)),
+                        None => label(t).into_owned(),
                     })
                     .collect();
                 earlier.push(format!("{} points only to {}", shown(e), taken.join(", ")));
@@ -839,7 +846,7 @@ fn review_row<'a, R>(
             Outcome::Excluded => earlier.push(format!("the exclusion pattern {:?} matches", e.values.join(""))),
             Outcome::Suggested => earlier.push(format!(
                 "same display name (a suggestion, never a match): {}",
-                names(&e.candidates, e.more)
+                labels(&e.candidates, e.more)
             )),
             Outcome::Matched if e.rule == Rule::Override => earlier.push("an override".to_owned()),
             Outcome::Matched => earlier.push(format!("{} identifies one source and one target {kind}", shown(e))),
@@ -1013,7 +1020,16 @@ mod tests {
         for row in m.users() {
             let short = row.plain_match_reason().expect("a plain match");
             let upn = |u: &crate::UserRef<'_>| Cow::Owned(u.user_principal_name().to_owned());
-            let long = super::review_row("user", upn(&row.source()), &row, &row.evidence(), upn, |_| None, "");
+            let long = super::review_row(
+                "user",
+                upn(&row.source()),
+                &row,
+                &row.evidence(),
+                upn,
+                upn,
+                |_| None,
+                "",
+            );
             assert_eq!(short, long.reason);
         }
     }

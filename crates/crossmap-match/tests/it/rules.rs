@@ -566,6 +566,42 @@ fn s6_two_groups_with_one_name_are_ambiguous_and_overrides_decide() {
 }
 
 #[test]
+fn s6_group_reasons_name_every_group_they_mention_not_only_its_id() {
+    // Two source "Finance" groups, one target "Finance": an override picks one, the other is a conflict.
+    let src = [
+        group(1, "Finance", "finance", false),
+        group(2, "Finance", "finance-old", false),
+        group(3, "Marketing", "marketing", true),
+    ];
+    let tgt = [
+        group(11, "Finance", "fin", false),
+        group(12, "Marketing", "mkt-sec", false),
+    ];
+    let (sd, td) = (dir(1, &[], &src), dir(2, &[], &tgt));
+    let mut c = Config::new();
+    c.override_group(Guid::from_u128(1), Guid::from_u128(11)).unwrap();
+    let m = match_directories(&sd, &td, &c).unwrap();
+    let rows: Vec<_> = m.review().collect();
+    let (g1, g11, g12) = (Guid::from_u128(1), Guid::from_u128(11), Guid::from_u128(12));
+    assert_eq!(rows[1].status, Status::Conflict);
+    assert_eq!(
+        rows[1].reason,
+        format!(
+            "\"Finance\" (security): displayName \"finance\" points only to {g11} \"Finance\" (taken by {g1} \"Finance\")"
+        )
+    );
+    // The candidates column keeps bare ids, for scripts.
+    assert_eq!(rows[2].candidates, g12.to_string());
+    assert!(
+        rows[2]
+            .reason
+            .ends_with(&format!("suggestion, never a match): {g12} \"Marketing\"")),
+        "{}",
+        rows[2].reason
+    );
+}
+
+#[test]
 fn s7_a_namesake_is_a_suggestion_never_a_match() {
     // The departed John Smith (included here on purpose) and another John Smith in the target.
     let src = [user(1, "john.smith@a.com", |u| u.display_name = s("John Smith"))];
