@@ -208,6 +208,7 @@ impl FileArgs {
             delimiter: self.delimiter,
             jsonl: false,
             keep_lines: false,
+            keep_going: false,
         }
     }
 }

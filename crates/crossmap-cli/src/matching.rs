@@ -310,30 +310,25 @@ pub(crate) async fn verify_command(
             let options = ReadOptions {
                 jsonl: options.jsonl || matches!(path.extension().and_then(|e| e.to_str()), Some("jsonl" | "ndjson")),
                 keep_lines: true,
+                // Every row that reads is checked, whatever the others: one typo must not hide the rest.
+                keep_going: true,
                 ..options.clone()
             };
-            match input::read_bytes(&name, &bytes, &options) {
-                Ok(d) => (d.users, d.groups, name, d.user_lines, d.group_lines),
-                Err(problems) => {
-                    // A row that does not even read is an error of the map like any other.
-                    for p in problems.0 {
-                        let (line, message) = split_location(&name, &p);
-                        findings.push(Finding {
-                            at: name.clone(),
-                            line,
-                            error: true,
-                            message,
-                        });
-                    }
-                    (
-                        SortedTable::new(),
-                        SortedTable::new(),
-                        name,
-                        HashMap::new(),
-                        HashMap::new(),
-                    )
-                }
+            let read = input::read_bytes(&name, &bytes, &options).unwrap_or_else(|problems| input::Desired {
+                problems: problems.0,
+                ..input::Desired::default()
+            });
+            // A row that does not even read is an error of the map like any other.
+            for p in &read.problems {
+                let (line, message) = split_location(&name, p);
+                findings.push(Finding {
+                    at: name.clone(),
+                    line,
+                    error: true,
+                    message,
+                });
             }
+            (read.users, read.groups, name, read.user_lines, read.group_lines)
         }
         None => {
             let client = conn.client()?;

@@ -204,6 +204,8 @@ fn match_then_push_then_verify_is_clean_and_every_problem_has_its_line() {
             id(0x2000, 99),
             id(0x2000, 1098)
         ),
+        // A row that does not read: an error of its own, and the rows around it are checked all the same.
+        format!("User,{SOURCE_ORG},carol@contoso.com,carol@fabrikam.com,,superUser"),
     ];
     std::fs::write(&bad, rows.join("\n") + "\n").unwrap();
     let out = crossmap(&base, &state).arg("verify").arg(&bad).output().unwrap();
@@ -236,6 +238,7 @@ fn match_then_push_then_verify_is_clean_and_every_problem_has_its_line() {
         ),
         (9, "error: source group"),
         (9, "error: target group"),
+        (10, "error: column 6: UserType \"superUser\" is not one of"),
     ] {
         let want = format!("{name}:{line}: {needle}");
         assert!(report.contains(&want), "missing {want:?} in:\n{report}");
