@@ -197,7 +197,11 @@ fn config(args: &MatchArgs) -> Result<Config> {
             config.read_overrides(&text)
         };
         if let Err(errors) = read {
-            let lines: Vec<String> = errors.iter().map(|e| format!("  {}:{e}", path.display())).collect();
+            // FILE:LINE: as every other problem the CLI reports, for editors and grep.
+            let lines: Vec<String> = errors
+                .iter()
+                .map(|e| format!("  {}:{}: {}", path.display(), e.line, e.error))
+                .collect();
             return Err(refuse(format!(
                 "{} problem(s) in {}; nothing was written:\n{}",
                 errors.len(),
@@ -214,7 +218,21 @@ pub(crate) async fn match_command(conn: &Connection, tenants: &Tenants, args: &M
     let config = config(args)?;
     let (source, target) = read_both(conn, tenants).await?;
     let started = Instant::now();
-    let matching = match_directories(&source, &target, &config).context("matching")?;
+    let matching = match_directories(&source, &target, &config).map_err(|e| match e {
+        // Names the flags gave that the directories do not hold: refused input (exit 2), not a failure.
+        crossmap_match::MatchError::Unknown(_) => {
+            let files: Vec<String> = [&args.overrides, &args.admins]
+                .into_iter()
+                .flatten()
+                .map(|p| p.display().to_string())
+                .collect();
+            anyhow::Error::from(Refused(format!(
+                "{e} (check {}); nothing was written",
+                files.join(" and ")
+            )))
+        }
+        e => anyhow::Error::from(e).context("matching"),
+    })?;
     let elapsed = started.elapsed();
     let users: Vec<User> = matching.user_mappings().collect();
     let groups: Vec<Group> = matching.group_mappings().collect();

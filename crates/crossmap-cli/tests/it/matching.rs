@@ -309,3 +309,52 @@ fn the_readme_walkthrough_on_the_example_directories() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// A bad overrides file is refused input (exit 2) with FILE:LINE: problems, as every other file the CLI
+/// reads; so is an override naming someone the directories do not hold, with the file named.
+#[test]
+fn bad_overrides_are_refused_input_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, t) = directories(dir.path());
+    let (mut server, base) = serve_with(&dir.path().join("data"), &[("contoso", &s), ("fabrikam", &t)]);
+    let state = dir.path().join("state");
+    let (map, review) = (dir.path().join("map.csv"), dir.path().join("review.csv"));
+    let run = |overrides: &Path| {
+        crossmap(&base, &state)
+            .args(["match", "--map-domain", "contoso.com=fabrikam.com", "--overrides"])
+            .arg(overrides)
+            .arg("--out")
+            .arg(&map)
+            .arg("--review")
+            .arg(&review)
+            .output()
+            .unwrap()
+    };
+    let contradicting = dir.path().join("contradicting.csv");
+    std::fs::write(
+        &contradicting,
+        "source,target\nann@contoso.com,carol@fabrikam.com\nbob@contoso.com,carol@fabrikam.com\n",
+    )
+    .unwrap();
+    let out = run(&contradicting);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("  {}:3: ", contradicting.display())),
+        "{stderr}"
+    );
+
+    let unknown = dir.path().join("unknown.csv");
+    std::fs::write(&unknown, "ann@contoso.com,nobody@fabrikam.com\n").unwrap();
+    let out = run(&unknown);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("override target user nobody@fabrikam.com is not in the target directory"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&unknown.display().to_string()), "{stderr}");
+    assert!(!map.exists() && !review.exists(), "nothing is written");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
