@@ -366,3 +366,45 @@ fn a_reader_that_stops_early_ends_plan_quietly() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// Progress lines are per kind: a 429 on the users' PATCH shows on the users' line only, not again on the
+/// groups' line (the client's counters run over the whole push).
+#[test]
+fn a_throttled_push_counts_each_kinds_throttles_on_its_own_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = dir.path().join("faults.json");
+    std::fs::write(
+        &faults,
+        r#"{"rules": [{"match": {"method": "PATCH", "path": "crossOrganizationUserMappings"}, "times": 1, "status": 429, "retryAfter": "1"}]}"#,
+    )
+    .unwrap();
+    let (mut server, base, _) = crate::serve::start(&[
+        "--app".into(),
+        "w:secret:manage".into(),
+        "--data-dir".into(),
+        dir.path().join("data").into(),
+        "--faults".into(),
+        faults.into(),
+    ]);
+    let out = crossmap(&base, "t1", &dir.path().join("state"))
+        .args(["push", "--yes"])
+        .arg(example())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let line = |kind: &str| {
+        stderr
+            .lines()
+            .rfind(|l| l.starts_with(&format!("{kind}: ")))
+            .unwrap_or_else(|| panic!("no {kind} line in {stderr}"))
+            .to_owned()
+    };
+    assert!(line("users").contains("1 throttled, 1 retried"), "{stderr}");
+    assert!(
+        line("groups").contains("0 throttled, 0 retried, 0 s waited"),
+        "{stderr}"
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
