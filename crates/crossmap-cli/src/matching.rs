@@ -167,7 +167,31 @@ async fn read_both(conn: &Connection, tenants: &Tenants) -> Result<(Directory, D
     let source = client_for(conn, &tenants.source_tenant, tenants.source_token.as_deref())?;
     let target = client_for(conn, &tenants.target_tenant, tenants.target_token.as_deref())?;
     let (s, t) = tokio::join!(read_directory(&source, "source"), read_directory(&target, "target"));
-    Ok((s?, t?))
+    let (s, t) = (s?, t?);
+    // A tenant named wrong still answers (Graph with another tenant's directory, the emulator with an
+    // empty one): matching against it would call everyone unmatched and write an empty map, exit 0.
+    for (dir, label, flag, name) in [
+        (&s, "source", "--source-tenant", &tenants.source_tenant),
+        (&t, "target", "--target-tenant", &tenants.target_tenant),
+    ] {
+        if dir.user_count() == 0 && dir.group_count() == 0 {
+            return Err(Refused(format!(
+                "the {label} tenant {name} ({}) has no users and no groups: is {flag} right?",
+                dir.tenant_id()
+            ))
+            .into());
+        }
+    }
+    if s.tenant_id() == t.tenant_id() {
+        return Err(Refused(format!(
+            "--source-tenant {} and --target-tenant {} are one tenant ({}): a move needs two",
+            tenants.source_tenant,
+            tenants.target_tenant,
+            s.tenant_id()
+        ))
+        .into());
+    }
+    Ok((s, t))
 }
 
 fn read_text(path: &Path) -> Result<String> {

@@ -358,3 +358,30 @@ fn bad_overrides_are_refused_input_with_file_and_line() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// A tenant named wrong answers with an empty directory (the emulator; Graph with another tenant's):
+/// `match` refuses it (exit 2) instead of writing an empty map and calling everyone unmatched; so it
+/// does when both flags name one tenant.
+#[test]
+fn a_wrong_or_repeated_tenant_is_refused_not_matched_against() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, t) = directories(dir.path());
+    let (mut server, base) = serve_with(&dir.path().join("data"), &[("contoso", &s), ("fabrikam", &t)]);
+    let state = dir.path().join("state");
+    let (map, review) = (dir.path().join("map.csv"), dir.path().join("review.csv"));
+    for (target, needle) in [("fabrikm", "the target tenant fabrikm"), ("contoso", "are one tenant")] {
+        let out = crossmap(&base, &state)
+            .args(["match", "--target-tenant", target, "--out"])
+            .arg(&map)
+            .arg("--review")
+            .arg(&review)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{target}: {stderr}");
+        assert!(stderr.contains(needle), "{target}: {stderr}");
+        assert!(!map.exists(), "{target}: a map was written");
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
