@@ -74,7 +74,9 @@ enum Command {
     /// Writes the map (matched rows only, pushable as is) and a review list of every source user and group
     /// with its status (matched, ambiguous, conflict, unmatched, excluded), the rule that decided and why.
     /// Display names never decide. The rules: docs/matching.md.
-    #[command(after_help = EXIT_STATUS)]
+    // Match reads the two tenants named by --source-tenant and --target-tenant, and keeps no push
+    // record: the connection's --tenant and --state mean nothing to it, so its help leaves them out.
+    #[command(after_help = EXIT_STATUS, mut_arg("tenant", |a| a.hide(true)), mut_arg("state", |a| a.hide(true)))]
     Match {
         #[command(flatten)]
         conn: remote::Connection,

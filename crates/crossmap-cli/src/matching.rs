@@ -45,7 +45,8 @@ pub(crate) struct MatchArgs {
     /// Pairs that always win: a CSV of `source,target` (UPNs, or group object ids).
     #[arg(long, value_name = "FILE")]
     overrides: Option<PathBuf>,
-    /// Leave out sources whose UPN (users) or display name (groups) matches GLOB (repeatable).
+    /// Leave out sources whose UPN (users), or display name or mail nickname (groups), matches GLOB
+    /// (repeatable).
     #[arg(long = "exclude", value_name = "GLOB")]
     excludes: Vec<String>,
     /// Match disabled source accounts too (by default they are excluded).

@@ -385,3 +385,17 @@ fn a_wrong_or_repeated_tenant_is_refused_not_matched_against() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// `match --help` lists what match uses: not the push record (`--state`) nor the mapping tenant.
+#[test]
+fn match_help_leaves_out_the_flags_match_ignores() {
+    let out = Command::new(env!("CARGO_BIN_EXE_crossmap"))
+        .args(["match", "--help"])
+        .output()
+        .unwrap();
+    let help = stdout(&out);
+    assert!(out.status.success(), "{help}");
+    assert!(help.contains("--source-tenant"), "{help}");
+    assert!(!help.contains("--state"), "{help}");
+    assert!(!help.contains("--tenant <"), "{help}");
+}
