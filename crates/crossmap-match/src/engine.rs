@@ -672,11 +672,14 @@ fn match_users(
             }
         },
     )?;
+    // An address compares rewritten and as it is: a target guest invited for a source member who stays
+    // carries that member's own address, at the source's domain.
     st.rule(
         Rule::Email,
         |s, push| {
             for a in src.user_at(s).addresses() {
                 push(domains.map(a, &mut scratch));
+                push(a);
             }
         },
         |t, push| tgt.user_at(t).addresses().for_each(push),

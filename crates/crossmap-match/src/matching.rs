@@ -398,7 +398,10 @@ impl<'m, 'a> Row<'m, 'a, UserRef<'a>> {
             Rule::EmployeeId => one(s.employee_id()),
             Rule::UserPrincipalName => vec![map_domain(domains, s.user_principal_name_key())],
             Rule::Email => {
-                let mut v: Vec<String> = s.addresses().map(|a| map_domain(domains, a)).collect();
+                let mut v: Vec<String> = s
+                    .addresses()
+                    .flat_map(|a| [map_domain(domains, a), a.to_owned()])
+                    .collect();
                 if let Some(t) = self.target().filter(|_| self.status() == Status::Matched) {
                     v.retain(|a| t.addresses().any(|b| b == a));
                 }

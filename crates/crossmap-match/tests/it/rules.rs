@@ -500,6 +500,35 @@ fn s5_open_users_at_a_domain_no_mapping_rewrites_and_no_target_holds_are_warned(
 }
 
 #[test]
+fn s5_a_target_guest_invited_for_a_source_member_matches_by_the_address_as_it_is() {
+    // Bob stays in the source tenant; the target invited him as a guest, with his own address.
+    let src = [user(1, "bjones@contoso.com", |u| u.mail = s("Bob@contoso.com"))];
+    let tgt = [user(2, "bob_contoso.com#EXT#@fabrikam.onmicrosoft.com", |u| {
+        u.user_type = s("Guest");
+        u.mail = s("bob@contoso.com");
+    })];
+    run(&src, &tgt, &config(&["contoso.com=fabrikam.com"]), |m| {
+        assert_eq!(
+            outcome(m, "bjones@contoso.com"),
+            matched("email", "bob_contoso.com#EXT#@fabrikam.onmicrosoft.com")
+        );
+        assert_eq!(
+            m.users().next().unwrap().evidence().last().unwrap().values,
+            ["bob@contoso.com"]
+        );
+    });
+    // With a member account holding his rewritten address as well, two targets claim him: a person
+    // decides.
+    let both = [
+        tgt[0].clone(),
+        user(4, "robert@fabrikam.com", |u| u.mail = s("bob@fabrikam.com")),
+    ];
+    run(&src, &both, &config(&["contoso.com=fabrikam.com"]), |m| {
+        assert_eq!(outcome(m, "bjones@contoso.com").0, Status::Ambiguous);
+    });
+}
+
+#[test]
 fn s5_an_address_on_two_targets_is_ambiguous() {
     let src = [user(1, "u@a.com", |u| u.mail = s("home@mail.org"))];
     let tgt = [
