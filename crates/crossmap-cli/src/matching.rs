@@ -241,6 +241,21 @@ fn config(args: &MatchArgs) -> Result<Config> {
 /// `crossmap match`.
 pub(crate) async fn match_command(conn: &Connection, tenants: &Tenants, args: &MatchArgs) -> Result<()> {
     let config = config(args)?;
+    // Before the directories are read (minutes for a large tenant), not after.
+    for (flag, path) in [("--out", &args.out), ("--review", &args.review)] {
+        let folder = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if !folder.is_dir() {
+            return Err(Refused(format!(
+                "{flag} {}: there is no folder {}; nothing was read or written",
+                path.display(),
+                folder.display()
+            ))
+            .into());
+        }
+    }
     let (source, target) = read_both(conn, tenants).await?;
     let started = Instant::now();
     let matching = match_directories(&source, &target, &config).map_err(|e| match e {

@@ -399,3 +399,23 @@ fn match_help_leaves_out_the_flags_match_ignores() {
     assert!(!help.contains("--state"), "{help}");
     assert!(!help.contains("--tenant <"), "{help}");
 }
+
+/// An output path in a folder that does not exist is refused before the directories are read (here: no
+/// service at all, which would otherwise be the error), not after minutes of reading.
+#[test]
+fn an_output_in_a_missing_folder_is_refused_before_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = crossmap("http://127.0.0.1:9", &dir.path().join("state"))
+        .args(["match", "--out"])
+        .arg(dir.path().join("no-such-folder/map.csv"))
+        .arg("--review")
+        .arg(dir.path().join("review.csv"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--out") && stderr.contains("no-such-folder"),
+        "{stderr}"
+    );
+}
