@@ -135,9 +135,11 @@ enum Command {
     Serve(ServeArgs),
     /// Mint a bearer token for the emulator, signed with the key in its data directory.
     Token(TokenArgs),
-    /// Fold the emulator's log into a checkpoint of the current state, offline (no emulator running on
-    /// the directory): the directory shrinks to about the state's size and the next start restores it
-    /// instead of replaying history. Mirrors' change-feed tokens from before a removal it drops must resync.
+    /// Fold the emulator's log into a checkpoint of the current state, offline.
+    ///
+    /// No emulator may be running on the directory. The directory shrinks to about the state's size and
+    /// the next start restores it instead of replaying history. Mirrors' change-feed tokens from before a
+    /// removal it drops must resync.
     Compact {
         /// The emulator's data directory.
         #[arg(long, default_value = "./crossmap-data", env = "CROSSMAP_DATA_DIR")]

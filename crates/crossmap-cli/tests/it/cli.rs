@@ -408,3 +408,20 @@ fn a_throttled_push_counts_each_kinds_throttles_on_its_own_line() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// `crossmap --help` gives each command one short line: the details are in the command's own help.
+#[test]
+fn the_command_list_has_one_short_line_per_command() {
+    let out = Command::new(env!("CARGO_BIN_EXE_crossmap"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = stdout(&out);
+    for line in help.lines().filter(|l| l.starts_with("  ")) {
+        assert!(
+            line.chars().count() <= 120,
+            "{} characters: {line}",
+            line.chars().count()
+        );
+    }
+}
