@@ -41,9 +41,21 @@ pub struct Desired {
     pub user_lines: HashMap<UserKey, u64>,
     /// The line of each group mapping, when [`ReadOptions::keep_lines`] asked for them.
     pub group_lines: HashMap<crossmap_model::GroupKey, u64>,
+    /// The rows that did not read, each with its line, when [`ReadOptions::keep_going`] asked to read the
+    /// rest anyway; otherwise always empty (they fail the read).
+    pub problems: Vec<String>,
 }
 
 impl Desired {
+    /// The mappings, or every problem when some row did not read.
+    fn checked(mut self) -> Result<Desired, Problems> {
+        if self.problems.is_empty() {
+            Ok(self)
+        } else {
+            Err(Problems(std::mem::take(&mut self.problems)))
+        }
+    }
+
     /// How many mappings the file holds.
     pub fn len(&self) -> usize {
         self.users.len() + self.groups.len()
@@ -100,6 +112,10 @@ pub struct ReadOptions {
     /// Keep the line of every mapping ([`Desired::user_lines`], [`Desired::group_lines`]), for messages
     /// about rows after reading.
     pub keep_lines: bool,
+    /// Read every row that reads even when others do not, and put the others' problems in
+    /// [`Desired::problems`] instead of failing: for checking the rest of a file (`verify`), never for
+    /// sending it.
+    pub keep_going: bool,
 }
 
 fn user_type(s: &str) -> Option<UserType> {
@@ -167,7 +183,6 @@ pub fn read(path: &Path, options: &ReadOptions) -> Result<Desired, InputError> {
         };
         match read {
             Ok(desired) => return Ok(finish_read(&name, desired, None, &options)?),
-            Err(Unread::Problems(p)) => return Err(p.into()),
             Err(Unread::Io(e)) => return Err(io(e)),
             // Not UTF-8 after all: read it whole, as Windows-1252 with a warning.
             Err(Unread::NotUtf8) => {}
@@ -181,28 +196,23 @@ const HEAD: usize = 64 * 1024;
 
 /// Why a stream was not read.
 enum Unread {
-    /// The stream was read, and some of it is wrong.
-    Problems(Problems),
     /// The stream is not UTF-8: read it again, decoded.
     NotUtf8,
     /// The stream could not be read.
     Io(std::io::Error),
 }
 
-impl From<Problems> for Unread {
-    fn from(p: Problems) -> Self {
-        Unread::Problems(p)
-    }
-}
-
-/// What every read ends with: lines kept or dropped, the encoding's note first, warnings as errors when
-/// strict.
+/// What every read ends with: rows that did not read fail it (unless [`ReadOptions::keep_going`]), lines
+/// kept or dropped, the encoding's note first, warnings as errors when strict.
 fn finish_read(
     name: &str,
     mut desired: Desired,
     note: Option<String>,
     options: &ReadOptions,
 ) -> Result<Desired, Problems> {
+    if !options.keep_going {
+        desired = desired.checked()?;
+    }
     if !options.keep_lines {
         desired.user_lines = HashMap::new();
         desired.group_lines = HashMap::new();
@@ -220,10 +230,10 @@ fn finish_read(
 pub fn read_bytes(name: &str, bytes: &[u8], options: &ReadOptions) -> Result<Desired, Problems> {
     let (text, note) = decode(bytes);
     let desired = if options.jsonl {
-        read_jsonl(name, &text)
+        read_jsonl_all(name, &text)
     } else {
-        read_csv(name, &text, options.delimiter)
-    }?;
+        read_csv_all(name, &text, options.delimiter)
+    };
     finish_read(name, desired, note, options)
 }
 
@@ -394,13 +404,25 @@ struct Builder<'a, M: Rules> {
 
 /// Reads the admins' six-column CSV, with `delimiter` or the one [`detect_delimiter`] finds.
 pub fn read_csv(name: &str, text: &str, delimiter: Option<u8>) -> Result<Desired, Problems> {
+    read_csv_all(name, text, delimiter).checked()
+}
+
+/// [`read_csv`], the rows that do not read left in [`Desired::problems`].
+fn read_csv_all(name: &str, text: &str, delimiter: Option<u8>) -> Desired {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let delimiter = delimiter.unwrap_or_else(|| detect_delimiter(text));
     match read_csv_from(name, text.as_bytes(), delimiter, true) {
-        Ok(desired) => Ok(desired),
-        Err(Unread::Problems(p)) => Err(p),
+        Ok(desired) => desired,
         // A &str is UTF-8, and reading from memory cannot fail.
-        Err(Unread::NotUtf8 | Unread::Io(_)) => Err(Problems(vec![format!("{name}: could not be read")])),
+        Err(Unread::NotUtf8 | Unread::Io(_)) => could_not_read(name),
+    }
+}
+
+/// The result of a read from memory that failed, which cannot happen.
+fn could_not_read(name: &str) -> Desired {
+    Desired {
+        problems: vec![format!("{name}: could not be read")],
+        ..Desired::default()
     }
 }
 
@@ -623,19 +645,23 @@ fn read_csv_from(name: &str, stream: impl Read, delimiter: u8, keep_lines: bool)
             );
         }
     }
-    Ok(finish(name, users, groups, problems)?)
+    Ok(finish(name, users, groups, problems))
 }
 
 /// Reads JSON Lines: one wire mapping per line, users and groups told apart by their source identity.
 /// Annotations and server-owned properties (`id`, `deleted`) are ignored; properties the API does not
 /// declare are ignored with a warning (they are never sent).
 pub fn read_jsonl(name: &str, text: &str) -> Result<Desired, Problems> {
+    read_jsonl_all(name, text).checked()
+}
+
+/// [`read_jsonl`], the lines that do not read left in [`Desired::problems`].
+fn read_jsonl_all(name: &str, text: &str) -> Desired {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     match read_jsonl_from(name, text.as_bytes(), true) {
-        Ok(desired) => Ok(desired),
-        Err(Unread::Problems(p)) => Err(p),
+        Ok(desired) => desired,
         // A &str is UTF-8, and reading from memory cannot fail.
-        Err(Unread::NotUtf8 | Unread::Io(_)) => Err(Problems(vec![format!("{name}: could not be read")])),
+        Err(Unread::NotUtf8 | Unread::Io(_)) => could_not_read(name),
     }
 }
 
@@ -676,16 +702,11 @@ fn read_jsonl_from(name: &str, stream: impl Read, keep_lines: bool) -> Result<De
             problems.push(format!("{name}:{n}: {e}"));
         }
     }
-    Ok(finish(name, users, groups, problems)?)
+    Ok(finish(name, users, groups, problems))
 }
 
 /// Puts rows into tables: duplicates are errors naming both lines; shared targets are warnings.
-fn finish(
-    name: &str,
-    users: Builder<'_, User>,
-    groups: Builder<'_, Group>,
-    mut problems: Vec<String>,
-) -> Result<Desired, Problems> {
+fn finish(name: &str, users: Builder<'_, User>, groups: Builder<'_, Group>, mut problems: Vec<String>) -> Desired {
     let mut desired = Desired::default();
     (desired.users, desired.user_lines) = users.finish(&mut desired.warnings, &mut problems);
     (desired.groups, desired.group_lines) = groups.finish(&mut desired.warnings, &mut problems);
@@ -698,11 +719,8 @@ fn finish(
             .unwrap_or(0)
     };
     problems.sort_by_key(line_of);
-    if problems.is_empty() {
-        Ok(desired)
-    } else {
-        Err(Problems(problems))
-    }
+    desired.problems = problems;
+    desired
 }
 
 impl<'a, M: Rules> Builder<'a, M> {

@@ -74,7 +74,9 @@ enum Command {
     /// Writes the map (matched rows only, pushable as is) and a review list of every source user and group
     /// with its status (matched, ambiguous, conflict, unmatched, excluded), the rule that decided and why.
     /// Display names never decide. The rules: docs/matching.md.
-    #[command(after_help = EXIT_STATUS)]
+    // Match reads the two tenants named by --source-tenant and --target-tenant, and keeps no push
+    // record: the connection's --tenant and --state mean nothing to it, so its help leaves them out.
+    #[command(after_help = EXIT_STATUS, mut_arg("tenant", |a| a.hide(true)), mut_arg("state", |a| a.hide(true)))]
     Match {
         #[command(flatten)]
         conn: remote::Connection,
@@ -133,9 +135,11 @@ enum Command {
     Serve(ServeArgs),
     /// Mint a bearer token for the emulator, signed with the key in its data directory.
     Token(TokenArgs),
-    /// Fold the emulator's log into a checkpoint of the current state, offline (no emulator running on
-    /// the directory): the directory shrinks to about the state's size and the next start restores it
-    /// instead of replaying history. Mirrors' change-feed tokens from before a removal it drops must resync.
+    /// Fold the emulator's log into a checkpoint of the current state, offline.
+    ///
+    /// No emulator may be running on the directory. The directory shrinks to about the state's size and
+    /// the next start restores it instead of replaying history. Mirrors' change-feed tokens from before a
+    /// removal it drops must resync.
     Compact {
         /// The emulator's data directory.
         #[arg(long, default_value = "./crossmap-data", env = "CROSSMAP_DATA_DIR")]
@@ -208,6 +212,7 @@ impl FileArgs {
             delimiter: self.delimiter,
             jsonl: false,
             keep_lines: false,
+            keep_going: false,
         }
     }
 }
@@ -315,6 +320,8 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // The reader of our output went away (`crossmap export | head`): what it wanted, it got.
+        Err(e) if is_broken_pipe(&e) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             // `{:#}` is the message and its causes on one line: never a backtrace, whatever
             // RUST_BACKTRACE says (panics keep theirs).
@@ -333,6 +340,13 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::from(if refused { 2 } else { 1 })
         }
     }
+}
+
+/// Whether `e` is a write to a closed pipe, at any depth of its causes.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<std::io::Error>())
+        .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 fn run(cli: Cli) -> Result<()> {

@@ -13,7 +13,7 @@ use crossmap_model::{
 };
 use futures_util::StreamExt;
 use std::collections::HashMap;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,7 +45,8 @@ pub(crate) struct MatchArgs {
     /// Pairs that always win: a CSV of `source,target` (UPNs, or group object ids).
     #[arg(long, value_name = "FILE")]
     overrides: Option<PathBuf>,
-    /// Leave out sources whose UPN (users) or display name (groups) matches GLOB (repeatable).
+    /// Leave out sources whose UPN (users), or display name or mail nickname (groups), matches GLOB
+    /// (repeatable).
     #[arg(long = "exclude", value_name = "GLOB")]
     excludes: Vec<String>,
     /// Match disabled source accounts too (by default they are excluded).
@@ -167,7 +168,31 @@ async fn read_both(conn: &Connection, tenants: &Tenants) -> Result<(Directory, D
     let source = client_for(conn, &tenants.source_tenant, tenants.source_token.as_deref())?;
     let target = client_for(conn, &tenants.target_tenant, tenants.target_token.as_deref())?;
     let (s, t) = tokio::join!(read_directory(&source, "source"), read_directory(&target, "target"));
-    Ok((s?, t?))
+    let (s, t) = (s?, t?);
+    // A tenant named wrong still answers (Graph with another tenant's directory, the emulator with an
+    // empty one): matching against it would call everyone unmatched and write an empty map, exit 0.
+    for (dir, label, flag, name) in [
+        (&s, "source", "--source-tenant", &tenants.source_tenant),
+        (&t, "target", "--target-tenant", &tenants.target_tenant),
+    ] {
+        if dir.user_count() == 0 && dir.group_count() == 0 {
+            return Err(Refused(format!(
+                "the {label} tenant {name} ({}) has no users and no groups: is {flag} right?",
+                dir.tenant_id()
+            ))
+            .into());
+        }
+    }
+    if s.tenant_id() == t.tenant_id() {
+        return Err(Refused(format!(
+            "--source-tenant {} and --target-tenant {} are one tenant ({}): a move needs two",
+            tenants.source_tenant,
+            tenants.target_tenant,
+            s.tenant_id()
+        ))
+        .into());
+    }
+    Ok((s, t))
 }
 
 fn read_text(path: &Path) -> Result<String> {
@@ -197,7 +222,11 @@ fn config(args: &MatchArgs) -> Result<Config> {
             config.read_overrides(&text)
         };
         if let Err(errors) = read {
-            let lines: Vec<String> = errors.iter().map(|e| format!("  {}:{e}", path.display())).collect();
+            // FILE:LINE: as every other problem the CLI reports, for editors and grep.
+            let lines: Vec<String> = errors
+                .iter()
+                .map(|e| format!("  {}:{}: {}", path.display(), e.line, e.error))
+                .collect();
             return Err(refuse(format!(
                 "{} problem(s) in {}; nothing was written:\n{}",
                 errors.len(),
@@ -212,9 +241,38 @@ fn config(args: &MatchArgs) -> Result<Config> {
 /// `crossmap match`.
 pub(crate) async fn match_command(conn: &Connection, tenants: &Tenants, args: &MatchArgs) -> Result<()> {
     let config = config(args)?;
+    // Before the directories are read (minutes for a large tenant), not after.
+    for (flag, path) in [("--out", &args.out), ("--review", &args.review)] {
+        let folder = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if !folder.is_dir() {
+            return Err(Refused(format!(
+                "{flag} {}: there is no folder {}; nothing was read or written",
+                path.display(),
+                folder.display()
+            ))
+            .into());
+        }
+    }
     let (source, target) = read_both(conn, tenants).await?;
     let started = Instant::now();
-    let matching = match_directories(&source, &target, &config).context("matching")?;
+    let matching = match_directories(&source, &target, &config).map_err(|e| match e {
+        // Names the flags gave that the directories do not hold: refused input (exit 2), not a failure.
+        crossmap_match::MatchError::Unknown(_) => {
+            let files: Vec<String> = [&args.overrides, &args.admins]
+                .into_iter()
+                .flatten()
+                .map(|p| p.display().to_string())
+                .collect();
+            anyhow::Error::from(Refused(format!(
+                "{e} (check {}); nothing was written",
+                files.join(" and ")
+            )))
+        }
+        e => anyhow::Error::from(e).context("matching"),
+    })?;
     let elapsed = started.elapsed();
     let users: Vec<User> = matching.user_mappings().collect();
     let groups: Vec<Group> = matching.group_mappings().collect();
@@ -229,6 +287,7 @@ pub(crate) async fn match_command(conn: &Connection, tenants: &Tenants, args: &M
     for w in matching.warnings() {
         eprintln!("warning: {w}");
     }
+    let mut out = std::io::stdout().lock();
     let statuses = [
         Status::Matched,
         Status::Ambiguous,
@@ -241,7 +300,7 @@ pub(crate) async fn match_command(conn: &Connection, tenants: &Tenants, args: &M
             .iter()
             .map(|s| format!("{} {}", counts.get(*s), s.as_str()))
             .collect();
-        println!("{kind}: {}", parts.join(", "));
+        writeln!(out, "{kind}: {}", parts.join(", "))?;
     }
     let mut by_rule: Vec<(Rule, usize)> = Vec::new();
     let rules = matching
@@ -261,22 +320,24 @@ pub(crate) async fn match_command(conn: &Connection, tenants: &Tenants, args: &M
         }
     }
     let parts: Vec<String> = by_rule.iter().map(|(r, n)| format!("{n} by {}", r.as_str())).collect();
-    println!(
+    writeln!(
+        out,
         "matched {}",
         if parts.is_empty() {
             "none".to_owned()
         } else {
             parts.join(", ")
         }
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "wrote {} ({} users, {} groups) and {} (every source object once); matched in {:.2}s",
         args.out.display(),
         users.len(),
         groups.len(),
         args.review.display(),
         elapsed.as_secs_f64()
-    );
+    )?;
     Ok(())
 }
 
@@ -307,30 +368,25 @@ pub(crate) async fn verify_command(
             let options = ReadOptions {
                 jsonl: options.jsonl || matches!(path.extension().and_then(|e| e.to_str()), Some("jsonl" | "ndjson")),
                 keep_lines: true,
+                // Every row that reads is checked, whatever the others: one typo must not hide the rest.
+                keep_going: true,
                 ..options.clone()
             };
-            match input::read_bytes(&name, &bytes, &options) {
-                Ok(d) => (d.users, d.groups, name, d.user_lines, d.group_lines),
-                Err(problems) => {
-                    // A row that does not even read is an error of the map like any other.
-                    for p in problems.0 {
-                        let (line, message) = split_location(&name, &p);
-                        findings.push(Finding {
-                            at: name.clone(),
-                            line,
-                            error: true,
-                            message,
-                        });
-                    }
-                    (
-                        SortedTable::new(),
-                        SortedTable::new(),
-                        name,
-                        HashMap::new(),
-                        HashMap::new(),
-                    )
-                }
+            let read = input::read_bytes(&name, &bytes, &options).unwrap_or_else(|problems| input::Desired {
+                problems: problems.0,
+                ..input::Desired::default()
+            });
+            // A row that does not even read is an error of the map like any other.
+            for p in &read.problems {
+                let (line, message) = split_location(&name, p);
+                findings.push(Finding {
+                    at: name.clone(),
+                    line,
+                    error: true,
+                    message,
+                });
             }
+            (read.users, read.groups, name, read.user_lines, read.group_lines)
         }
         None => {
             let client = conn.client()?;
@@ -489,22 +545,25 @@ pub(crate) async fn verify_command(
 
     findings.sort_by_key(|f| (f.line, !f.error));
     let errors = findings.iter().filter(|f| f.error).count();
+    // Written, not printed: a reader that stops early (`| head`) is an error to stop on, not a panic.
+    let mut out = std::io::stdout().lock();
     for f in &findings {
         let level = if f.error { "error" } else { "warning" };
         if file.is_some() {
-            println!("{}:{}: {level}: {}", f.at, f.line, f.message);
+            writeln!(out, "{}:{}: {level}: {}", f.at, f.line, f.message)?;
         } else {
-            println!("{}: {level}: {}", f.at, f.message);
+            writeln!(out, "{}: {level}: {}", f.at, f.message)?;
         }
     }
-    println!(
+    writeln!(
+        out,
         "{} user and {} group mapping(s) checked against {} and {}: {errors} error(s), {} warning(s)",
         users.len(),
         groups.len(),
         source.display_name(),
         target.display_name(),
         findings.len() - errors
-    );
+    )?;
     if errors > 0 {
         return Err(MapErrors(errors).into());
     }

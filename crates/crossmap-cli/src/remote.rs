@@ -358,27 +358,31 @@ pub(crate) async fn plan_command(
             t[2]
         );
     }
+    // Written, not printed: a reader that stops early (`| head`) is an error to stop on, not a panic.
+    let mut out = std::io::stdout().lock();
     if json {
-        let out =
+        let plan =
             serde_json::json!({"create": t[0], "update": t[1], "remove": t[2], "items": rows.collect::<Vec<_>>()});
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&plan)?)?;
         return Ok(());
     }
-    println!("{}", summary(t));
+    writeln!(out, "{}", summary(t))?;
     for r in rows {
-        println!(
+        writeln!(
+            out,
             "{:<7} {:<6} {}",
             r["action"].as_str().unwrap_or(""),
             r["kind"].as_str().unwrap_or(""),
             r["key"].as_str().unwrap_or("")
-        );
+        )?;
         for c in r["changes"].as_array().into_iter().flatten() {
-            println!(
+            writeln!(
+                out,
                 "          {}: {} -> {}",
                 c["property"].as_str().unwrap_or(""),
                 c["old"],
                 c["new"]
-            );
+            )?;
         }
     }
     Ok(())
@@ -401,7 +405,7 @@ fn progress(total: u64, label: &'static str) -> Arc<dyn Fn(Progress) + Send + Sy
         Arc::new(move |p: Progress| {
             bar.set_position(p.done);
             bar.set_message(format!(
-                "failed {} throttled {} retries {} waited {:.0} s",
+                "failed {} throttled {} retried {} waited {:.0} s (summed over requests)",
                 p.failed,
                 p.throttles,
                 p.retries,
@@ -420,7 +424,7 @@ fn progress(total: u64, label: &'static str) -> Arc<dyn Fn(Progress) + Send + Sy
                 *last = Instant::now();
                 let rate = p.done as f64 / start.elapsed().as_secs_f64().max(0.001);
                 eprintln!(
-                    "{label}: {}/{} items ({rate:.0}/s), {} failed, {} throttled, {} retries, {:.0} s waited",
+                    "{label}: {}/{} items ({rate:.0}/s), {} failed, {} throttled, {} retried, {:.0} s waited (summed over requests)",
                     p.done,
                     p.total,
                     p.failed,
@@ -467,6 +471,13 @@ async fn push_kind<M: crossmap_delta::Rules>(
     }
     let total = planned.len() as u64;
     let show = progress(total, label);
+    // The client counts retries, 429s and waits since it was built: this kind's line shows its own.
+    let c = client.counters();
+    let base = Arc::new((
+        c.retries.load(Ordering::Relaxed),
+        c.throttles.load(Ordering::Relaxed),
+        c.waited(),
+    ));
     // Items done and failed in all slices, for one progress line over the whole kind.
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
@@ -494,7 +505,7 @@ async fn push_kind<M: crossmap_delta::Rules>(
             continue;
         }
         let keys: Vec<String> = slice.iter().map(key_text).collect();
-        let (show, done, failed) = (show.clone(), done.clone(), failed.clone());
+        let (show, done, failed, base) = (show.clone(), done.clone(), failed.clone(), base.clone());
         // Each slice's progress counts from zero: add what changed since its last call.
         let seen = std::sync::Mutex::new((0u64, 0u64));
         let options = ApplyOptions {
@@ -507,7 +518,9 @@ async fn push_kind<M: crossmap_delta::Rules>(
                     done: done.fetch_add(new_done, Ordering::Relaxed) + new_done,
                     total,
                     failed: failed.fetch_add(new_failed, Ordering::Relaxed) + new_failed,
-                    ..p
+                    retries: p.retries.saturating_sub(base.0),
+                    throttles: p.throttles.saturating_sub(base.1),
+                    waited: p.waited.saturating_sub(base.2),
                 })
             })),
             ..options.clone()
@@ -718,7 +731,7 @@ pub(crate) async fn get_command(conn: &Connection, kind: &str, key: &str, select
     };
     match value {
         Some(v) => {
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(&v)?)?;
             Ok(())
         }
         None => bail!("no {kind} mapping for {key}"),

@@ -131,6 +131,13 @@ pub fn match_directories<'a>(
             warnings.push(Warning::ExcludedNothing(p.clone()));
         }
     }
+    let unmapped = unmapped_domains(source, target, config, &users);
+    for (domain, users) in &unmapped {
+        warnings.push(Warning::UnmappedSourceDomain {
+            domain: domain.clone(),
+            users: *users,
+        });
+    }
     Ok(Matching {
         source,
         target,
@@ -139,8 +146,43 @@ pub fn match_directories<'a>(
         admins,
         patterns: config.excludes.clone(),
         domains: config.domains.clone(),
+        unmapped: unmapped.into_keys().collect(),
         warnings,
     })
+}
+
+/// The UPN domains of open (unmatched or ambiguous) source users that no domain mapping rewrites and no
+/// target user's UPN is at, with how many such users each has: the UPN rule could match none of them,
+/// the mark of a renamed domain left out of `--map-domain`.
+fn unmapped_domains(
+    source: &Directory,
+    target: &Directory,
+    config: &Config,
+    users: &Side,
+) -> std::collections::BTreeMap<String, usize> {
+    fn domain_of(u: crate::UserRef<'_>) -> Option<&str> {
+        (!u.is_external())
+            .then(|| split_address(u.user_principal_name_key()).map(|(_, d)| d))
+            .flatten()
+    }
+    let at_target: rustc_hash::FxHashSet<&str> = (0..target.user_count() as u32)
+        .filter_map(|t| domain_of(target.user_at(t)))
+        .chain(target.verified_domains().iter().map(String::as_str))
+        .collect();
+    let mut out = std::collections::BTreeMap::new();
+    for (i, &rec) in source.user_order().iter().enumerate() {
+        if !matches!(users.status[i], Status::Unmatched | Status::Ambiguous) {
+            continue;
+        }
+        let Some(domain) = domain_of(source.user_at(rec)) else {
+            continue;
+        };
+        if at_target.contains(domain) || config.domains.iter().any(|(s, _)| s == domain) {
+            continue;
+        }
+        *out.entry(domain.to_owned()).or_insert(0) += 1;
+    }
+    out
 }
 
 /// The domain rewrites.
@@ -630,11 +672,14 @@ fn match_users(
             }
         },
     )?;
+    // An address compares rewritten and as it is: a target guest invited for a source member who stays
+    // carries that member's own address, at the source's domain.
     st.rule(
         Rule::Email,
         |s, push| {
             for a in src.user_at(s).addresses() {
                 push(domains.map(a, &mut scratch));
+                push(a);
             }
         },
         |t, push| tgt.user_at(t).addresses().for_each(push),

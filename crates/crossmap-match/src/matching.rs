@@ -153,6 +153,18 @@ pub enum Warning {
     /// An exclusion pattern that excluded nothing.
     #[error("the exclusion pattern {0:?} matched no source user or group")]
     ExcludedNothing(String),
+    /// Source users left open (unmatched or ambiguous) at a UPN domain that no domain mapping rewrites
+    /// and at which no target user is: their UPNs could match no one (a renamed domain left out?).
+    #[error(
+        "{users} unmatched or ambiguous source user(s) have UPNs at {domain}, which no --map-domain rewrites \
+         and no target user's UPN is at: add --map-domain {domain}=TARGET-DOMAIN if that domain was renamed"
+    )]
+    UnmappedSourceDomain {
+        /// The source domain, lower-cased.
+        domain: String,
+        /// How many open source users have a UPN there.
+        users: usize,
+    },
 }
 
 /// A rule's finding, as stored: ids into [`Side::ids`].
@@ -254,6 +266,8 @@ pub struct Matching<'a> {
     pub(crate) admins: Vec<u32>,
     pub(crate) patterns: Vec<String>,
     pub(crate) domains: Vec<(String, String)>,
+    /// Source UPN domains no mapping rewrites and no target UPN is at, sorted.
+    pub(crate) unmapped: Vec<String>,
     pub(crate) warnings: Vec<Warning>,
 }
 
@@ -384,7 +398,10 @@ impl<'m, 'a> Row<'m, 'a, UserRef<'a>> {
             Rule::EmployeeId => one(s.employee_id()),
             Rule::UserPrincipalName => vec![map_domain(domains, s.user_principal_name_key())],
             Rule::Email => {
-                let mut v: Vec<String> = s.addresses().map(|a| map_domain(domains, a)).collect();
+                let mut v: Vec<String> = s
+                    .addresses()
+                    .flat_map(|a| [map_domain(domains, a), a.to_owned()])
+                    .collect();
                 if let Some(t) = self.target().filter(|_| self.status() == Status::Matched) {
                     v.retain(|a| t.addresses().any(|b| b == a));
                 }
@@ -434,7 +451,18 @@ impl<'m, 'a> Row<'m, 'a, UserRef<'a>> {
             .side
             .notes(self.index)
             .iter()
-            .map(|n| self.note_evidence(n, self.values(n.rule, n.pattern)))
+            .map(|n| {
+                let mut e = self.note_evidence(n, self.values(n.rule, n.pattern));
+                // Of a source's addresses, the ones its candidates hold are the evidence: the others
+                // (an address only it has) would send a reader looking for a sharing that is not there.
+                if e.rule == Rule::Email && !e.candidates.is_empty() {
+                    let shared = |a: &String| e.candidates.iter().any(|t| t.addresses().any(|b| b == a));
+                    if e.values.iter().any(shared) {
+                        e.values.retain(shared);
+                    }
+                }
+                e
+            })
             .collect();
         if let (Status::Matched, Some(rule), Some(t)) = (self.status(), self.rule(), self.target()) {
             out.push(Evidence {
@@ -687,7 +715,28 @@ impl<'a> Row<'_, 'a, UserRef<'a>> {
             };
         }
         let claimer = |t: &UserRef<'a>| self.matching.user_claiming(*t).map(|s| upn(&s));
-        review_row("user", source, self, &self.evidence(), upn, claimer, "")
+        let mut row = review_row("user", source, self, &self.evidence(), upn, upn, claimer, "");
+        if let Some(domain) = self.unmapped_domain() {
+            let _ = write!(
+                row.reason,
+                "; no --map-domain rewrites {domain} and no target user's UPN is at it"
+            );
+        }
+        row
+    }
+
+    /// The source's UPN domain, when the row is open and no mapping rewrites that domain nor any target
+    /// UPN is at it (the warning [`Warning::UnmappedSourceDomain`]).
+    fn unmapped_domain(&self) -> Option<&str> {
+        if !matches!(self.status(), Status::Unmatched | Status::Ambiguous) || self.source().is_external() {
+            return None;
+        }
+        let (_, domain) = split_address(self.source().user_principal_name_key())?;
+        let unmapped = &self.matching.unmapped;
+        unmapped
+            .binary_search_by(|d| d.as_str().cmp(domain))
+            .ok()
+            .map(|i| unmapped[i].as_str())
     }
 }
 
@@ -728,29 +777,36 @@ impl<'a> Row<'_, 'a, GroupRef<'a>> {
     /// The review list's row.
     pub fn review(&self) -> ReviewRow<'a> {
         let id = |g: &GroupRef<'a>| Cow::Owned(g.id().to_string());
-        let claimer = |t: &GroupRef<'a>| self.matching.group_claiming(*t).map(|s| id(&s));
+        // In the sentence, a group is its id and its name: an id alone tells a reader nothing.
+        let label = |g: &GroupRef<'a>| Cow::Owned(format!("{} {:?}", g.id(), g.display_name()));
+        let claimer = |t: &GroupRef<'a>| self.matching.group_claiming(*t).map(|s| label(&s));
         let s = self.source();
         let name = format!("{:?} ({}): ", s.display_name(), s.kind());
-        review_row("group", id(&s), self, &self.evidence(), id, claimer, &name)
+        review_row("group", id(&s), self, &self.evidence(), id, label, claimer, &name)
     }
 }
 
+/// A review row; `name` names an object in the `target` and `candidates` columns, `label` in the reason.
+#[allow(clippy::too_many_arguments)]
 fn review_row<'a, R>(
     kind: &'static str,
     source: Cow<'a, str>,
     row: &Row<'_, 'a, R>,
     evidence: &[Evidence<R>],
     name: impl Fn(&R) -> Cow<'a, str>,
+    label: impl Fn(&R) -> Cow<'a, str>,
     claimer: impl Fn(&R) -> Option<Cow<'a, str>>,
     prefix: &str,
 ) -> ReviewRow<'a> {
-    let names = |list: &[R], more: bool| {
-        let mut s = list.iter().map(&name).collect::<Vec<_>>().join(" ");
+    let list_of = |list: &[R], more: bool, each: &dyn Fn(&R) -> Cow<'a, str>, sep: &str| {
+        let mut s = list.iter().map(each).collect::<Vec<_>>().join(sep);
         if more {
             s.push_str(" …");
         }
         s
     };
+    let names = |list: &[R], more: bool| list_of(list, more, &name, " ");
+    let labels = |list: &[R], more: bool| list_of(list, more, &label, ", ");
     let shown = |e: &Evidence<R>| {
         let v = e.values.join(", ");
         format!("{} {v:?}", e.rule)
@@ -771,7 +827,7 @@ fn review_row<'a, R>(
                     }
                 );
                 if !e.others.is_empty() {
-                    let _ = write!(s, " also matching other source {kind}(s) {}", names(&e.others, false));
+                    let _ = write!(s, " also matching other source {kind}(s) {}", labels(&e.others, false));
                 }
                 if e.more {
                     s.push_str(" (and more)");
@@ -783,8 +839,8 @@ fn review_row<'a, R>(
                     .candidates
                     .iter()
                     .map(|t| match claimer(t) {
-                        Some(by) => format!("{} (taken by {by})", name(t)),
-                        None => name(t).into_owned(),
+                        Some(by) => format!("{} (taken by {by})", label(t)),
+                        None => label(t).into_owned(),
                     })
                     .collect();
                 earlier.push(format!("{} points only to {}", shown(e), taken.join(", ")));
@@ -793,7 +849,7 @@ fn review_row<'a, R>(
             Outcome::Excluded => earlier.push(format!("the exclusion pattern {:?} matches", e.values.join(""))),
             Outcome::Suggested => earlier.push(format!(
                 "same display name (a suggestion, never a match): {}",
-                names(&e.candidates, e.more)
+                labels(&e.candidates, e.more)
             )),
             Outcome::Matched if e.rule == Rule::Override => earlier.push("an override".to_owned()),
             Outcome::Matched => earlier.push(format!("{} identifies one source and one target {kind}", shown(e))),
@@ -967,7 +1023,16 @@ mod tests {
         for row in m.users() {
             let short = row.plain_match_reason().expect("a plain match");
             let upn = |u: &crate::UserRef<'_>| Cow::Owned(u.user_principal_name().to_owned());
-            let long = super::review_row("user", upn(&row.source()), &row, &row.evidence(), upn, |_| None, "");
+            let long = super::review_row(
+                "user",
+                upn(&row.source()),
+                &row,
+                &row.evidence(),
+                upn,
+                upn,
+                |_| None,
+                "",
+            );
             assert_eq!(short, long.reason);
         }
     }

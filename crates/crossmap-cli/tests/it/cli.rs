@@ -329,3 +329,99 @@ fn a_push_of_many_slices_lands_what_small_pushes_land() {
     assert_eq!(keys.len(), 10_000, "a key recorded twice");
     server.kill().unwrap();
 }
+
+/// `crossmap plan --json big.csv | head`: the reader goes away after a line, and the plan stops quietly
+/// with success, as `cat` or `grep` would, instead of panicking with a backtrace.
+#[test]
+fn a_reader_that_stops_early_ends_plan_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, base) = serve(&dir.path().join("data"));
+    // Far more than a pipe's buffer (64 KiB): the plan is still writing when the reader has gone.
+    let rows: String = (0..3000)
+        .map(|i| format!("User,{ORG},u{i}@contoso.com,u{i}@fabrikam.com,u{i}@fabrikam.com,regularUser\n"))
+        .collect();
+    let file = dir.path().join("big.csv");
+    std::fs::write(&file, rows).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_crossmap"))
+        .env("CROSSMAP_BASE_URL", &base)
+        .env("CROSSMAP_TENANT", "t1")
+        .env("CROSSMAP_CLIENT_ID", "w")
+        .env("CROSSMAP_CLIENT_SECRET", "secret")
+        .env("CROSSMAP_STATE", dir.path().join("state"))
+        .env_remove("CROSSMAP_TOKEN")
+        .args(["plan", "--json"])
+        .arg(&file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .env("RUST_BACKTRACE", "0")
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 1];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+/// Progress lines are per kind: a 429 on the users' PATCH shows on the users' line only, not again on the
+/// groups' line (the client's counters run over the whole push).
+#[test]
+fn a_throttled_push_counts_each_kinds_throttles_on_its_own_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = dir.path().join("faults.json");
+    std::fs::write(
+        &faults,
+        r#"{"rules": [{"match": {"method": "PATCH", "path": "crossOrganizationUserMappings"}, "times": 1, "status": 429, "retryAfter": "1"}]}"#,
+    )
+    .unwrap();
+    let (mut server, base, _) = crate::serve::start(&[
+        "--app".into(),
+        "w:secret:manage".into(),
+        "--data-dir".into(),
+        dir.path().join("data").into(),
+        "--faults".into(),
+        faults.into(),
+    ]);
+    let out = crossmap(&base, "t1", &dir.path().join("state"))
+        .args(["push", "--yes"])
+        .arg(example())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let line = |kind: &str| {
+        stderr
+            .lines()
+            .rfind(|l| l.starts_with(&format!("{kind}: ")))
+            .unwrap_or_else(|| panic!("no {kind} line in {stderr}"))
+            .to_owned()
+    };
+    assert!(line("users").contains("1 throttled, 1 retried"), "{stderr}");
+    assert!(
+        line("groups").contains("0 throttled, 0 retried, 0 s waited"),
+        "{stderr}"
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+/// `crossmap --help` gives each command one short line: the details are in the command's own help.
+#[test]
+fn the_command_list_has_one_short_line_per_command() {
+    let out = Command::new(env!("CARGO_BIN_EXE_crossmap"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = stdout(&out);
+    for line in help.lines().filter(|l| l.starts_with("  ")) {
+        assert!(
+            line.chars().count() <= 120,
+            "{} characters: {line}",
+            line.chars().count()
+        );
+    }
+}

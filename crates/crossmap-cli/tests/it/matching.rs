@@ -204,6 +204,8 @@ fn match_then_push_then_verify_is_clean_and_every_problem_has_its_line() {
             id(0x2000, 99),
             id(0x2000, 1098)
         ),
+        // A row that does not read: an error of its own, and the rows around it are checked all the same.
+        format!("User,{SOURCE_ORG},carol@contoso.com,carol@fabrikam.com,,superUser"),
     ];
     std::fs::write(&bad, rows.join("\n") + "\n").unwrap();
     let out = crossmap(&base, &state).arg("verify").arg(&bad).output().unwrap();
@@ -236,6 +238,7 @@ fn match_then_push_then_verify_is_clean_and_every_problem_has_its_line() {
         ),
         (9, "error: source group"),
         (9, "error: target group"),
+        (10, "error: column 6: UserType \"superUser\" is not one of"),
     ] {
         let want = format!("{name}:{line}: {needle}");
         assert!(report.contains(&want), "missing {want:?} in:\n{report}");
@@ -305,4 +308,114 @@ fn the_readme_walkthrough_on_the_example_directories() {
     }
     server.kill().unwrap();
     server.wait().unwrap();
+}
+
+/// A bad overrides file is refused input (exit 2) with FILE:LINE: problems, as every other file the CLI
+/// reads; so is an override naming someone the directories do not hold, with the file named.
+#[test]
+fn bad_overrides_are_refused_input_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, t) = directories(dir.path());
+    let (mut server, base) = serve_with(&dir.path().join("data"), &[("contoso", &s), ("fabrikam", &t)]);
+    let state = dir.path().join("state");
+    let (map, review) = (dir.path().join("map.csv"), dir.path().join("review.csv"));
+    let run = |overrides: &Path| {
+        crossmap(&base, &state)
+            .args(["match", "--map-domain", "contoso.com=fabrikam.com", "--overrides"])
+            .arg(overrides)
+            .arg("--out")
+            .arg(&map)
+            .arg("--review")
+            .arg(&review)
+            .output()
+            .unwrap()
+    };
+    let contradicting = dir.path().join("contradicting.csv");
+    std::fs::write(
+        &contradicting,
+        "source,target\nann@contoso.com,carol@fabrikam.com\nbob@contoso.com,carol@fabrikam.com\n",
+    )
+    .unwrap();
+    let out = run(&contradicting);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("  {}:3: ", contradicting.display())),
+        "{stderr}"
+    );
+
+    let unknown = dir.path().join("unknown.csv");
+    std::fs::write(&unknown, "ann@contoso.com,nobody@fabrikam.com\n").unwrap();
+    let out = run(&unknown);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("override target user nobody@fabrikam.com is not in the target directory"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&unknown.display().to_string()), "{stderr}");
+    assert!(!map.exists() && !review.exists(), "nothing is written");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+/// A tenant named wrong answers with an empty directory (the emulator; Graph with another tenant's):
+/// `match` refuses it (exit 2) instead of writing an empty map and calling everyone unmatched; so it
+/// does when both flags name one tenant.
+#[test]
+fn a_wrong_or_repeated_tenant_is_refused_not_matched_against() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, t) = directories(dir.path());
+    let (mut server, base) = serve_with(&dir.path().join("data"), &[("contoso", &s), ("fabrikam", &t)]);
+    let state = dir.path().join("state");
+    let (map, review) = (dir.path().join("map.csv"), dir.path().join("review.csv"));
+    for (target, needle) in [("fabrikm", "the target tenant fabrikm"), ("contoso", "are one tenant")] {
+        let out = crossmap(&base, &state)
+            .args(["match", "--target-tenant", target, "--out"])
+            .arg(&map)
+            .arg("--review")
+            .arg(&review)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{target}: {stderr}");
+        assert!(stderr.contains(needle), "{target}: {stderr}");
+        assert!(!map.exists(), "{target}: a map was written");
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+/// `match --help` lists what match uses: not the push record (`--state`) nor the mapping tenant.
+#[test]
+fn match_help_leaves_out_the_flags_match_ignores() {
+    let out = Command::new(env!("CARGO_BIN_EXE_crossmap"))
+        .args(["match", "--help"])
+        .output()
+        .unwrap();
+    let help = stdout(&out);
+    assert!(out.status.success(), "{help}");
+    assert!(help.contains("--source-tenant"), "{help}");
+    assert!(!help.contains("--state"), "{help}");
+    assert!(!help.contains("--tenant <"), "{help}");
+}
+
+/// An output path in a folder that does not exist is refused before the directories are read (here: no
+/// service at all, which would otherwise be the error), not after minutes of reading.
+#[test]
+fn an_output_in_a_missing_folder_is_refused_before_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = crossmap("http://127.0.0.1:9", &dir.path().join("state"))
+        .args(["match", "--out"])
+        .arg(dir.path().join("no-such-folder/map.csv"))
+        .arg("--review")
+        .arg(dir.path().join("review.csv"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--out") && stderr.contains("no-such-folder"),
+        "{stderr}"
+    );
 }

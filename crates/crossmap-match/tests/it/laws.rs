@@ -220,7 +220,8 @@ fn values(u: &User, rule: Rule, domains: Option<u8>) -> BTreeSet<String> {
                 [rw(upn)].into()
             }
         }
-        Rule::Email => addresses(u).into_iter().map(rw).collect(),
+        // Rewritten and as it is (section 5, rule 4).
+        Rule::Email => addresses(u).into_iter().flat_map(|a| [rw(a.clone()), a]).collect(),
         _ => BTreeSet::new(),
     }
 }

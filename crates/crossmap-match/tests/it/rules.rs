@@ -115,7 +115,17 @@ fn s2_exclusion_patterns_on_upns_and_group_names_and_unused_ones_are_warned() {
         (e[0].outcome, e[0].values.clone()),
         (Outcome::Excluded, vec!["old*".to_owned()])
     );
-    assert_eq!(m.warnings(), [Warning::ExcludedNothing("nothing-*".into())]);
+    assert_eq!(
+        m.warnings(),
+        [
+            Warning::ExcludedNothing("nothing-*".into()),
+            // An empty target: nothing is at a.com there.
+            Warning::UnmappedSourceDomain {
+                domain: "a.com".into(),
+                users: 1
+            }
+        ]
+    );
 }
 
 #[test]
@@ -405,6 +415,120 @@ fn s5_email_uses_every_address_rewritten_and_the_evidence_is_what_both_share() {
 }
 
 #[test]
+fn s5_an_ambiguous_address_names_only_the_address_shared() {
+    // Two helpdesk accounts share one mailbox address; each has its own secondary address too.
+    let src = [
+        user(1, "helpdesk1@contoso.com", |u| {
+            u.mail = s("helpdesk@contoso.com");
+            u.proxy_addresses = list(&["SMTP:helpdesk@contoso.com", "smtp:helpdesk1@contoso.com"]);
+        }),
+        user(3, "helpdesk2@contoso.com", |u| {
+            u.mail = s("helpdesk@contoso.com");
+            u.proxy_addresses = list(&["SMTP:helpdesk@contoso.com", "smtp:helpdesk2@contoso.com"]);
+        }),
+    ];
+    let tgt = [user(2, "helpdesk@fabrikam.com", |u| {
+        u.mail = s("helpdesk@fabrikam.com")
+    })];
+    run(&src, &tgt, &config(&["contoso.com=fabrikam.com"]), |m| {
+        assert_eq!(outcome(m, "helpdesk1@contoso.com").0, Status::Ambiguous);
+        let row = m.users().next().unwrap();
+        let e = row.evidence();
+        assert_eq!(e[0].values, ["helpdesk@fabrikam.com"]);
+        let reason = row.review().reason;
+        assert!(!reason.contains("helpdesk1@"), "{reason}");
+        assert!(reason.contains("email \"helpdesk@fabrikam.com\" is shared"), "{reason}");
+    });
+}
+
+#[test]
+fn s5_open_users_at_a_domain_no_mapping_rewrites_and_no_target_holds_are_warned() {
+    let src = [
+        user(1, "ann@contoso-legacy.com", |_| {}),
+        user(3, "bob@contoso-legacy.com", |_| {}),
+        user(5, "cat@contoso.com", |_| {}),
+        user(7, "dan@shared.org", |_| {}),
+        user(9, "eve@contoso.onmicrosoft.com", |_| {}),
+        user(11, "guest_x.org#EXT#@contoso.onmicrosoft.com", |u| {
+            u.user_type = s("Guest")
+        }),
+    ];
+    let tgt = [
+        user(2, "ann@fabrikam.com", |_| {}),
+        user(4, "bob@fabrikam.com", |_| {}),
+        user(6, "cat@fabrikam.com", |_| {}),
+        // A domain the target holds too compares as it is: not flagged, though unmatched.
+        user(8, "zed@shared.org", |_| {}),
+    ];
+    run(&src, &tgt, &config(&["contoso.com=fabrikam.com"]), |m| {
+        assert_eq!(outcome(m, "ann@contoso-legacy.com").0, Status::Unmatched);
+        assert_eq!(
+            m.warnings(),
+            [
+                Warning::UnmappedSourceDomain {
+                    domain: "contoso-legacy.com".into(),
+                    users: 2
+                },
+                Warning::UnmappedSourceDomain {
+                    domain: "contoso.onmicrosoft.com".into(),
+                    users: 1
+                },
+            ]
+        );
+        let reasons: Vec<String> = m.review().map(|r| r.reason).collect();
+        assert!(
+            reasons[0].contains("no --map-domain rewrites contoso-legacy.com"),
+            "{reasons:?}"
+        );
+        let flagged = reasons.iter().filter(|r| r.contains("--map-domain")).count();
+        assert_eq!(flagged, 3, "{reasons:?}");
+    });
+    let c = config(&["contoso.com=fabrikam.com", "contoso-legacy.com=fabrikam.com"]);
+    run(&src, &tgt, &c, |m| {
+        assert_eq!(
+            outcome(m, "ann@contoso-legacy.com"),
+            matched("userPrincipalName", "ann@fabrikam.com")
+        );
+        assert_eq!(
+            m.warnings(),
+            [Warning::UnmappedSourceDomain {
+                domain: "contoso.onmicrosoft.com".into(),
+                users: 1
+            }]
+        );
+    });
+}
+
+#[test]
+fn s5_a_target_guest_invited_for_a_source_member_matches_by_the_address_as_it_is() {
+    // Bob stays in the source tenant; the target invited him as a guest, with his own address.
+    let src = [user(1, "bjones@contoso.com", |u| u.mail = s("Bob@contoso.com"))];
+    let tgt = [user(2, "bob_contoso.com#EXT#@fabrikam.onmicrosoft.com", |u| {
+        u.user_type = s("Guest");
+        u.mail = s("bob@contoso.com");
+    })];
+    run(&src, &tgt, &config(&["contoso.com=fabrikam.com"]), |m| {
+        assert_eq!(
+            outcome(m, "bjones@contoso.com"),
+            matched("email", "bob_contoso.com#EXT#@fabrikam.onmicrosoft.com")
+        );
+        assert_eq!(
+            m.users().next().unwrap().evidence().last().unwrap().values,
+            ["bob@contoso.com"]
+        );
+    });
+    // With a member account holding his rewritten address as well, two targets claim him: a person
+    // decides.
+    let both = [
+        tgt[0].clone(),
+        user(4, "robert@fabrikam.com", |u| u.mail = s("bob@fabrikam.com")),
+    ];
+    run(&src, &both, &config(&["contoso.com=fabrikam.com"]), |m| {
+        assert_eq!(outcome(m, "bjones@contoso.com").0, Status::Ambiguous);
+    });
+}
+
+#[test]
 fn s5_an_address_on_two_targets_is_ambiguous() {
     let src = [user(1, "u@a.com", |u| u.mail = s("home@mail.org"))];
     let tgt = [
@@ -467,6 +591,42 @@ fn s6_two_groups_with_one_name_are_ambiguous_and_overrides_decide() {
     assert_eq!(
         groups_of(&src, &tgt, &c)[0],
         (Status::Matched, Some(Rule::Override), Some(Guid::from_u128(12)))
+    );
+}
+
+#[test]
+fn s6_group_reasons_name_every_group_they_mention_not_only_its_id() {
+    // Two source "Finance" groups, one target "Finance": an override picks one, the other is a conflict.
+    let src = [
+        group(1, "Finance", "finance", false),
+        group(2, "Finance", "finance-old", false),
+        group(3, "Marketing", "marketing", true),
+    ];
+    let tgt = [
+        group(11, "Finance", "fin", false),
+        group(12, "Marketing", "mkt-sec", false),
+    ];
+    let (sd, td) = (dir(1, &[], &src), dir(2, &[], &tgt));
+    let mut c = Config::new();
+    c.override_group(Guid::from_u128(1), Guid::from_u128(11)).unwrap();
+    let m = match_directories(&sd, &td, &c).unwrap();
+    let rows: Vec<_> = m.review().collect();
+    let (g1, g11, g12) = (Guid::from_u128(1), Guid::from_u128(11), Guid::from_u128(12));
+    assert_eq!(rows[1].status, Status::Conflict);
+    assert_eq!(
+        rows[1].reason,
+        format!(
+            "\"Finance\" (security): displayName \"finance\" points only to {g11} \"Finance\" (taken by {g1} \"Finance\")"
+        )
+    );
+    // The candidates column keeps bare ids, for scripts.
+    assert_eq!(rows[2].candidates, g12.to_string());
+    assert!(
+        rows[2]
+            .reason
+            .ends_with(&format!("suggestion, never a match): {g12} \"Marketing\"")),
+        "{}",
+        rows[2].reason
     );
 }
 
