@@ -33,8 +33,21 @@ struct Cli {
     command: Command,
 }
 
+/// The exit codes, as a literal for `concat!`: the one table, shown in every command's help.
+macro_rules! exit_status {
+    () => {
+        "Exit status:\n  0  done (or nothing to do)\n  1  some items were not applied, or the service failed\n  2  usage error or refused input (a bad file, a refused push): nothing was sent"
+    };
+}
+
 /// The exit codes, shown in every command's help.
-const EXIT_STATUS: &str = "Exit status:\n  0  done (or nothing to do)\n  1  some items were not applied, or the service failed\n  2  usage error or refused input (a bad file, a refused push): nothing was sent";
+const EXIT_STATUS: &str = exit_status!();
+
+/// `match`'s exit codes: the common ones, and the one `--fail-on-review` adds.
+const MATCH_EXIT_STATUS: &str = concat!(
+    exit_status!(),
+    "\n  3  --fail-on-review: some source objects need review (ambiguous, conflict, unmatched); both files\n     were written"
+);
 
 #[derive(Debug, Subcommand)]
 #[command(after_help = EXIT_STATUS)]
@@ -50,11 +63,14 @@ enum Command {
         /// Print the plan as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        check: matching::CheckArgs,
     },
     /// Apply FILE: send only what differs, with progress; failed items are listed with their Graph error.
     ///
     /// Without a terminal to confirm on, push changes nothing unless --yes is given. A push that would
-    /// remove more than --max-removals mappings is refused before anything is sent, --yes or not.
+    /// remove more than --max-removals mappings is refused before anything is sent, --yes or not; so is a
+    /// map that `verify` finds errors in, when both tenants are named (or with --verify).
     #[command(after_help = EXIT_STATUS)]
     Push {
         #[command(flatten)]
@@ -68,6 +84,8 @@ enum Command {
         /// service holds, or 100, whichever is larger].
         #[arg(long, value_name = "N|all")]
         max_removals: Option<remote::MaxRemovals>,
+        #[command(flatten)]
+        check: matching::CheckArgs,
     },
     /// Build the identity map from the source and target tenants' directories, by ordered exact rules.
     ///
@@ -76,7 +94,7 @@ enum Command {
     /// Display names never decide. The rules: docs/matching.md.
     // Match reads the two tenants named by --source-tenant and --target-tenant, and keeps no push
     // record: the connection's --tenant and --state mean nothing to it, so its help leaves them out.
-    #[command(after_help = EXIT_STATUS, mut_arg("tenant", |a| a.hide(true)), mut_arg("state", |a| a.hide(true)))]
+    #[command(after_help = MATCH_EXIT_STATUS, mut_arg("tenant", |a| a.hide(true)), mut_arg("state", |a| a.hide(true)))]
     Match {
         #[command(flatten)]
         conn: remote::Connection,
@@ -187,8 +205,7 @@ enum IdsCommand {
     "Delimiters: comma, semicolon or tab, found from the first data row (or --delimiter).\n",
     "An empty cell states nothing: without --replace the property is left as the service has it.\n",
     "A .jsonl file holds one wire mapping per line.\n\n",
-    "Exit status:\n  0  done (or nothing to do)\n  1  some items were not applied, or the service failed\n",
-    "  2  usage error or refused input (a bad file, a refused push): nothing was sent"
+    exit_status!()
 ))]
 struct FileArgs {
     /// The identity map: the admins' CSV, or JSON Lines (.jsonl).
@@ -329,15 +346,21 @@ fn main() -> std::process::ExitCode {
                 || e.downcast_ref::<input::InputError>().is_some()
                 || e.downcast_ref::<input::Problems>().is_some()
                 || e.downcast_ref::<crossmap_server::SeedError>().is_some();
+            let review = e.downcast_ref::<matching::NeedsReview>().is_some();
             if e.downcast_ref::<remote::NotApplied>().is_some()
                 || e.downcast_ref::<input::Problems>().is_some()
                 || e.downcast_ref::<matching::MapErrors>().is_some()
+                || review
             {
                 eprintln!("{e}");
             } else {
                 eprintln!("error: {e:#}");
             }
-            std::process::ExitCode::from(if refused { 2 } else { 1 })
+            std::process::ExitCode::from(match (review, refused) {
+                (true, _) => 3,
+                (_, true) => 2,
+                _ => 1,
+            })
         }
     }
 }
@@ -355,18 +378,25 @@ fn run(cli: Cli) -> Result<()> {
         Command::Token(args) => token(args),
         Command::Compact { data_dir } => compact(&data_dir),
         Command::Ids { what } => ids(what),
-        Command::Plan { conn, file, json } => runtime()?.block_on(remote::plan_command(
+        Command::Plan {
+            conn,
+            file,
+            json,
+            check,
+        } => runtime()?.block_on(remote::plan_command(
             &conn,
             &file.file,
             &file.options(),
             file.replace,
             json,
+            &check,
         )),
         Command::Push {
             conn,
             file,
             yes,
             max_removals,
+            check,
         } => runtime()?.block_on(remote::push_command(
             &conn,
             &file.file,
@@ -374,6 +404,7 @@ fn run(cli: Cli) -> Result<()> {
             file.replace,
             yes,
             max_removals,
+            &check,
         )),
         Command::Get {
             conn,

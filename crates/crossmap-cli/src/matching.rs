@@ -36,6 +36,110 @@ pub(crate) struct Tenants {
     target_token: Option<String>,
 }
 
+/// `plan` and `push`: checking the map against both directories before anything is sent.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Checking the map against the directories")]
+pub(crate) struct CheckArgs {
+    /// Require the check (made by default when both tenants are named): refuse unless they are.
+    #[arg(long, conflicts_with = "no_verify")]
+    verify: bool,
+    /// Skip the check: send the map whatever the directories hold.
+    #[arg(long)]
+    no_verify: bool,
+    /// The source tenant (a GUID or a domain): where people and groups move from.
+    #[arg(long, env = "CROSSMAP_SOURCE_TENANT")]
+    source_tenant: Option<String>,
+    /// The target tenant (a GUID or a domain): where they move to.
+    #[arg(long, env = "CROSSMAP_TARGET_TENANT")]
+    target_tenant: Option<String>,
+    /// A ready bearer token for the source tenant, instead of the client credentials.
+    #[arg(long, env = "CROSSMAP_SOURCE_TOKEN", hide_env_values = true)]
+    source_token: Option<String>,
+    /// A ready bearer token for the target tenant, instead of the client credentials.
+    #[arg(long, env = "CROSSMAP_TARGET_TOKEN", hide_env_values = true)]
+    target_token: Option<String>,
+}
+
+impl CheckArgs {
+    /// The two tenants to check against, when the check is to be made: with --verify (which needs both
+    /// named), or by default when both are named; never with --no-verify.
+    pub(crate) fn tenants(&self) -> Result<Option<Tenants>> {
+        if self.no_verify {
+            return Ok(None);
+        }
+        match (&self.source_tenant, &self.target_tenant) {
+            (Some(source), Some(target)) => Ok(Some(Tenants {
+                source_tenant: source.clone(),
+                target_tenant: target.clone(),
+                source_token: self.source_token.clone(),
+                target_token: self.target_token.clone(),
+            })),
+            _ if self.verify => Err(Refused(
+                "--verify needs both directories: give --source-tenant and --target-tenant (or \
+                 CROSSMAP_SOURCE_TENANT and CROSSMAP_TARGET_TENANT); nothing was sent"
+                    .to_owned(),
+            )
+            .into()),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// What checking a map before sending it found.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Checked {
+    /// Rows `verify` calls errors.
+    pub(crate) errors: usize,
+    /// Rows `verify` warns about.
+    pub(crate) warnings: usize,
+}
+
+/// The check `plan` and `push` make before anything is sent: the file's rows against both directories,
+/// as `verify FILE` checks them, each finding on stderr (`FILE:LINE: error|warning: ...`). `None` when
+/// no check was made, after saying so.
+pub(crate) async fn check_file(
+    conn: &Connection,
+    check: &CheckArgs,
+    file: &Path,
+    desired: &input::Desired,
+) -> Result<Option<Checked>> {
+    let Some(tenants) = check.tenants()? else {
+        if !check.no_verify {
+            eprintln!(
+                "note: the map was not checked against the directories: name --source-tenant and \
+                 --target-tenant to check it (or give --no-verify)"
+            );
+        }
+        return Ok(None);
+    };
+    let (source, target) = read_both(conn, &tenants).await.context(
+        "checking the map against the directories (the app needs User.Read.All, GroupMember.Read.All and \
+         Organization.Read.All, or Directory.Read.All, in both tenants; --no-verify skips the check)",
+    )?;
+    let name = file.display().to_string();
+    let origin = Origin::File {
+        name: &name,
+        user_lines: &desired.user_lines,
+        group_lines: &desired.group_lines,
+    };
+    let findings = check_map(&desired.users, &desired.groups, &origin, &source, &target);
+    let mut err = std::io::stderr().lock();
+    findings.write(&mut err, true)?;
+    let checked = Checked {
+        errors: findings.errors(),
+        warnings: findings.warnings(),
+    };
+    writeln!(
+        err,
+        "map checked against {} and {}: {} error(s), {} warning(s)",
+        source.display_name(),
+        target.display_name(),
+        checked.errors,
+        checked.warnings
+    )?;
+    Ok(Some(checked))
+}
+
 /// `crossmap match`'s own options.
 #[derive(Debug, clap::Args)]
 pub(crate) struct MatchArgs {
@@ -61,6 +165,10 @@ pub(crate) struct MatchArgs {
     /// Where to write the review list: every source user and group once, with status, rule and reason.
     #[arg(long, value_name = "REVIEW.csv")]
     review: PathBuf,
+    /// Exit 3 when some source objects need a person (ambiguous, conflict, unmatched), after writing both
+    /// files.
+    #[arg(long)]
+    fail_on_review: bool,
 }
 
 /// The client for one tenant.
@@ -338,8 +446,43 @@ pub(crate) async fn match_command(conn: &Connection, tenants: &Tenants, args: &M
         args.review.display(),
         elapsed.as_secs_f64()
     )?;
+    if args.fail_on_review {
+        // Excluded sources were left out on purpose: only the other open statuses need a person.
+        let open = [Status::Ambiguous, Status::Conflict, Status::Unmatched]
+            .map(|s| matching.user_counts().get(s) + matching.group_counts().get(s));
+        if open.iter().sum::<usize>() > 0 {
+            return Err(NeedsReview {
+                review: args.review.clone(),
+                open,
+            }
+            .into());
+        }
+    }
     Ok(())
 }
+
+/// `match --fail-on-review` found sources that need a person (exit 3); both files were written.
+#[derive(Debug)]
+pub(crate) struct NeedsReview {
+    review: PathBuf,
+    /// How many are ambiguous, in conflict, unmatched.
+    open: [usize; 3],
+}
+
+impl std::fmt::Display for NeedsReview {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let [ambiguous, conflict, unmatched] = self.open;
+        write!(
+            f,
+            "{} source object(s) need review ({ambiguous} ambiguous, {conflict} conflict, {unmatched} unmatched): \
+             see {}",
+            ambiguous + conflict + unmatched,
+            self.review.display()
+        )
+    }
+}
+
+impl std::error::Error for NeedsReview {}
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
@@ -351,6 +494,44 @@ struct Finding {
     line: u64,
     error: bool,
     message: String,
+}
+
+/// Where a map's rows come from, for the messages: a file (each row by its line) or the service.
+enum Origin<'a> {
+    /// A file, named so, with the line of each row (0 when not known).
+    File {
+        name: &'a str,
+        user_lines: &'a HashMap<crossmap_model::UserKey, u64>,
+        group_lines: &'a HashMap<crossmap_model::GroupKey, u64>,
+    },
+    /// The mappings the service holds.
+    Service,
+}
+
+/// What checking a map found: every finding, in line order, errors first on a line.
+struct Findings(Vec<Finding>);
+
+impl Findings {
+    fn errors(&self) -> usize {
+        self.0.iter().filter(|f| f.error).count()
+    }
+
+    fn warnings(&self) -> usize {
+        self.0.len() - self.errors()
+    }
+
+    /// Each finding on its line: `FILE:LINE: error|warning: message` (`service:KIND KEY: ...`).
+    fn write(&self, out: &mut impl Write, lines: bool) -> std::io::Result<()> {
+        for f in &self.0 {
+            let level = if f.error { "error" } else { "warning" };
+            if lines {
+                writeln!(out, "{}:{}: {level}: {}", f.at, f.line, f.message)?;
+            } else {
+                writeln!(out, "{}: {level}: {}", f.at, f.message)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `crossmap verify`: checks a map against both directories; exit 1 on any error.
@@ -403,22 +584,67 @@ pub(crate) async fn verify_command(
         }
     };
     let (source, target) = read_both(conn, tenants).await?;
-    let remote_at = |kind: &str, key: &str| format!("service:{kind} {key}");
+    let origin = match file {
+        Some(_) => Origin::File {
+            name: &name,
+            user_lines: &user_lines,
+            group_lines: &group_lines,
+        },
+        None => Origin::Service,
+    };
+    findings.extend(check_map(&users, &groups, &origin, &source, &target).0);
+    findings.sort_by_key(|f| (f.line, !f.error));
+    let findings = Findings(findings);
+    let errors = findings.errors();
+    // Written, not printed: a reader that stops early (`| head`) is an error to stop on, not a panic.
+    let mut out = std::io::stdout().lock();
+    findings.write(&mut out, file.is_some())?;
+    writeln!(
+        out,
+        "{} user and {} group mapping(s) checked against {} and {}: {errors} error(s), {} warning(s)",
+        users.len(),
+        groups.len(),
+        source.display_name(),
+        target.display_name(),
+        findings.warnings()
+    )?;
+    if errors > 0 {
+        return Err(MapErrors(errors).into());
+    }
+    Ok(())
+}
+
+/// Every problem of a map's rows against the two directories (the checks `verify` lists in its help),
+/// sorted by line, errors first on a line.
+fn check_map(
+    users: &SortedTable<User>,
+    groups: &SortedTable<Group>,
+    origin: &Origin<'_>,
+    source: &Directory,
+    target: &Directory,
+) -> Findings {
+    let mut findings: Vec<Finding> = Vec::new();
+    let at = |kind: &str, key: &str| match origin {
+        Origin::File { name, .. } => (*name).to_owned(),
+        Origin::Service => format!("service:{kind} {key}"),
+    };
     let org = source.tenant_id();
 
     // Users, in file order.
     let mut rows: Vec<(u64, String, User)> = users
         .iter()
-        .map(|(k, m)| (user_lines.get(k).copied().unwrap_or(0), k.as_str().to_owned(), m))
+        .map(|(k, m)| {
+            let line = match origin {
+                Origin::File { user_lines, .. } => user_lines.get(k).copied().unwrap_or(0),
+                Origin::Service => 0,
+            };
+            (line, k.as_str().to_owned(), m)
+        })
         .collect();
     rows.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
     let mut claimed: HashMap<String, (u64, String)> = HashMap::new();
     for (line, key, m) in &rows {
-        let at = if file.is_some() {
-            name.clone()
-        } else {
-            remote_at("user", key)
-        };
+        let at = at("user", key);
         let mut say = |error: bool, message: String| {
             findings.push(Finding {
                 at: at.clone(),
@@ -469,16 +695,18 @@ pub(crate) async fn verify_command(
     // Groups, in file order.
     let mut rows: Vec<(u64, Guid, Group)> = groups
         .iter()
-        .map(|(k, m)| (group_lines.get(k).copied().unwrap_or(0), k.guid(), m))
+        .map(|(k, m)| {
+            let line = match origin {
+                Origin::File { group_lines, .. } => group_lines.get(k).copied().unwrap_or(0),
+                Origin::Service => 0,
+            };
+            (line, k.guid(), m)
+        })
         .collect();
     rows.sort_by_key(|a| (a.0, a.1));
     let mut claimed: HashMap<Guid, (u64, Guid)> = HashMap::new();
     for (line, key, m) in &rows {
-        let at = if file.is_some() {
-            name.clone()
-        } else {
-            remote_at("group", &key.to_string())
-        };
+        let at = at("group", &key.to_string());
         let mut say = |error: bool, message: String| {
             findings.push(Finding {
                 at: at.clone(),
@@ -544,30 +772,7 @@ pub(crate) async fn verify_command(
     }
 
     findings.sort_by_key(|f| (f.line, !f.error));
-    let errors = findings.iter().filter(|f| f.error).count();
-    // Written, not printed: a reader that stops early (`| head`) is an error to stop on, not a panic.
-    let mut out = std::io::stdout().lock();
-    for f in &findings {
-        let level = if f.error { "error" } else { "warning" };
-        if file.is_some() {
-            writeln!(out, "{}:{}: {level}: {}", f.at, f.line, f.message)?;
-        } else {
-            writeln!(out, "{}: {level}: {}", f.at, f.message)?;
-        }
-    }
-    writeln!(
-        out,
-        "{} user and {} group mapping(s) checked against {} and {}: {errors} error(s), {} warning(s)",
-        users.len(),
-        groups.len(),
-        source.display_name(),
-        target.display_name(),
-        findings.len() - errors
-    )?;
-    if errors > 0 {
-        return Err(MapErrors(errors).into());
-    }
-    Ok(())
+    Findings(findings)
 }
 
 /// The error of a row whose source tenant id is not the source organization's.

@@ -1,5 +1,6 @@
 //! The commands that talk to Graph or the emulator: plan, push, get, export.
 
+use crate::matching::{self, CheckArgs, Checked};
 use anyhow::{Context, Result, bail};
 use crossmap_cli::input::{self, Desired, ReadOptions};
 use crossmap_client::{
@@ -314,20 +315,44 @@ fn read_desired(file: &std::path::Path, options: &ReadOptions, replace: bool) ->
     Ok(desired)
 }
 
-/// Reads the file, connects, and plans both kinds: what `plan` shows and `push` sends.
+/// What `plan` shows and `push` sends: both kinds planned, and what checking the map found (`None`
+/// when it was not checked).
+struct FilePlan {
+    client: Client,
+    state: LocalState,
+    users: Planned<User>,
+    groups: Planned<Group>,
+    checked: Option<Checked>,
+}
+
+/// Reads the file, checks it against the directories (unless told not to), connects, and plans both
+/// kinds.
 async fn plan_file(
     conn: &Connection,
     file: &std::path::Path,
     options: &ReadOptions,
     replace: bool,
-) -> Result<(Client, LocalState, Planned<User>, Planned<Group>)> {
-    let desired = read_desired(file, options, replace)?;
+    check: &CheckArgs,
+) -> Result<FilePlan> {
+    // The check's messages name each row's line; without a check, no lines are kept.
+    let options = ReadOptions {
+        keep_lines: check.tenants()?.is_some(),
+        ..options.clone()
+    };
+    let desired = read_desired(file, &options, replace)?;
+    let checked = matching::check_file(conn, check, file, &desired).await?;
     let client = conn.client()?;
     let state = conn.state()?;
     let Desired { users, groups, .. } = desired;
     let users = plan_kind::<User>(&client, &state, users, replace).await?;
     let groups = plan_kind::<Group>(&client, &state, groups, replace).await?;
-    Ok((client, state, users, groups))
+    Ok(FilePlan {
+        client,
+        state,
+        users,
+        groups,
+        checked,
+    })
 }
 
 /// Both kinds' (creates, updates, removals) added.
@@ -343,9 +368,18 @@ pub(crate) async fn plan_command(
     options: &ReadOptions,
     replace: bool,
     json: bool,
+    check: &CheckArgs,
 ) -> Result<()> {
-    let (_, _, users, groups) = plan_file(conn, file, options, replace).await?;
+    let FilePlan {
+        users, groups, checked, ..
+    } = plan_file(conn, file, options, replace, check).await?;
     eprintln!("current state from {}", users.source);
+    if let Some(c) = checked.filter(|c| c.errors > 0) {
+        eprintln!(
+            "note: push would refuse this map: {} error(s) against the directories (listed above)",
+            c.errors
+        );
+    }
     let t = totals(&users, &groups);
     let rows = users
         .items()
@@ -361,8 +395,10 @@ pub(crate) async fn plan_command(
     // Written, not printed: a reader that stops early (`| head`) is an error to stop on, not a panic.
     let mut out = std::io::stdout().lock();
     if json {
-        let plan =
-            serde_json::json!({"create": t[0], "update": t[1], "remove": t[2], "items": rows.collect::<Vec<_>>()});
+        // What the check found, for a script to gate on; null when the map was not checked.
+        let check = checked.map(|c| serde_json::json!({"errors": c.errors, "warnings": c.warnings}));
+        let plan = serde_json::json!({"create": t[0], "update": t[1], "remove": t[2], "check": check,
+            "items": rows.collect::<Vec<_>>()});
         writeln!(out, "{}", serde_json::to_string_pretty(&plan)?)?;
         return Ok(());
     }
@@ -625,8 +661,26 @@ pub(crate) async fn push_command(
     replace: bool,
     yes: bool,
     max_removals: Option<MaxRemovals>,
+    check: &CheckArgs,
 ) -> Result<()> {
-    let (client, state, users, groups) = plan_file(conn, file, options, replace).await?;
+    let FilePlan {
+        client,
+        state,
+        users,
+        groups,
+        checked,
+    } = plan_file(conn, file, options, replace, check).await?;
+    // A map with errors against the directories would have SharePoint move content to nobody, or to
+    // the wrong person: refused before anything is sent, --yes or not.
+    if let Some(c) = checked.filter(|c| c.errors > 0) {
+        return Err(Refused(format!(
+            "{} has {} error(s) against the directories (listed above); nothing was sent. Fix the rows, \
+             or give --no-verify to push it as it is",
+            file.display(),
+            c.errors
+        ))
+        .into());
+    }
     let t = totals(&users, &groups);
     println!("{} (current state from {})", summary(t), users.source);
     if users.len() == 0 && groups.len() == 0 {

@@ -419,3 +419,198 @@ fn an_output_in_a_missing_folder_is_refused_before_reading() {
         "{stderr}"
     );
 }
+
+/// The mappings the service holds, as `export` writes them: one CSV line each.
+fn exported(base: &str, state: &Path) -> String {
+    let out = crossmap(base, state).arg("export").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    stdout(&out)
+}
+
+/// `push` checks the map against both directories when both tenants are named: a row `verify` calls an
+/// error (a mistyped target, a source that is gone, one target twice) refuses the push (exit 2) with
+/// `verify`'s FILE:LINE messages and sends nothing, `--yes` or not; `plan` shows the same and says so;
+/// warnings alone are shown and the push goes on; `--no-verify` skips the check; `--verify` refuses to
+/// go without the tenants; an app that cannot read the directories fails (exit 1), saying what it needs.
+#[test]
+fn push_checks_the_map_against_the_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, t) = directories(dir.path());
+    let (mut server, base, _) = crate::serve::start(&[
+        "--app".into(),
+        "w:secret:manage,directory".into(),
+        "--app".into(),
+        "m:secret:manage".into(),
+        "--data-dir".into(),
+        dir.path().join("data").into(),
+        "--directory".into(),
+        format!("contoso={}", s.display()).into(),
+        "--directory".into(),
+        format!("fabrikam={}", t.display()).into(),
+    ]);
+    let state = dir.path().join("state");
+    let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).into_owned();
+
+    let bad = dir.path().join("bad.csv");
+    let rows = [
+        format!("User,{SOURCE_ORG},carol@contoso.com,carol@fabrikam.con,,Member"),
+        format!("User,{SOURCE_ORG},ann@contoso.com,ann.lee@fabrikam.com,,Member"),
+        format!("User,{SOURCE_ORG},left@contoso.com,robert@fabrikam.com,,Member"),
+        format!("User,{SOURCE_ORG},bob@contoso.com,ann.lee@fabrikam.com,,Member"),
+    ];
+    std::fs::write(&bad, rows.join("\n") + "\n").unwrap();
+    let name = bad.display().to_string();
+    let errors = [
+        format!("{name}:1: error: target user carol@fabrikam.con is not in the target directory"),
+        format!("{name}:3: error: source user left@contoso.com is not in the source directory"),
+        format!("{name}:4: error: target ann.lee@fabrikam.com is also the target of ann@contoso.com (line 2)"),
+    ];
+    let out = crossmap(&base, &state)
+        .args(["push", "--yes"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    for e in &errors {
+        assert!(err.contains(e.as_str()), "missing {e:?} in:\n{err}");
+    }
+    assert!(err.contains("3 error(s)") && err.contains("--no-verify"), "{err}");
+    assert_eq!(exported(&base, &state), "", "a refused push sent something");
+
+    // plan shows what push would do: the same findings, and that push would refuse; --json counts them.
+    let out = crossmap(&base, &state).arg("plan").arg(&bad).output().unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    for e in &errors {
+        assert!(err.contains(e.as_str()), "missing {e:?} in:\n{err}");
+    }
+    assert!(err.contains("push would refuse this map: 3 error(s)"), "{err}");
+    let out = crossmap(&base, &state)
+        .args(["plan", "--json"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(plan["check"], json!({"errors": 3, "warnings": 0}), "{plan}");
+
+    // --verify needs both tenants; without them (and without --verify) the push goes on, saying so.
+    let no_tenants = |args: &[&str]| {
+        crossmap(&base, &state)
+            .env_remove("CROSSMAP_SOURCE_TENANT")
+            .env_remove("CROSSMAP_TARGET_TENANT")
+            .args(args)
+            .arg(&bad)
+            .output()
+            .unwrap()
+    };
+    let out = no_tenants(&["push", "--yes", "--verify"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--verify needs both directories"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(exported(&base, &state), "");
+    let out = no_tenants(&["plan"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not checked against the directories"),
+        "{}",
+        stderr(&out)
+    );
+
+    // An app without the directory permissions: the check fails (exit 1), naming what it needs.
+    let out = crossmap(&base, &state)
+        .env("CROSSMAP_CLIENT_ID", "m")
+        .args(["push", "--yes"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("User.Read.All") && err.contains("--no-verify"), "{err}");
+    assert_eq!(exported(&base, &state), "");
+
+    // Warnings only (a disabled target account): shown, and the push goes on.
+    let warned = dir.path().join("warned.csv");
+    std::fs::write(
+        &warned,
+        format!(
+            "User,{SOURCE_ORG},ann@contoso.com,ann.lee@fabrikam.com,,Member\n\
+             User,{SOURCE_ORG},dave.old@contoso.com,off@fabrikam.com,,Member\n"
+        ),
+    )
+    .unwrap();
+    let out = crossmap(&base, &state)
+        .args(["push", "--yes"])
+        .arg(&warned)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}:2: warning: target user off@fabrikam.com is a disabled account",
+            warned.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("0 error(s), 1 warning(s)"), "{err}");
+    assert_eq!(exported(&base, &state).lines().count(), 2);
+
+    // --no-verify: the admin's word; the map goes as it is.
+    let out = crossmap(&base, &state)
+        .args(["push", "--yes", "--no-verify"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(exported(&base, &state).contains("carol@fabrikam.con"));
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+/// `match --fail-on-review` exits 3 when some source objects need a person (ambiguous, conflict,
+/// unmatched), after writing both files; excluded ones need nobody, and without such rows it exits 0.
+#[test]
+fn match_fail_on_review_exits_3_while_rows_need_a_person() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, t) = directories(dir.path());
+    let (mut server, base) = serve_with(&dir.path().join("data"), &[("contoso", &s), ("fabrikam", &t)]);
+    let state = dir.path().join("state");
+    let (map, review) = (dir.path().join("map.csv"), dir.path().join("review.csv"));
+    let run = |extra: &[&str]| {
+        let _ = std::fs::remove_file(&map);
+        crossmap(&base, &state)
+            .args(["match", "--map-domain", "contoso.com=fabrikam.com", "--fail-on-review"])
+            .args(extra)
+            .arg("--out")
+            .arg(&map)
+            .arg("--review")
+            .arg(&review)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("3 source object(s) need review (0 ambiguous, 0 conflict, 3 unmatched)"),
+        "{err}"
+    );
+    assert!(err.contains(&review.display().to_string()), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&map).unwrap().lines().count(),
+        6,
+        "the map is written"
+    );
+    let review_text = std::fs::read_to_string(&review).unwrap();
+    assert_eq!(review_text.matches(",unmatched,").count(), 3, "{review_text}");
+
+    // The three excluded (the disabled account already is): nobody needs a person.
+    let out = run(&["--exclude", "*smith@contoso.com", "--exclude", "Orphans"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
