@@ -5,7 +5,7 @@ use crate::remote::{self, Connection, Refused};
 use anyhow::{Context, Result};
 use crossmap_cli::input::{self, ReadOptions};
 use crossmap_client::{Client, DirectoryQuery};
-use crossmap_delta::{MappingTable, SortedTable};
+use crossmap_delta::{MappingTable, MemoryTable, SortedTable};
 use crossmap_match::{Config, Directory, DirectoryBuilder, GroupKind, Rule, Status, match_directories};
 use crossmap_model::{
     Guid, SharePointGroupIdentityMapping as Group, SharePointIdentityMappingGroupType as GroupType,
@@ -85,6 +85,20 @@ impl CheckArgs {
     }
 }
 
+/// A file's rows to check, and the line of each.
+pub(crate) struct MapFile<'a> {
+    /// The file, for the messages.
+    pub(crate) file: &'a Path,
+    /// Its user rows.
+    pub(crate) users: &'a SortedTable<User>,
+    /// Its group rows.
+    pub(crate) groups: &'a SortedTable<Group>,
+    /// The line of each user row.
+    pub(crate) user_lines: &'a HashMap<crossmap_model::UserKey, u64>,
+    /// The line of each group row.
+    pub(crate) group_lines: &'a HashMap<crossmap_model::GroupKey, u64>,
+}
+
 /// What checking a map before sending it found.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Checked {
@@ -100,8 +114,8 @@ pub(crate) struct Checked {
 pub(crate) async fn check_file(
     conn: &Connection,
     check: &CheckArgs,
-    file: &Path,
-    desired: &input::Desired,
+    map: MapFile<'_>,
+    held: Option<Held<'_>>,
 ) -> Result<Option<Checked>> {
     let Some(tenants) = check.tenants()? else {
         if !check.no_verify {
@@ -116,13 +130,13 @@ pub(crate) async fn check_file(
         "checking the map against the directories (the app needs User.Read.All, GroupMember.Read.All and \
          Organization.Read.All, or Directory.Read.All, in both tenants; --no-verify skips the check)",
     )?;
-    let name = file.display().to_string();
+    let name = map.file.display().to_string();
     let origin = Origin::File {
         name: &name,
-        user_lines: &desired.user_lines,
-        group_lines: &desired.group_lines,
+        user_lines: map.user_lines,
+        group_lines: map.group_lines,
     };
-    let findings = check_map(&desired.users, &desired.groups, &origin, &source, &target);
+    let findings = check_map(map.users, map.groups, &origin, held, &source, &target);
     let mut err = std::io::stderr().lock();
     findings.write(&mut err, true)?;
     let checked = Checked {
@@ -592,7 +606,7 @@ pub(crate) async fn verify_command(
         },
         None => Origin::Service,
     };
-    findings.extend(check_map(&users, &groups, &origin, &source, &target).0);
+    findings.extend(check_map(&users, &groups, &origin, None, &source, &target).0);
     findings.sort_by_key(|f| (f.line, !f.error));
     let findings = Findings(findings);
     let errors = findings.errors();
@@ -620,10 +634,31 @@ fn check_map(
     users: &SortedTable<User>,
     groups: &SortedTable<Group>,
     origin: &Origin<'_>,
+    held: Option<Held<'_>>,
     source: &Directory,
     target: &Directory,
 ) -> Findings {
     let mut findings: Vec<Finding> = Vec::new();
+    // The targets of the mappings the service keeps beside the map's rows (a push without --replace).
+    let mut held_users: HashMap<String, String> = HashMap::new();
+    let mut held_groups: HashMap<Guid, Guid> = HashMap::new();
+    if let Some(held) = held {
+        for (k, m) in held.users.iter().filter(|(k, _)| users.row(k).is_none()) {
+            if let Some(t) = m
+                .target_user_identity
+                .value()
+                .and_then(|t| t.user_principal_name.value())
+            {
+                held_users.insert(t.to_lowercase(), k.as_str().to_owned());
+            }
+        }
+        for (k, m) in held.groups.iter().filter(|(k, _)| groups.row(k).is_none()) {
+            let id = m.target_group_identity.value().and_then(|t| t.id.value());
+            if let Some(t) = id.and_then(|id| id.parse::<Guid>().ok()) {
+                held_groups.insert(t, k.guid());
+            }
+        }
+    }
     let at = |kind: &str, key: &str| match origin {
         Origin::File { name, .. } => (*name).to_owned(),
         Origin::Service => format!("service:{kind} {key}"),
@@ -666,6 +701,9 @@ fn check_map(
         else {
             continue;
         };
+        if let Some(other) = held_users.get(&target_upn.to_lowercase()) {
+            say(true, held_claim(target_upn, other));
+        }
         match claimed.get(&target_upn.to_lowercase()) {
             Some((first, other)) => say(true, also_claimed(target_upn, other, *first)),
             None => {
@@ -729,6 +767,9 @@ fn check_map(
         else {
             continue;
         };
+        if let Some(other) = held_groups.get(&target_id) {
+            say(true, held_claim(target_id, other));
+        }
         match claimed.get(&target_id) {
             Some((first, other)) => say(true, also_claimed(target_id, other, *first)),
             None => {
@@ -790,6 +831,21 @@ fn also_claimed(target: impl std::fmt::Display, other: impl std::fmt::Display, f
         String::new()
     };
     format!("target {target} is also the target of {other}{at}")
+}
+
+/// The error of a row whose target a mapping the service keeps, of another source, already has.
+fn held_claim(target: impl std::fmt::Display, other: impl std::fmt::Display) -> String {
+    format!("target {target} is also the target of {other}, a mapping the service holds and this push keeps")
+}
+
+/// The mappings the service holds that a push without --replace keeps beside the file's rows: their
+/// targets are taken.
+#[derive(Clone, Copy)]
+pub(crate) struct Held<'a> {
+    /// The user mappings held.
+    pub(crate) users: &'a MemoryTable<User>,
+    /// The group mappings held.
+    pub(crate) groups: &'a MemoryTable<Group>,
 }
 
 /// `verify` found errors (exit 1); they were printed.

@@ -340,12 +340,30 @@ async fn plan_file(
         ..options.clone()
     };
     let desired = read_desired(file, &options, replace)?;
-    let checked = matching::check_file(conn, check, file, &desired).await?;
     let client = conn.client()?;
     let state = conn.state()?;
-    let Desired { users, groups, .. } = desired;
+    let Desired {
+        users,
+        groups,
+        user_lines,
+        group_lines,
+        ..
+    } = desired;
     let users = plan_kind::<User>(&client, &state, users, replace).await?;
     let groups = plan_kind::<Group>(&client, &state, groups, replace).await?;
+    let map = matching::MapFile {
+        file,
+        users: &users.desired,
+        groups: &groups.desired,
+        user_lines: &user_lines,
+        group_lines: &group_lines,
+    };
+    // Without --replace, what the service holds and the file does not name stays: its targets count.
+    let held = (!replace).then_some(matching::Held {
+        users: &users.current,
+        groups: &groups.current,
+    });
+    let checked = matching::check_file(conn, check, map, held).await?;
     Ok(FilePlan {
         client,
         state,

@@ -559,6 +559,38 @@ fn push_checks_the_map_against_the_directories() {
     assert!(err.contains("0 error(s), 1 warning(s)"), "{err}");
     assert_eq!(exported(&base, &state).lines().count(), 2);
 
+    // Without --replace, what the service holds stays beside the file: its targets are taken. With
+    // --replace the service's row of ann goes, and her target is free.
+    let more = dir.path().join("more.csv");
+    std::fs::write(
+        &more,
+        format!("User,{SOURCE_ORG},bob@contoso.com,ann.lee@fabrikam.com,,Member\n"),
+    )
+    .unwrap();
+    let out = crossmap(&base, &state)
+        .args(["push", "--yes"])
+        .arg(&more)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}:1: error: target ann.lee@fabrikam.com is also the target of ann@contoso.com, a mapping the \
+             service holds and this push keeps",
+            more.display()
+        )),
+        "{err}"
+    );
+    let out = crossmap(&base, &state)
+        .args(["plan", "--json", "--replace"])
+        .arg(&more)
+        .output()
+        .unwrap();
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(plan["check"], json!({"errors": 0, "warnings": 0}), "{plan}");
+    assert_eq!(exported(&base, &state).lines().count(), 2);
+
     // --no-verify: the admin's word; the map goes as it is.
     let out = crossmap(&base, &state)
         .args(["push", "--yes", "--no-verify"])
