@@ -876,3 +876,35 @@ fn split_location(name: &str, problem: &str) -> (u64, String) {
         None => (line, message),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(verify: bool, no_verify: bool, source: Option<&str>, target: Option<&str>) -> CheckArgs {
+        CheckArgs {
+            verify,
+            no_verify,
+            source_tenant: source.map(str::to_owned),
+            target_tenant: target.map(str::to_owned),
+            source_token: None,
+            target_token: None,
+        }
+    }
+
+    /// The check is made when both tenants are named, never with --no-verify, and --verify without both
+    /// is refused input (exit 2), not a push left unchecked.
+    #[test]
+    fn the_check_is_made_when_both_tenants_are_named_and_required_by_verify() {
+        let both = (Some("contoso"), Some("fabrikam"));
+        let made = |c: CheckArgs| c.tenants().unwrap().map(|t| (t.source_tenant, t.target_tenant));
+        let pair = Some(("contoso".to_owned(), "fabrikam".to_owned()));
+        assert_eq!(made(check(false, false, both.0, both.1)), pair);
+        assert_eq!(made(check(true, false, both.0, both.1)), pair);
+        assert_eq!(made(check(false, true, both.0, both.1)), None);
+        assert_eq!(made(check(false, false, Some("contoso"), None)), None);
+        let refused = check(true, false, Some("contoso"), None).tenants().unwrap_err();
+        assert!(refused.downcast_ref::<Refused>().is_some(), "{refused}");
+        assert!(refused.to_string().contains("--target-tenant"), "{refused}");
+    }
+}

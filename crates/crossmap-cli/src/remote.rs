@@ -325,8 +325,8 @@ struct FilePlan {
     checked: Option<Checked>,
 }
 
-/// Reads the file, checks it against the directories (unless told not to), connects, and plans both
-/// kinds.
+/// Reads the file, connects, plans both kinds, and checks the file against the directories (unless
+/// told not to), with the targets of what the service keeps beside it.
 async fn plan_file(
     conn: &Connection,
     file: &std::path::Path,
