@@ -24,8 +24,9 @@ impl Row {
     /// Decodes the mapping.
     ///
     /// # Panics
-    /// If the bytes are not an encoding of `M`: rows are only made by [`Row::encode`] or checked by
-    /// [`Row::from_bytes`], so this is a broken invariant, not bad input.
+    /// If the bytes are not an encoding of `M`: rows are only made by [`Row::encode`], checked by
+    /// [`Row::from_bytes`], or vouched for by their storage ([`Row::from_verified_bytes`]), so this is a
+    /// broken invariant, not bad input.
     pub fn decode<M: Compact>(&self) -> M {
         M::from_compact(&self.0).expect("a row holds an encoded mapping")
     }
@@ -37,9 +38,10 @@ impl Row {
     }
 
     /// A row read back from storage that vouches for the bytes itself, not checked: bytes that
-    /// [`Row::as_bytes`] gave and that a checksum taken then shows unchanged. Checking them again costs a
-    /// decode per row, a tenth of a store's start; bytes that are not an encoding make
-    /// [`Row::decode`] panic, so anything else goes through [`Row::from_bytes`].
+    /// [`Row::as_bytes`] gave (or that [`Row::from_bytes`] accepted) and that a checksum taken then shows
+    /// unchanged. Checking them again costs a decode per row, a tenth of a store's start. A checksum
+    /// guards against accidental damage only: bytes that are not an encoding make [`Row::decode`] panic,
+    /// so anything not so vouched for goes through [`Row::from_bytes`].
     pub fn from_verified_bytes(bytes: Box<[u8]>) -> Row {
         Row(bytes)
     }

@@ -1002,7 +1002,7 @@ impl log::Replay for Opening {
     }
 }
 
-/// A checkpoint row or log record with its key parsed and its row checked, on the thread that reads.
+/// A checkpoint row or log record with its key parsed and its row copied, on the thread that reads.
 struct Ready {
     seq: i64,
     kind: i64,
@@ -1019,7 +1019,8 @@ enum ReadyChange {
 }
 
 /// The change a mapping record makes: its key parsed, its row copied. The row is not decoded again: it
-/// was a `Row` when written, and the record's checksum (checked as it was read) shows it unchanged.
+/// was a `Row` when written (or checked to decode when a version-1 log was given its checksums), and the
+/// record's checksum, checked as it was read, shows it unchanged since.
 fn ready_change<M: StoredKind>(record: &log::RecordRef<'_>) -> Result<Change<M>, StoreError> {
     let key = M::Key::parse(record.key)
         .map_err(|e| StoreError::Corrupt(format!("{}: key {:?}: {e}", record.describe(), record.key)))?;

@@ -279,6 +279,36 @@ fn a_version_1_data_directory_is_upgraded_with_checksums() {
     assert!(matches!(Store::open(dir.path()), Err(StoreError::Corrupt(m)) if m.contains("log record 1")));
 }
 
+#[test]
+fn a_version_1_row_that_does_not_decode_is_refused_at_the_upgrade_not_vouched_for() {
+    // A version-1 record had no checksum; the upgrade gives it one, and an open then trusts rows whose
+    // checksum matches without decoding them: a damaged one must stop the upgrade, not pass it.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("crossmap.sqlite")).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE log (seq INTEGER PRIMARY KEY, tenant TEXT NOT NULL, kind INTEGER NOT NULL,
+                 token INTEGER NOT NULL, key TEXT NOT NULL, row BLOB);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO log (tenant, kind, token, key, row) VALUES ('t1', 2, 1, ?1, ?2)",
+            rusqlite::params![gkey(1).as_str(), [0xffu8, 0xff, 0xff].as_slice()],
+        )
+        .unwrap();
+    }
+    match Store::open(dir.path()) {
+        Err(StoreError::Corrupt(m)) => assert!(m.contains("log record 1") && m.contains("version-1"), "{m}"),
+        Err(other) => panic!("unexpected error: {other}"),
+        Ok(_) => panic!("a row that does not decode was given a checksum"),
+    }
+    // Nothing was upgraded: the directory is as it was.
+    let conn = rusqlite::Connection::open(dir.path().join("crossmap.sqlite")).unwrap();
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    assert_eq!(version, 1);
+}
+
 /// The child side of the crash test: write one mapping per request forever, printing each key after it
 /// is acknowledged. Does nothing unless the parent set the variable.
 #[test]
