@@ -6,18 +6,7 @@
 # on the same copy. Prints wall time from launch to accepting a connection, CPU time then, and RSS.
 set -e
 src=$1; rounds=$2; shift 2
-measure() { # BINARY DIR
-  port=18496
-  start=$(date +%s.%N)
-  $1 serve --addr 127.0.0.1:$port --compact-after 0 --app b:s:manage --data-dir $2 >/dev/null 2>&1 &
-  pid=$!
-  until (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null; do sleep 0.005; done
-  end=$(date +%s.%N)
-  cpu=$(awk '{print ($14 + $15) / 100}' /proc/$pid/stat)
-  rss=$(awk '/VmRSS/{print int($2/1024)}' /proc/$pid/status)
-  kill $pid; wait $pid 2>/dev/null || true
-  printf "%.2f s wall, %s s CPU, %s MiB" "$(echo "$end - $start" | bc)" "$cpu" "$rss"
-}
+. "$(dirname "$0")/start-time.sh"
 d=$(mktemp -d /tmp/restart-auto-XXXX)
 for round in $(seq 1 "$rounds"); do
   for bin in "$@"; do

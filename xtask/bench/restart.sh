@@ -12,17 +12,7 @@ if [ -n "$2" ]; then
   cp -r $d/this $d/base
   sqlite3 $d/base/crossmap.sqlite "PRAGMA user_version = 2" >/dev/null
 fi
-measure() { # BINARY DIR
-  port=18495
-  start=$(date +%s.%N)
-  $1 serve --addr 127.0.0.1:$port --compact-after 0 --app b:s:manage --data-dir $2 >/dev/null 2>&1 &
-  pid=$!
-  until (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null; do sleep 0.005; done
-  end=$(date +%s.%N)
-  cpu=$(awk '{print ($14 + $15) / 100}' /proc/$pid/stat)
-  kill $pid; wait $pid 2>/dev/null || true
-  echo "$(echo "$end - $start" | bc) s wall, $cpu s CPU"
-}
+. "$(dirname "$0")/start-time.sh"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "$1, 1,000,000 log records: $(measure $1 $d/this)"
 [ -n "$2" ] && echo "$2, 1,000,000 log records: $(measure $2 $d/base)"

@@ -6,6 +6,7 @@ use crossmap_model::SharePointGroupIdentityMapping as Group;
 use crossmap_store::{SCHEMA_VERSION, Store, StoreError};
 use serde_json::json;
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -239,27 +240,29 @@ fn a_damaged_database_file_is_reported_as_corrupt() {
     }
 }
 
+/// A log exactly as version 1 wrote it, holding one record: group mapping 1 of tenant `t1` as `row`.
+fn version_1_log(dir: &Path, row: &[u8]) {
+    let conn = rusqlite::Connection::open(dir.join("crossmap.sqlite")).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE log (seq INTEGER PRIMARY KEY, tenant TEXT NOT NULL, kind INTEGER NOT NULL,
+             token INTEGER NOT NULL, key TEXT NOT NULL, row BLOB);
+         PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO log (tenant, kind, token, key, row) VALUES ('t1', 2, 1, ?1, ?2)",
+        rusqlite::params![gkey(1).as_str(), row],
+    )
+    .unwrap();
+}
+
 #[test]
 fn a_version_1_data_directory_is_upgraded_with_checksums() {
     let dir = tempfile::tempdir().unwrap();
     let mapping = crossmap_delta::canonical::<Group>(0, serde_json::from_value(group(1)).unwrap())
         .unwrap()
         .1;
-    {
-        // The log exactly as version 1 wrote it.
-        let conn = rusqlite::Connection::open(dir.path().join("crossmap.sqlite")).unwrap();
-        conn.execute_batch(
-            "CREATE TABLE log (seq INTEGER PRIMARY KEY, tenant TEXT NOT NULL, kind INTEGER NOT NULL,
-                 token INTEGER NOT NULL, key TEXT NOT NULL, row BLOB);
-             PRAGMA user_version = 1;",
-        )
-        .unwrap();
-        conn.execute(
-            "INSERT INTO log (tenant, kind, token, key, row) VALUES ('t1', 2, 1, ?1, ?2)",
-            rusqlite::params![gkey(1).as_str(), crossmap_delta::Row::encode(&mapping).as_bytes()],
-        )
-        .unwrap();
-    }
+    version_1_log(dir.path(), crossmap_delta::Row::encode(&mapping).as_bytes());
     {
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.get::<Group>("t1", &gkey(1)).unwrap(), Some(mapping.clone()));
@@ -284,20 +287,7 @@ fn a_version_1_row_that_does_not_decode_is_refused_at_the_upgrade_not_vouched_fo
     // A version-1 record had no checksum; the upgrade gives it one, and an open then trusts rows whose
     // checksum matches without decoding them: a damaged one must stop the upgrade, not pass it.
     let dir = tempfile::tempdir().unwrap();
-    {
-        let conn = rusqlite::Connection::open(dir.path().join("crossmap.sqlite")).unwrap();
-        conn.execute_batch(
-            "CREATE TABLE log (seq INTEGER PRIMARY KEY, tenant TEXT NOT NULL, kind INTEGER NOT NULL,
-                 token INTEGER NOT NULL, key TEXT NOT NULL, row BLOB);
-             PRAGMA user_version = 1;",
-        )
-        .unwrap();
-        conn.execute(
-            "INSERT INTO log (tenant, kind, token, key, row) VALUES ('t1', 2, 1, ?1, ?2)",
-            rusqlite::params![gkey(1).as_str(), [0xffu8, 0xff, 0xff].as_slice()],
-        )
-        .unwrap();
-    }
+    version_1_log(dir.path(), &[0xff, 0xff, 0xff]);
     match Store::open(dir.path()) {
         Err(StoreError::Corrupt(m)) => assert!(m.contains("log record 1") && m.contains("version-1"), "{m}"),
         Err(other) => panic!("unexpected error: {other}"),
