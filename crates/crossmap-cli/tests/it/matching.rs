@@ -87,20 +87,79 @@ fn directories(dir: &Path) -> (PathBuf, PathBuf) {
     (s, t)
 }
 
-/// `crossmap serve` with both directories seeded; returns the child and its origin.
-fn serve_with(data: &Path, seeds: &[(&str, &Path)]) -> (Child, String) {
+/// `crossmap serve` with both directories seeded and app `w` reading and writing both, beside `apps`
+/// (`name:secret:roles`); returns the child and its origin.
+fn serve_with(data: &Path, seeds: &[(&str, &Path)], apps: &[&str]) -> (Child, String) {
     let mut args: Vec<std::ffi::OsString> = vec![
         "--app".into(),
         "w:secret:manage,directory".into(),
         "--data-dir".into(),
         data.into(),
     ];
+    for app in apps {
+        args.push("--app".into());
+        args.push(app.into());
+    }
     for (tenant, file) in seeds {
         args.push("--directory".into());
         args.push(format!("{tenant}={}", file.display()).into());
     }
     let (child, base, _) = crate::serve::start(&args);
     (child, base)
+}
+
+/// A move under test: the example directories seeded into a spawned emulator as `contoso` and
+/// `fabrikam`, a state directory, and the files `match` writes; the emulator stops when it is dropped
+/// (a failed assertion too).
+struct Move {
+    dir: tempfile::TempDir,
+    server: Child,
+    base: String,
+    state: PathBuf,
+    map: PathBuf,
+    review: PathBuf,
+}
+
+impl Move {
+    /// `crossmap match --map-domain contoso.com=fabrikam.com ARGS --out MAP --review REVIEW`.
+    fn run_match(&self, args: &[&str]) -> std::process::Output {
+        crossmap(&self.base, &self.state)
+            .args(["match", "--map-domain", "contoso.com=fabrikam.com"])
+            .args(args)
+            .arg("--out")
+            .arg(&self.map)
+            .arg("--review")
+            .arg(&self.review)
+            .output()
+            .unwrap()
+    }
+
+    fn start() -> Move {
+        Move::start_with(&[])
+    }
+
+    /// With more apps (`name:secret:roles`) beside `w`.
+    fn start_with(apps: &[&str]) -> Move {
+        let dir = tempfile::tempdir().unwrap();
+        let (source, target) = directories(dir.path());
+        let seeds = [("contoso", source.as_path()), ("fabrikam", target.as_path())];
+        let (server, base) = serve_with(&dir.path().join("data"), &seeds, apps);
+        Move {
+            state: dir.path().join("state"),
+            map: dir.path().join("map.csv"),
+            review: dir.path().join("review.csv"),
+            dir,
+            server,
+            base,
+        }
+    }
+}
+
+impl Drop for Move {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
 }
 
 fn crossmap(base: &str, state: &Path) -> Command {
@@ -118,11 +177,8 @@ fn crossmap(base: &str, state: &Path) -> Command {
 
 #[test]
 fn match_then_push_then_verify_is_clean_and_every_problem_has_its_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let (s, t) = directories(dir.path());
-    let (mut server, base) = serve_with(&dir.path().join("data"), &[("contoso", &s), ("fabrikam", &t)]);
-    let state = dir.path().join("state");
-    let (map, review) = (dir.path().join("map.csv"), dir.path().join("review.csv"));
+    let m = Move::start();
+    let (dir, base, state, map, review) = (&m.dir, m.base.clone(), m.state.clone(), m.map.clone(), m.review.clone());
     let out = crossmap(&base, &state)
         .args(["match", "--map-domain", "contoso.com=fabrikam.com", "--out"])
         .arg(&map)
@@ -243,8 +299,6 @@ fn match_then_push_then_verify_is_clean_and_every_problem_has_its_line() {
         let want = format!("{name}:{line}: {needle}");
         assert!(report.contains(&want), "missing {want:?} in:\n{report}");
     }
-    server.kill().unwrap();
-    server.wait().unwrap();
 }
 
 #[test]
@@ -255,7 +309,7 @@ fn the_readme_walkthrough_on_the_example_directories() {
         examples.join("source-directory.jsonl"),
         examples.join("target-directory.jsonl"),
     );
-    let (mut server, base) = serve_with(&dir.path().join("data"), &[("contoso", &s), ("fabrikam", &t)]);
+    let (mut server, base) = serve_with(&dir.path().join("data"), &[("contoso", &s), ("fabrikam", &t)], &[]);
     let state = dir.path().join("state");
     let (map, review) = (dir.path().join("map.csv"), dir.path().join("review.csv"));
     let out = crossmap(&base, &state)
@@ -314,22 +368,9 @@ fn the_readme_walkthrough_on_the_example_directories() {
 /// reads; so is an override naming someone the directories do not hold, with the file named.
 #[test]
 fn bad_overrides_are_refused_input_with_file_and_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let (s, t) = directories(dir.path());
-    let (mut server, base) = serve_with(&dir.path().join("data"), &[("contoso", &s), ("fabrikam", &t)]);
-    let state = dir.path().join("state");
-    let (map, review) = (dir.path().join("map.csv"), dir.path().join("review.csv"));
-    let run = |overrides: &Path| {
-        crossmap(&base, &state)
-            .args(["match", "--map-domain", "contoso.com=fabrikam.com", "--overrides"])
-            .arg(overrides)
-            .arg("--out")
-            .arg(&map)
-            .arg("--review")
-            .arg(&review)
-            .output()
-            .unwrap()
-    };
+    let m = Move::start();
+    let (dir, map, review) = (&m.dir, &m.map, &m.review);
+    let run = |overrides: &Path| m.run_match(&["--overrides", overrides.to_str().unwrap()]);
     let contradicting = dir.path().join("contradicting.csv");
     std::fs::write(
         &contradicting,
@@ -355,8 +396,6 @@ fn bad_overrides_are_refused_input_with_file_and_line() {
     );
     assert!(stderr.contains(&unknown.display().to_string()), "{stderr}");
     assert!(!map.exists() && !review.exists(), "nothing is written");
-    server.kill().unwrap();
-    server.wait().unwrap();
 }
 
 /// A tenant named wrong answers with an empty directory (the emulator; Graph with another tenant's):
@@ -364,11 +403,8 @@ fn bad_overrides_are_refused_input_with_file_and_line() {
 /// does when both flags name one tenant.
 #[test]
 fn a_wrong_or_repeated_tenant_is_refused_not_matched_against() {
-    let dir = tempfile::tempdir().unwrap();
-    let (s, t) = directories(dir.path());
-    let (mut server, base) = serve_with(&dir.path().join("data"), &[("contoso", &s), ("fabrikam", &t)]);
-    let state = dir.path().join("state");
-    let (map, review) = (dir.path().join("map.csv"), dir.path().join("review.csv"));
+    let m = Move::start();
+    let (base, state, map, review) = (m.base.clone(), m.state.clone(), m.map.clone(), m.review.clone());
     for (target, needle) in [("fabrikm", "the target tenant fabrikm"), ("contoso", "are one tenant")] {
         let out = crossmap(&base, &state)
             .args(["match", "--target-tenant", target, "--out"])
@@ -382,8 +418,6 @@ fn a_wrong_or_repeated_tenant_is_refused_not_matched_against() {
         assert!(stderr.contains(needle), "{target}: {stderr}");
         assert!(!map.exists(), "{target}: a map was written");
     }
-    server.kill().unwrap();
-    server.wait().unwrap();
 }
 
 /// `match --help` lists what match uses: not the push record (`--state`) nor the mapping tenant.
@@ -434,21 +468,8 @@ fn exported(base: &str, state: &Path) -> String {
 /// go without the tenants; an app that cannot read the directories fails (exit 1), saying what it needs.
 #[test]
 fn push_checks_the_map_against_the_directories() {
-    let dir = tempfile::tempdir().unwrap();
-    let (s, t) = directories(dir.path());
-    let (mut server, base, _) = crate::serve::start(&[
-        "--app".into(),
-        "w:secret:manage,directory".into(),
-        "--app".into(),
-        "m:secret:manage".into(),
-        "--data-dir".into(),
-        dir.path().join("data").into(),
-        "--directory".into(),
-        format!("contoso={}", s.display()).into(),
-        "--directory".into(),
-        format!("fabrikam={}", t.display()).into(),
-    ]);
-    let state = dir.path().join("state");
+    let m = Move::start_with(&["m:secret:manage"]);
+    let (dir, base, state) = (&m.dir, m.base.clone(), m.state.clone());
     let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).into_owned();
 
     let bad = dir.path().join("bad.csv");
@@ -599,30 +620,17 @@ fn push_checks_the_map_against_the_directories() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(exported(&base, &state).contains("carol@fabrikam.con"));
-    server.kill().unwrap();
-    server.wait().unwrap();
 }
 
 /// `match --fail-on-review` exits 3 when some source objects need a person (ambiguous, conflict,
 /// unmatched), after writing both files; excluded ones need nobody, and without such rows it exits 0.
 #[test]
 fn match_fail_on_review_exits_3_while_rows_need_a_person() {
-    let dir = tempfile::tempdir().unwrap();
-    let (s, t) = directories(dir.path());
-    let (mut server, base) = serve_with(&dir.path().join("data"), &[("contoso", &s), ("fabrikam", &t)]);
-    let state = dir.path().join("state");
-    let (map, review) = (dir.path().join("map.csv"), dir.path().join("review.csv"));
+    let m = Move::start();
+    let (map, review) = (&m.map, &m.review);
     let run = |extra: &[&str]| {
-        let _ = std::fs::remove_file(&map);
-        crossmap(&base, &state)
-            .args(["match", "--map-domain", "contoso.com=fabrikam.com", "--fail-on-review"])
-            .args(extra)
-            .arg("--out")
-            .arg(&map)
-            .arg("--review")
-            .arg(&review)
-            .output()
-            .unwrap()
+        let _ = std::fs::remove_file(map);
+        m.run_match(&[&["--fail-on-review"], extra].concat())
     };
     let out = run(&[]);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -633,16 +641,14 @@ fn match_fail_on_review_exits_3_while_rows_need_a_person() {
     );
     assert!(err.contains(&review.display().to_string()), "{err}");
     assert_eq!(
-        std::fs::read_to_string(&map).unwrap().lines().count(),
+        std::fs::read_to_string(map).unwrap().lines().count(),
         6,
         "the map is written"
     );
-    let review_text = std::fs::read_to_string(&review).unwrap();
+    let review_text = std::fs::read_to_string(review).unwrap();
     assert_eq!(review_text.matches(",unmatched,").count(), 3, "{review_text}");
 
     // The three excluded (the disabled account already is): nobody needs a person.
     let out = run(&["--exclude", "*smith@contoso.com", "--exclude", "Orphans"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    server.kill().unwrap();
-    server.wait().unwrap();
 }
