@@ -138,10 +138,24 @@ pub(crate) fn checksum(tenant: &[u8], kind: i64, token: u64, key: &[u8], row: Op
         return checksum_by_parts(tenant, kind, token, key, row);
     }
     let mut at = 0;
-    let mut put = |bytes: &[u8]| {
+    each_field(tenant, kind, token, key, row, |bytes| {
         buf[at..at + bytes.len()].copy_from_slice(bytes);
         at += bytes.len();
-    };
+    });
+    crc32c::crc32c(&buf[..len])
+}
+
+/// [`checksum`], field by field: for records too large for its buffer.
+fn checksum_by_parts(tenant: &[u8], kind: i64, token: u64, key: &[u8], row: Option<&[u8]>) -> u32 {
+    let mut crc = 0;
+    each_field(tenant, kind, token, key, row, |bytes| {
+        crc = crc32c::crc32c_append(crc, bytes)
+    });
+    crc
+}
+
+/// Hands `put` what a record's checksum covers, in order: the definition of the checksum.
+fn each_field(tenant: &[u8], kind: i64, token: u64, key: &[u8], row: Option<&[u8]>, mut put: impl FnMut(&[u8])) {
     put(&(tenant.len() as u64).to_le_bytes());
     put(tenant);
     put(&kind.to_le_bytes());
@@ -156,28 +170,6 @@ pub(crate) fn checksum(tenant: &[u8], kind: i64, token: u64, key: &[u8], row: Op
             put(row);
         }
     }
-    crc32c::crc32c(&buf[..len])
-}
-
-/// [`checksum`], field by field: for records too large for its buffer.
-fn checksum_by_parts(tenant: &[u8], kind: i64, token: u64, key: &[u8], row: Option<&[u8]>) -> u32 {
-    let mut crc = 0;
-    let mut add = |bytes: &[u8]| crc = crc32c::crc32c_append(crc, bytes);
-    add(&(tenant.len() as u64).to_le_bytes());
-    add(tenant);
-    add(&kind.to_le_bytes());
-    add(&token.to_le_bytes());
-    add(&(key.len() as u64).to_le_bytes());
-    add(key);
-    match row {
-        None => add(&[0]),
-        Some(row) => {
-            add(&[1]);
-            add(&(row.len() as u64).to_le_bytes());
-            add(row);
-        }
-    }
-    crc
 }
 
 /// Where a tenant's kind stood when the checkpoint was taken: its latest token, and the horizon (tokens
